@@ -1,0 +1,185 @@
+"""A job: a specification plus the status of one run of it."""
+
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Union
+
+from psij.job_spec import JobSpec
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+
+if TYPE_CHECKING:
+    from psij.job_executor import JobExecutor
+
+logger = logging.getLogger('psij')
+
+
+class JobStatusCallback:
+    """An object form of a status callback: override `job_status_changed`."""
+
+    def job_status_changed(self, job: 'Job', job_status: JobStatus) -> None:
+        """Called once for every state the job enters, in order."""
+        raise NotImplementedError
+
+
+CallbackFunction = Callable[['Job', JobStatus], None]
+CallbackLike = Union[JobStatusCallback, CallbackFunction, None]
+
+
+def _as_function(callback: CallbackLike) -> Optional[CallbackFunction]:
+    if callback is None:
+        return None
+    if isinstance(callback, JobStatusCallback):
+        return callback.job_status_changed
+    if callable(callback):
+        return callback
+    raise TypeError('a status callback must be a JobStatusCallback, a callable taking '
+                    f'(job, status), or None; not {type(callback).__name__}')
+
+
+def _implied_states(current: JobState, status: JobStatus) -> List[JobState]:
+    """The main-path states a job must have passed to reach ``status`` from ``current``."""
+    reached_active = status.state in (JobState.ACTIVE, JobState.COMPLETED) or (
+        status.state == JobState.FAILED and status.exit_code is not None)
+    implied: List[JobState] = []
+    if current == JobState.NEW and status.state != JobState.QUEUED:
+        implied.append(JobState.QUEUED)
+    if reached_active and current != JobState.ACTIVE and status.state != JobState.ACTIVE:
+        implied.append(JobState.ACTIVE)
+    return implied
+
+
+class Job:
+    """One job: a `JobSpec`, its current `JobStatus` and, once submitted, its native id.
+
+    A job is submitted to one executor, once. Its state only moves forward; callbacks see every
+    state in order (missing steps are filled in) and exactly one final state.
+    """
+
+    def __init__(self, spec: Optional[JobSpec] = None) -> None:
+        if spec is not None and not isinstance(spec, JobSpec):
+            raise TypeError(f'Job.spec must be JobSpec or None, not {type(spec).__name__}')
+        self.spec = spec
+        self._id = str(uuid.uuid4())
+        self._native_id: Optional[str] = None
+        self._status = JobStatus(JobState.NEW)
+        self._condition = threading.Condition(threading.Lock())
+        self._callback: Optional[CallbackFunction] = None
+        self._pending: List[JobStatus] = []
+        self._delivering = False
+        self.executor: Optional['JobExecutor'] = None
+        self._cancel_requested = False
+
+    @property
+    def id(self) -> str:
+        """A unique id made by this library (not the scheduler's id; see `native_id`)."""
+        return self._id
+
+    @property
+    def native_id(self) -> Optional[str]:
+        """The id the backend gave the job (pid, Slurm job id...), once submitted or attached."""
+        return self._native_id
+
+    @native_id.setter
+    def native_id(self, value: Optional[str]) -> None:
+        self._native_id = value
+
+    @property
+    def status(self) -> JobStatus:
+        """The current status."""
+        return self._status
+
+    def set_job_status_callback(self, callback: CallbackLike) -> None:
+        """Call ``callback(job, status)`` on each state change; None removes it."""
+        self._callback = _as_function(callback)
+
+    def cancel(self) -> None:
+        """Ask the executor to cancel the job; it will end CANCELED unless already final.
+
+        A job never submitted becomes CANCELED at once.
+        """
+        if self.executor is None:
+            self._set_status(JobStatus(JobState.CANCELED, message='canceled before submission'))
+            return
+        self.executor.cancel(self)
+
+    def wait(self, timeout: Union[timedelta, float, None] = None,
+             target_states: Union[JobState, Sequence[JobState], None] = None
+             ) -> Optional[JobStatus]:
+        """Block until the job is in one of ``target_states`` (default: a final state).
+
+        Also returns when the job reaches a final state that is not a target, since it cannot
+        change any more. Returns the status that ended the wait, or None on timeout.
+        ``timeout`` is a `timedelta` or a number of seconds.
+        """
+        if isinstance(target_states, JobState):
+            targets: Sequence[JobState] = (target_states,)
+        else:
+            targets = tuple(target_states) if target_states else ()
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+
+        def done() -> bool:
+            state = self._status.state
+            return state.final or state in targets or any(
+                state.is_greater_than(target) and not state.final for target in targets)
+
+        with self._condition:
+            if not self._condition.wait_for(done, seconds):
+                return None
+            return self._status
+
+    def _set_status(self, status: JobStatus) -> bool:
+        """Move to ``status`` (executors call this). Returns False if it was ignored.
+
+        A status that would move the job backwards, or any status after a final one, is
+        ignored. Intermediate states the job must have passed through are filled in.
+        """
+        with self._condition:
+            current = self._status.state
+            if current.final or not status.state.is_greater_than(current):
+                logger.debug('job %s: ignored %s after %s', self._id, status.state, current)
+                return False
+            if status.state == JobState.FAILED and self._cancel_requested:
+                # Schedulers report a killed job in many ways (signal, 265, 0:15, 137...);
+                # once we asked for the cancel, a failure is the cancel taking effect.
+                status = JobStatus(JobState.CANCELED, status.time, 'canceled',
+                                   status.exit_code, status.metadata)
+            for state in _implied_states(current, status):
+                self._pending.append(JobStatus(state, status.time))
+            self._pending.append(status)
+            self._status = status
+            self._condition.notify_all()
+            if self._delivering:
+                return True
+            self._delivering = True
+        self._deliver()
+        return True
+
+    def _deliver(self) -> None:
+        """Deliver pending statuses in order; only one thread delivers for a job at a time."""
+        while True:
+            with self._condition:
+                if not self._pending:
+                    self._delivering = False
+                    return
+                batch, self._pending = self._pending, []
+            for status in batch:
+                self._notify(status)
+
+    def _notify(self, status: JobStatus) -> None:
+        targets = [self._callback]
+        if self.executor is not None:
+            targets.append(self.executor._status_callback)
+        for callback in targets:
+            if callback is None:
+                continue
+            try:
+                callback(self, status)
+            except Exception:
+                logger.exception('status callback %r raised for job %s (%s); delivery goes on',
+                                 callback, self._id, status.state)
+
+    def __repr__(self) -> str:
+        return f'Job(id={self._id}, native_id={self._native_id}, state={self._status.state})'

@@ -1,0 +1,33 @@
+"""Shared test helpers.
+
+`require_command` is the one way a test asks for a real tool (mpirun, sbatch, qsub...): when
+the tool is missing the test is skipped on a developer's machine, but FAILS when ``CI=true``,
+because a skipped real-scheduler test would hide a broken install step.
+"""
+
+import os
+import pathlib
+import shutil
+from typing import Iterator
+
+import pytest
+
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def require_command(name: str) -> str:
+    """The full path of ``name``; fail under CI, skip elsewhere, if it is not on PATH."""
+    path = shutil.which(name)
+    if path is None:
+        message = f'{name} is not installed (needed by this test)'
+        if IN_CI:
+            pytest.fail(message + '; under CI=true a missing real tool is a failure')
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def work_dir(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A private executor work directory for one test."""
+    path = tmp_path / 'psij-work'
+    yield path
