@@ -1,0 +1,354 @@
+"""The local executor: runs each job as a child process of this Python process.
+
+A job with the default launcher and no pre/post-launch script is started with a single
+``exec`` of its executable: no shell in between. The process-wide reaper thread reaps every
+job (see `psij.reaper`); the exit status is recorded in the work directory so that another
+process can `attach` to the job and learn its real final state and exit code.
+
+Limit: a job's exit code is recorded by the process that submitted it. If that process ends
+before the job does, nobody can learn the exit code any more; an attached job then ends
+FAILED with a message saying that its outcome is unknown (never a guessed COMPLETED).
+"""
+
+import logging
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import IO, Any, Dict, List, Optional, Tuple
+
+import psutil
+
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job import Job
+from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.launcher import Launcher
+from psij.poller import get_poller
+from psij.reaper import get_reaper
+
+from .local_records import (
+    ExitRecord,
+    JobRecord,
+    RecordStore,
+    is_running,
+    process_start_ticks,
+)
+
+logger = logging.getLogger('psij.executors.local')
+
+
+
+@dataclass
+class _RunningJob:
+    job: Job
+    process: 'subprocess.Popen[bytes]'
+    launcher: Launcher
+    log_file: str
+    signalled: bool = False
+
+
+@dataclass
+class _AttachedJob:
+    job: Job
+    record: JobRecord
+    signalled: bool = False
+
+
+@dataclass
+class _Leftovers:
+    """Processes sent SIGTERM by a cancel; those still alive after the grace period get
+    SIGKILL."""
+
+    processes: List[psutil.Process] = field(default_factory=list)
+
+    def poll(self) -> Optional[float]:
+        for process in self.processes:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f'signal {number}'
+
+
+def _exit_message(exit_code: int) -> str:
+    if exit_code < 0:
+        return f'killed by {_signal_name(-exit_code)}'
+    return f'exit code {exit_code}'
+
+
+def _terminate_tree(pid: int) -> bool:
+    """SIGTERM the job's process group and every descendant; True if anything was alive.
+
+    Returns the processes signalled through a `_Leftovers` scheduled for SIGKILL.
+    """
+    try:
+        lead = psutil.Process(pid)
+        if lead.status() == psutil.STATUS_ZOMBIE:
+            return False
+        tree = [lead] + lead.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for process in tree:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    get_poller().schedule(_Leftovers(tree), LocalJobExecutor.cancel_grace_period)
+    return True
+
+
+class LocalJobExecutor(JobExecutor):
+    """Runs jobs as local processes. ``native_id`` is the process id.
+
+    Files of this executor live in ``<work_directory>/local``.
+    """
+
+    name = 'local'
+    version = '0.1.0'
+    #: Seconds between SIGTERM and SIGKILL when a job is canceled.
+    cancel_grace_period = 2.0
+    #: Seconds between checks of jobs attached from another process.
+    attach_poll_interval = 0.25
+
+    def __init__(self, url: Optional[str] = None,
+                 config: Optional[JobExecutorConfig] = None) -> None:
+        super().__init__(url=url, config=config)
+        self._records = RecordStore(self.config.work_directory / 'local')
+        self._lock = threading.Lock()
+        self._running: Dict[int, _RunningJob] = {}
+        self._attached: Dict[int, _AttachedJob] = {}
+        self._owner = (0, 0)
+
+    # --- submit ----------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Start the job now; on return it is ACTIVE and ``native_id`` is its pid."""
+        spec = self._check_job(job)
+        try:
+            self._start(job, spec)
+        except BaseException:
+            job.executor = None
+            raise
+
+    def _start(self, job: Job, spec: JobSpec) -> None:
+        launcher = self._get_launcher(spec.launcher or 'single')
+        log_file = str(self._records.directory / f'{job.id}.launcher.log')
+        argv = launcher.get_launch_command(job, log_file)
+        directory = spec.directory
+        if directory is not None and not directory.is_dir():
+            raise InvalidJobException(
+                f'JobSpec.directory {str(directory)!r} is not an existing directory')
+        env = dict(os.environ) if spec.inherit_environment else {}
+        if spec.environment:
+            env.update(spec.environment)
+        env['PSIJ_NODEFILE'] = self._records.nodefile(spec.resources.computed_process_count
+                                                      if hasattr(spec.resources,
+                                                                 'computed_process_count')
+                                                      else 1)
+        streams = _open_streams(spec)
+        try:
+            process = subprocess.Popen(argv, stdin=streams[0], stdout=streams[1],
+                                       stderr=streams[2], cwd=directory, env=env,
+                                       start_new_session=True)
+        except (FileNotFoundError, PermissionError) as error:
+            raise InvalidJobException(
+                f'JobSpec.executable {argv[0]!r} cannot be run: {error.strerror}') from error
+        except OSError as error:
+            raise SubmitException(f'could not start {argv[0]!r}: {error}') from error
+        finally:
+            for stream in streams:
+                if isinstance(stream, int) or stream is None:
+                    continue
+                stream.close()
+        pid = process.pid
+        job.native_id = str(pid)
+        owner = os.getpid()
+        if owner != self._owner[0]:
+            self._owner = (owner, process_start_ticks(owner))
+        self._records.write_job(JobRecord(
+            pid=pid, start_ticks=process_start_ticks(pid), owner_pid=owner,
+            owner_start_ticks=self._owner[1], job_id=job.id, name=spec.name))
+        with self._lock:
+            self._running[pid] = _RunningJob(job, process, launcher, log_file)
+        self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
+        get_reaper().watch(pid, lambda exit_code: self._on_exit(pid, exit_code))
+
+    def _on_exit(self, pid: int, exit_code: int) -> None:
+        """Called on the reaper thread when a job's process has been reaped."""
+        with self._lock:
+            running = self._running.pop(pid)
+        running.process.returncode = exit_code
+        canceled = running.signalled or self._records.is_marked_canceled(pid)
+        launcher_failure = _read_launcher_failure(running.launcher, running.log_file)
+        if exit_code == 0 and launcher_failure is None:
+            status = JobStatus(JobState.COMPLETED, exit_code=0)
+        elif canceled and exit_code != 0:
+            status = JobStatus(JobState.CANCELED, exit_code=exit_code,
+                               message=f'canceled ({_exit_message(exit_code)})')
+        elif launcher_failure is not None:
+            status = JobStatus(JobState.FAILED, exit_code=exit_code,
+                               message=f'launcher {running.launcher.name!r} failed: '
+                                       f'{launcher_failure}')
+        else:
+            status = JobStatus(JobState.FAILED, exit_code=exit_code,
+                               message=_exit_message(exit_code))
+        self._records.write_exit(pid, ExitRecord(state=status.state.value,
+                                                 exit_code=status.exit_code,
+                                                 message=status.message, time=status.time))
+        self._set_job_status(running.job, status)
+
+    # --- cancel ----------------------------------------------------------------------------
+
+    def cancel(self, job: Job) -> None:
+        """SIGTERM the job's whole process tree (SIGKILL after `cancel_grace_period`)."""
+        if job.status.state.final:
+            return
+        if job.executor is None:
+            job.cancel()
+            return
+        if job.executor is not self:
+            raise InvalidJobException(f'job {job.id} belongs to another executor')
+        job._cancel_requested = True
+        pid = int(job.native_id or 0)
+        with self._lock:
+            running = self._running.get(pid)
+            attached = self._attached.get(pid)
+        if running is not None and running.job is job:
+            running.signalled = _terminate_tree(pid)
+        elif attached is not None:
+            self._records.mark_canceled(pid)
+            if is_running(pid, attached.record.start_ticks):
+                attached.signalled = _terminate_tree(pid)
+            self._check_attached(pid)
+
+    # --- attach ----------------------------------------------------------------------------
+
+    def attach(self, job: Job, native_id: str) -> None:
+        """Track the local job ``native_id`` (a pid recorded in this work directory).
+
+        The status is looked up at once, so the job leaves NEW before this returns.
+        """
+        if job.status.state != JobState.NEW or job.executor is not None:
+            raise InvalidJobException(f'job {job.id} is {job.status.state}; only a NEW job '
+                                      'that was never submitted can be attached')
+        if not isinstance(native_id, str) or not native_id.isdigit():
+            raise InvalidJobException(
+                f'native_id {native_id!r} is not a local job id (a process id: digits only)')
+        pid = int(native_id)
+        record = self._records.read_job(pid)
+        if record is None:
+            raise InvalidJobException(
+                f'native_id {native_id}: no local job with this id in '
+                f'{self._records.directory}; attach works for jobs started by the local '
+                'executor with the same work_directory')
+        job.executor = self
+        job.native_id = native_id
+        with self._lock:
+            self._attached[pid] = _AttachedJob(job, record)
+        if not self._check_attached(pid):
+            get_poller().schedule(self, self.attach_poll_interval)
+
+    def _check_attached(self, pid: int) -> bool:
+        """Update one attached job from the records; True once it is final."""
+        with self._lock:
+            attached = self._attached.get(pid)
+        if attached is None:
+            return True
+        job, record = attached.job, attached.record
+        exit_record = self._records.read_exit(pid)
+        if exit_record is not None:
+            status = JobStatus(JobState.from_name(exit_record.state), exit_record.time,
+                               exit_record.message, exit_record.exit_code)
+        elif is_running(pid, record.start_ticks):
+            self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
+            return False
+        elif is_running(record.owner_pid, record.owner_start_ticks):
+            return False  # the owner has not written the exit record yet
+        elif attached.signalled:
+            status = JobStatus(JobState.CANCELED, message='canceled')
+        else:
+            status = JobStatus(
+                JobState.FAILED,
+                message=f'outcome unknown: the process that submitted the job '
+                        f'(pid {record.owner_pid}) ended before the job, so no exit code was '
+                        'recorded')
+        with self._lock:
+            self._attached.pop(pid, None)
+        self._set_job_status(job, status)
+        return True
+
+    def poll(self) -> Optional[float]:
+        """Check every attached job (called by the process's status poller)."""
+        with self._lock:
+            pids = list(self._attached)
+        pending = [pid for pid in pids if not self._check_attached(pid)]
+        return self.attach_poll_interval if pending else None
+
+    # --- list ------------------------------------------------------------------------------
+
+    def list(self) -> List[str]:
+        """The native ids of the jobs of this work directory that are still running."""
+        return self._records.running_job_ids()
+
+
+def _resolve(path: pathlib.Path, spec: JobSpec) -> pathlib.Path:
+    if path.is_absolute() or spec.directory is None:
+        return path
+    return spec.directory / path
+
+
+def _open_streams(spec: JobSpec) -> Tuple[Any, Any, Any]:
+    """Open the job's stdin, stdout and stderr (DEVNULL where no path is given)."""
+    opened: List[IO[bytes]] = []
+
+    def open_path(path: Optional[pathlib.Path], mode: str, field_name: str) -> Any:
+        if path is None:
+            return subprocess.DEVNULL
+        try:
+            stream = open(_resolve(path, spec), mode)
+        except OSError as error:
+            for other in opened:
+                other.close()
+            raise InvalidJobException(
+                f'JobSpec.{field_name} {str(path)!r} cannot be opened: {error.strerror}'
+            ) from error
+        opened.append(stream)
+        return stream
+
+    stdin = open_path(spec.stdin_path, 'rb', 'stdin_path')
+    stdout = open_path(spec.stdout_path, 'wb', 'stdout_path')
+    if spec.stderr_path is not None and spec.stderr_path == spec.stdout_path:
+        stderr = subprocess.STDOUT
+    else:
+        stderr = open_path(spec.stderr_path, 'wb', 'stderr_path')
+    return stdin, stdout, stderr
+
+
+def _read_launcher_failure(launcher: Launcher, log_file: str) -> Optional[str]:
+    """The launcher's own failure message from its log, or None (the log is then removed)."""
+    try:
+        with open(log_file, errors='replace') as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        return None
+    if launcher.is_launcher_failure(text):
+        return launcher.get_launcher_failure_message(text) + f' (log: {log_file})'
+    os.unlink(log_file)
+    return None
