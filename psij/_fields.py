@@ -5,7 +5,18 @@ typeguard, so that ``spec.executable = 5`` fails as loudly as ``JobSpec(executab
 message names the class, the field and the allowed type.
 """
 
-from typing import Any, Callable, Generic, Optional, Type, TypeVar, overload
+from typing import (
+    Any,
+    Callable,
+    Generic,
+    Optional,
+    Type,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    overload,
+)
 
 from typeguard import CollectionCheckStrategy, TypeCheckError, check_type
 
@@ -23,6 +34,15 @@ def describe_type(expected: object) -> str:
     return text
 
 
+def admits_bool(expected: object) -> bool:
+    """True if ``expected`` names ``bool`` itself, not just ``int`` (bool is a subclass of int)."""
+    if expected is bool or expected is object or expected is Any:
+        return True
+    if get_origin(expected) is Union:
+        return any(admits_bool(arg) for arg in get_args(expected))
+    return False
+
+
 class Checked(Generic[G]):
     """A public attribute whose assignments are type checked.
 
@@ -37,6 +57,12 @@ class Checked(Generic[G]):
         self.accepts = accepts
         self.convert = convert
         self.validate = validate
+        self.bool_allowed = admits_bool(accepts)
+        # Values of exactly one of these classes need no deeper check: typeguard costs ~20 µs
+        # a call, and specs are built by the thousand.
+        self._exact_types = frozenset(
+            option for option in (get_args(accepts) or (accepts,))
+            if isinstance(option, type) and get_origin(option) is None)
         self.__doc__ = doc
         self.name = '?'
         self.owner_name = '?'
@@ -56,14 +82,24 @@ class Checked(Generic[G]):
             return self
         return instance.__dict__[self.name]
 
-    def __set__(self, instance: object, value: Any) -> None:
+    def has_accepted_type(self, value: Any) -> bool:
+        """True if ``value`` may be assigned; ``True`` is not an ``int`` here."""
+        if type(value) in self._exact_types:
+            return True
+        if isinstance(value, bool) and not self.bool_allowed:
+            return False
         try:
             check_type(value, self.accepts,
                        collection_check_strategy=CollectionCheckStrategy.ALL_ITEMS)
         except TypeCheckError:
+            return False
+        return True
+
+    def __set__(self, instance: object, value: Any) -> None:
+        if not self.has_accepted_type(value):
             raise TypeError(
                 f'{self.owner_name}.{self.name} must be {describe_type(self.accepts)}, '
-                f'not {type(value).__name__} ({value!r})') from None
+                f'not {type(value).__name__} ({value!r})')
         if self.validate is not None:
             self.validate(f'{self.owner_name}.{self.name}', value)
         instance.__dict__[self.name] = self.convert(value) if self.convert else value

@@ -39,12 +39,17 @@ def _as_function(callback: CallbackLike) -> Optional[CallbackFunction]:
                     f'(job, status), or None; not {type(callback).__name__}')
 
 
-def _implied_states(current: JobState, status: JobStatus) -> List[JobState]:
-    """The main-path states a job must have passed to reach ``status`` from ``current``."""
+def _implied_states(current: JobState, status: JobStatus, submitted: bool) -> List[JobState]:
+    """The main-path states a job must have passed to reach ``status`` from ``current``.
+
+    QUEUED is implied once the backend has the job; ACTIVE only when the job ran (it
+    completed, or failed with an exit code). A job canceled before submission gets neither.
+    """
     reached_active = status.state in (JobState.ACTIVE, JobState.COMPLETED) or (
         status.state == JobState.FAILED and status.exit_code is not None)
     implied: List[JobState] = []
-    if current == JobState.NEW and status.state != JobState.QUEUED:
+    if (current == JobState.NEW and status.state != JobState.QUEUED
+            and (submitted or reached_active)):
         implied.append(JobState.QUEUED)
     if reached_active and current != JobState.ACTIVE and status.state != JobState.ACTIVE:
         implied.append(JobState.ACTIVE)
@@ -69,7 +74,7 @@ class Job:
         self._callback: Optional[CallbackFunction] = None
         self._pending: List[JobStatus] = []
         self._delivering = False
-        self.executor: Optional['JobExecutor'] = None
+        self.executor: Optional[JobExecutor] = None
         self._cancel_requested = False
 
     @property
@@ -103,6 +108,7 @@ class Job:
         if self.executor is None:
             self._set_status(JobStatus(JobState.CANCELED, message='canceled before submission'))
             return
+        self._cancel_requested = True
         self.executor.cancel(self)
 
     def wait(self, timeout: Union[timedelta, float, None] = None,
@@ -138,7 +144,7 @@ class Job:
         """
         with self._condition:
             current = self._status.state
-            if current.final or not status.state.is_greater_than(current):
+            if not status.state.is_greater_than(current):
                 logger.debug('job %s: ignored %s after %s', self._id, status.state, current)
                 return False
             if status.state == JobState.FAILED and self._cancel_requested:
@@ -146,7 +152,7 @@ class Job:
                 # once we asked for the cancel, a failure is the cancel taking effect.
                 status = JobStatus(JobState.CANCELED, status.time, 'canceled',
                                    status.exit_code, status.metadata)
-            for state in _implied_states(current, status):
+            for state in _implied_states(current, status, self._native_id is not None):
                 self._pending.append(JobStatus(state, status.time))
             self._pending.append(status)
             self._status = status
@@ -169,9 +175,7 @@ class Job:
                 self._notify(status)
 
     def _notify(self, status: JobStatus) -> None:
-        targets = [self._callback]
-        if self.executor is not None:
-            targets.append(self.executor._status_callback)
+        targets = [self._callback, getattr(self.executor, '_status_callback', None)]
         for callback in targets:
             if callback is None:
                 continue

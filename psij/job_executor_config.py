@@ -1,7 +1,7 @@
 """Configuration shared by executors."""
 
 import pathlib
-from typing import Optional, Union
+from typing import Union
 
 _DEFAULT_WORK_DIRECTORY = pathlib.Path('~/.psij/work')
 

@@ -49,7 +49,7 @@ def version_matches(version: str, constraint: Optional[str]) -> bool:
         left, right = _padded(have, length), _padded(wanted, length)
         if operator == '~=':
             prefix = wanted[:-1] if len(wanted) > 1 else wanted
-            ok = left >= right and have[:len(prefix)] == prefix
+            ok = left >= right and left[:len(prefix)] == prefix
         else:
             ok = {'==': left == right, '!=': left != right, '>=': left >= right,
                   '<=': left <= right, '>': left > right, '<': left < right}[operator]
