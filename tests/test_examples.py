@@ -15,7 +15,7 @@ def test_first_job_example_runs_a_real_job() -> None:
 
 
 def test_readme_starts_with_the_two_commands() -> None:
-    lines = (ROOT / 'README.md').read_text().splitlines()[:6]
+    lines = (ROOT / 'README.md').read_text().splitlines()[:8]
     commands = [line.strip('`') for line in lines if line.startswith('`')]
     assert commands[0] == 'bash .ci/setup && .venv/bin/python examples/first_job.py'
     test_command = commands[1]
