@@ -8,6 +8,7 @@ because a skipped real-scheduler test would hide a broken install step.
 import os
 import pathlib
 import shutil
+import subprocess
 from typing import Iterator
 
 import pytest
@@ -24,6 +25,18 @@ def require_command(name: str) -> str:
             pytest.fail(message + '; under CI=true a missing real tool is a failure')
         pytest.skip(message)
     return path
+
+
+def require_slurm() -> None:
+    """A working Slurm cluster (srun, sbatch, a controller that answers); fail under CI,
+    skip elsewhere, if there is none. `.ci/lrm/slurm-up.sh` starts one."""
+    for command in ('srun', 'sbatch', 'squeue', 'sinfo'):
+        require_command(command)
+    if subprocess.run(['sinfo'], capture_output=True, timeout=30).returncode != 0:
+        message = 'sinfo fails: no reachable Slurm controller (run .ci/lrm/slurm-up.sh)'
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture
