@@ -3,7 +3,7 @@
 Run by hand (never part of the test suite):
 
     .venv/bin/python benchmarks/local_throughput.py [--jobs 1000] [--rounds 5]
-        [--reference-python /path/to/venv-with-psij-python/bin/python]
+        [--reference-python /path/to/venv-with-psij-python/bin/python] [--work-root DIR]
 
 Each round times N jobs of /bin/true through psij (submit all, then wait for all) and, in the
 same process, N plain Popen calls followed by waits. Rounds alternate which goes first; the
@@ -13,6 +13,7 @@ the reference psij-python installed) for a side-by-side figure.
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,11 +24,11 @@ import time
 from typing import List, Tuple
 
 PSIJ_LOOP = textwrap.dedent('''
-    import sys, time
+    import pathlib, sys, time
     from psij import Job, JobExecutor, JobSpec
     try:
         from psij import JobExecutorConfig
-        config = JobExecutorConfig(work_directory=sys.argv[2])
+        config = JobExecutorConfig(work_directory=pathlib.Path(sys.argv[2]))
     except Exception:
         config = None
     executor = JobExecutor.get_instance('local', config=config)
@@ -73,14 +74,20 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=1000)
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--reference-python', default=None)
+    parser.add_argument('--work-root', default=None,
+                        help='where the per-round work directories are made (default: ~/.psij, '
+                             'the file system of the default work directory)')
     args = parser.parse_args()
+    if args.work_root is None:
+        args.work_root = os.path.expanduser('~/.psij')
+        os.makedirs(args.work_root, mode=0o700, exist_ok=True)
 
     plain_rates: List[float] = []
     psij_rates: List[float] = []
     ratios: List[float] = []
     threads: List[int] = []
     for round_number in range(args.rounds):
-        with tempfile.TemporaryDirectory() as work_directory:
+        with tempfile.TemporaryDirectory(dir=args.work_root) as work_directory:
             if round_number % 2 == 0:
                 plain = plain_loop(args.jobs)
                 ours, in_flight = psij_loop(args.jobs, work_directory)
@@ -100,7 +107,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work_directory:
             output = subprocess.run([args.reference_python, '-c', PSIJ_LOOP, str(args.jobs),
                                      work_directory], check=True, capture_output=True,
-                                    text=True).stdout
+                                    text=True, cwd=work_directory).stdout
         reference = float(output.strip().splitlines()[-1])
         plain = plain_loop(args.jobs)
         print(f'reference ({args.reference_python}): {reference:.0f} jobs/s, '

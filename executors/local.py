@@ -47,6 +47,7 @@ logger = logging.getLogger('psij.executors.local')
 @dataclass
 class _RunningJob:
     job: Job
+    record: JobRecord
     process: 'subprocess.Popen[bytes]'
     launcher: Launcher
     log_file: str
@@ -134,7 +135,6 @@ class LocalJobExecutor(JobExecutor):
         self._lock = threading.Lock()
         self._running: Dict[int, _RunningJob] = {}
         self._attached: Dict[int, _AttachedJob] = {}
-        self._owner = (0, 0)
 
     # --- submit ----------------------------------------------------------------------------
 
@@ -155,13 +155,12 @@ class LocalJobExecutor(JobExecutor):
         if directory is not None and not directory.is_dir():
             raise InvalidJobException(
                 f'JobSpec.directory {str(directory)!r} is not an existing directory')
-        env = dict(os.environ) if spec.inherit_environment else {}
-        if spec.environment:
-            env.update(spec.environment)
-        env['PSIJ_NODEFILE'] = self._records.nodefile(spec.resources.computed_process_count
-                                                      if hasattr(spec.resources,
-                                                                 'computed_process_count')
-                                                      else 1)
+        # Bytes all the way: Popen would otherwise encode every inherited variable again.
+        env: Dict[bytes, bytes] = dict(os.environb) if spec.inherit_environment else {}
+        for key, value in (spec.environment or {}).items():
+            env[os.fsencode(key)] = os.fsencode(value)
+        process_count = getattr(spec.resources, 'computed_process_count', 1)
+        env[b'PSIJ_NODEFILE'] = os.fsencode(self._records.nodefile(process_count))
         streams = _open_streams(spec)
         try:
             process = subprocess.Popen(argv, stdin=streams[0], stdout=streams[1],
@@ -179,14 +178,11 @@ class LocalJobExecutor(JobExecutor):
                 stream.close()
         pid = process.pid
         job.native_id = str(pid)
-        owner = os.getpid()
-        if owner != self._owner[0]:
-            self._owner = (owner, process_start_ticks(owner))
-        self._records.write_job(JobRecord(
-            pid=pid, start_ticks=process_start_ticks(pid), owner_pid=owner,
-            owner_start_ticks=self._owner[1], job_id=job.id, name=spec.name))
+        record = JobRecord(pid=pid, start_ticks=process_start_ticks(pid), job_id=job.id,
+                           name=spec.name)
+        self._records.write_job(record)
         with self._lock:
-            self._running[pid] = _RunningJob(job, process, launcher, log_file)
+            self._running[pid] = _RunningJob(job, record, process, launcher, log_file)
         self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
         get_reaper().watch(pid, lambda exit_code: self._on_exit(pid, exit_code))
 
@@ -209,7 +205,7 @@ class LocalJobExecutor(JobExecutor):
         else:
             status = JobStatus(JobState.FAILED, exit_code=exit_code,
                                message=_exit_message(exit_code))
-        self._records.write_exit(pid, ExitRecord(state=status.state.value,
+        self._records.write_exit(running.record, ExitRecord(state=status.state.value,
                                                  exit_code=status.exit_code,
                                                  message=status.message, time=status.time))
         self._set_job_status(running.job, status)
@@ -252,8 +248,8 @@ class LocalJobExecutor(JobExecutor):
             raise InvalidJobException(
                 f'native_id {native_id!r} is not a local job id (a process id: digits only)')
         pid = int(native_id)
-        record = self._records.read_job(pid)
-        if record is None:
+        found = self._records.find(pid)
+        if found is None:
             raise InvalidJobException(
                 f'native_id {native_id}: no local job with this id in '
                 f'{self._records.directory}; attach works for jobs started by the local '
@@ -261,18 +257,19 @@ class LocalJobExecutor(JobExecutor):
         job.executor = self
         job.native_id = native_id
         with self._lock:
-            self._attached[pid] = _AttachedJob(job, record)
-        if not self._check_attached(pid):
+            self._attached[pid] = _AttachedJob(job, found[0])
+        if not self._check_attached(pid, refresh=False):
             get_poller().schedule(self, self.attach_poll_interval)
 
-    def _check_attached(self, pid: int) -> bool:
+    def _check_attached(self, pid: int, refresh: bool = True) -> bool:
         """Update one attached job from the records; True once it is final."""
         with self._lock:
             attached = self._attached.get(pid)
         if attached is None:
             return True
         job, record = attached.job, attached.record
-        exit_record = self._records.read_exit(pid)
+        found = self._records.find(pid, refresh)
+        exit_record = found[1] if found is not None and found[0] == record else None
         if exit_record is not None:
             status = JobStatus(JobState.from_name(exit_record.state), exit_record.time,
                                exit_record.message, exit_record.exit_code)
@@ -298,7 +295,8 @@ class LocalJobExecutor(JobExecutor):
         """Check every attached job (called by the process's status poller)."""
         with self._lock:
             pids = list(self._attached)
-        pending = [pid for pid in pids if not self._check_attached(pid)]
+        self._records.refresh()
+        pending = [pid for pid in pids if not self._check_attached(pid, refresh=False)]
         return self.attach_poll_interval if pending else None
 
     # --- list ------------------------------------------------------------------------------
@@ -343,11 +341,10 @@ def _open_streams(spec: JobSpec) -> Tuple[Any, Any, Any]:
 
 def _read_launcher_failure(launcher: Launcher, log_file: str) -> Optional[str]:
     """The launcher's own failure message from its log, or None (the log is then removed)."""
-    try:
-        with open(log_file, errors='replace') as stream:
-            text = stream.read()
-    except FileNotFoundError:
+    if not os.path.exists(log_file):  # the usual case; cheaper than catching the error
         return None
+    with open(log_file, errors='replace') as stream:
+        text = stream.read()
     if launcher.is_launcher_failure(text):
         return launcher.get_launcher_failure_message(text) + f' (log: {log_file})'
     os.unlink(log_file)
