@@ -16,7 +16,7 @@ import pathlib
 import signal
 import subprocess
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Dict, List, Optional, Tuple
 
 import psutil
@@ -43,7 +43,6 @@ from .local_records import (
 logger = logging.getLogger('psij.executors.local')
 
 
-
 @dataclass
 class _RunningJob:
     job: Job
@@ -64,9 +63,9 @@ class _AttachedJob:
 @dataclass
 class _Leftovers:
     """Processes sent SIGTERM by a cancel; those still alive after the grace period get
-    SIGKILL."""
+    SIGKILL (psutil refuses to signal a pid that was reused meanwhile)."""
 
-    processes: List[psutil.Process] = field(default_factory=list)
+    processes: List[psutil.Process]
 
     def poll(self) -> Optional[float]:
         for process in self.processes:
@@ -93,7 +92,7 @@ def _exit_message(exit_code: int) -> str:
 def _terminate_tree(pid: int) -> bool:
     """SIGTERM the job's process group and every descendant; True if anything was alive.
 
-    Returns the processes signalled through a `_Leftovers` scheduled for SIGKILL.
+    Whatever of them is still alive after `LocalJobExecutor.cancel_grace_period` gets SIGKILL.
     """
     try:
         lead = psutil.Process(pid)
@@ -190,6 +189,7 @@ class LocalJobExecutor(JobExecutor):
         """Called on the reaper thread when a job's process has been reaped."""
         with self._lock:
             running = self._running.pop(pid)
+        # We reaped it: tell Popen, whose finalizer would otherwise try to reap it again.
         running.process.returncode = exit_code
         canceled = running.signalled or self._records.is_marked_canceled(pid)
         launcher_failure = _read_launcher_failure(running.launcher, running.log_file)
@@ -205,9 +205,9 @@ class LocalJobExecutor(JobExecutor):
         else:
             status = JobStatus(JobState.FAILED, exit_code=exit_code,
                                message=_exit_message(exit_code))
-        self._records.write_exit(running.record, ExitRecord(state=status.state.value,
-                                                 exit_code=status.exit_code,
-                                                 message=status.message, time=status.time))
+        self._records.write_exit(running.record, ExitRecord(
+            state=status.state.value, exit_code=status.exit_code, message=status.message,
+            time=status.time))
         self._set_job_status(running.job, status)
 
     # --- cancel ----------------------------------------------------------------------------

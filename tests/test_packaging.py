@@ -24,6 +24,7 @@ import zipfile
 from typing import Any, Dict, List, Set
 
 import pytest
+import tomllib
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,6 @@ COMMAND_TIMEOUT = 300
 
 
 def load_pyproject() -> Dict[str, Any]:
-    tomllib = pytest.importorskip('tomllib')
     with open(REPO / 'pyproject.toml', 'rb') as stream:
         data: Dict[str, Any] = tomllib.load(stream)
     return data

@@ -17,6 +17,7 @@ import textwrap
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+import tomllib
 from hypothesis import example, given
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
@@ -186,7 +187,6 @@ def test_import_scans_no_entry_points(import_side_effects: Dict[str, Any]) -> No
 
 def declared_entry_points() -> Dict[str, Dict[str, str]]:
     """The entry points pyproject.toml declares, by group."""
-    tomllib = pytest.importorskip('tomllib')
     with open(REPO / 'pyproject.toml', 'rb') as stream:
         project = tomllib.load(stream)['project']
     groups: Dict[str, Dict[str, str]] = project.get('entry-points', {})
