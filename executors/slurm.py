@@ -1,0 +1,354 @@
+"""The Slurm executor: ``sbatch --parsable``, ``squeue``, ``sacct`` and ``scancel``.
+
+`Slurm` holds everything Slurm-specific as pure functions (the ``#SBATCH`` lines, the
+commands, the parsers of their output); `SlurmJobExecutor` is the batch base class bound to it.
+
+How the job maps to ``sbatch`` options:
+
+==========================================  ==============================================
+``JobSpec.name`` (else the executable)      ``--job-name`` (unsafe characters become ``_``)
+``JobAttributes.duration``                  ``--time`` (Slurm rounds up to whole minutes)
+``JobAttributes.queue_name``                ``--partition``
+``JobAttributes.account``                   ``--account``
+``JobAttributes.reservation_id``            ``--reservation``
+``ResourceSpecV1.node_count``               ``--nodes`` (also when computed from
+                                            ``processes_per_node``)
+``computed_process_count``                  ``--ntasks``
+``ResourceSpecV1.processes_per_node``       ``--ntasks-per-node``
+``ResourceSpecV1.cpu_cores_per_process``    ``--cpus-per-task``
+``ResourceSpecV1.gpu_cores_per_process``    ``--gpus-per-task``
+``ResourceSpecV1.exclusive_node_use``       ``--exclusive``
+``ResourceSpecV1.memory`` (whole job)       ``--mem`` per node, in MiB rounded up (0: not set)
+``JobSpec.inherit_environment=False``       ``--export=NONE``
+``JobSpec.environment``, ``directory``,     set by the script itself, so that every value
+``stdin_path``/``stdout_path``/             reaches the job verbatim
+``stderr_path``
+``custom_attributes['slurm.KEY']``          ``#SBATCH --KEY=VALUE`` (``-K VALUE`` for a
+                                            one-letter key; ``True``: the bare flag;
+                                            ``False``/``None``: left out). Written after the
+                                            lines above, so it overrides them.
+==========================================  ==============================================
+
+Final states: ``COMPLETED`` → COMPLETED; ``FAILED`` → FAILED with the exit code;
+``CANCELLED`` → CANCELED (saying by whom when accounting knows); ``TIMEOUT`` → FAILED,
+"time limit of ... reached"; ``OUT_OF_MEMORY``, ``NODE_FAIL``, ``PREEMPTED``, ``BOOT_FAIL``,
+``DEADLINE`` → FAILED with a message saying so. A state this module does not know is ignored
+while the job is in the queue, and is FAILED naming the state if accounting reports it.
+"""
+
+import logging
+import math
+import re
+from typing import Dict, List, Optional, Sequence
+
+from psij.batch import BatchScheduler, BatchSchedulerExecutor, SchedulerStatus, StatusCommandError
+from psij.batch.markers import SCRIPT_OUTPUT
+from psij.batch.script import ScriptInputs, job_name
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job_state import JobState
+from psij.resource_spec import ResourceSpecV1
+from psij.transport import CommandResult
+
+logger = logging.getLogger('psij.executors.slurm')
+
+_PLAIN_DIRECTIVE_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+-]+')
+_OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
+_RESERVED_OPTIONS = {'output': 'JobSpec.stdout_path', 'o': 'JobSpec.stdout_path',
+                     'error': 'JobSpec.stderr_path', 'e': 'JobSpec.stderr_path',
+                     'input': 'JobSpec.stdin_path', 'i': 'JobSpec.stdin_path'}
+
+_QUEUED_STATES = {'PENDING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD',
+                  'RESV_DEL_HOLD', 'SPECIAL_EXIT'}
+_ACTIVE_STATES = {'RUNNING', 'COMPLETING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT',
+                  'RESIZING'}
+_FAILURE_MESSAGES = {
+    'OUT_OF_MEMORY': 'out of memory: the job used more memory than it was given',
+    'NODE_FAIL': 'a node allocated to the job failed',
+    'PREEMPTED': 'preempted by another job',
+    'BOOT_FAIL': 'a node allocated to the job failed to boot',
+    'DEADLINE': 'the job could not end before its deadline',
+}
+
+# sbatch's refusals that are about one field of the job.
+_SUBMIT_ERRORS_BY_FIELD = (
+    ('invalid partition', 'JobAttributes.queue_name',
+     'Slurm has no such partition (`sinfo -s` lists them)'),
+    ('invalid account', 'JobAttributes.account',
+     'not an account of this user on this partition (`sacctmgr show assoc user=$USER`)'),
+    ('reservation', 'JobAttributes.reservation_id',
+     'Slurm has no such usable reservation (`scontrol show reservation`)'),
+    ('time limit', 'JobAttributes.duration', 'Slurm does not accept this time limit'),
+    ('memory specification', 'ResourceSpecV1.memory',
+     'no node of the partition has this much memory'),
+    ('gres', 'ResourceSpecV1.gpu_cores_per_process',
+     'the partition has no such GPUs (generic resources)'),
+    ('node configuration is not available', 'JobSpec.resources',
+     'no node configuration of the partition fits the nodes, processes and cores asked for'),
+    ('unrecognized option', "JobAttributes.custom_attributes['slurm.*']",
+     'sbatch does not know one of the options'),
+)
+_TRANSIENT_SUBMIT_ERRORS = ('unable to contact slurm controller', 'socket timed out',
+                            'temporarily unavailable', 'slurm_persist_conn', 'try again')
+
+
+def directive_value(value: str, field: str) -> str:
+    """``value`` written so that sbatch reads it back verbatim from an ``#SBATCH`` line."""
+    if _PLAIN_DIRECTIVE_VALUE.fullmatch(value):
+        return value
+    if '"' in value or '\n' in value or '\r' in value:
+        raise InvalidJobException(
+            f'{field} {value!r} cannot be written in an #SBATCH line: it contains a double '
+            'quote or a line break')
+    return f'"{value}"'
+
+
+def format_time_limit(seconds: float) -> str:
+    """``--time`` for a duration: ``D-HH:MM:SS``, at least one minute (Slurm's minimum)."""
+    total = max(math.ceil(seconds), 60)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f'{days}-{hours:02d}:{minutes:02d}:{secs:02d}'
+
+
+def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
+    """The ``#SBATCH`` arguments for the ``slurm.``-prefixed custom attributes."""
+    directives: List[str] = []
+    for key, value in (attributes or {}).items():
+        if not key.startswith('slurm.'):
+            continue
+        option = key[len('slurm.'):]
+        field = f'JobAttributes.custom_attributes[{key!r}]'
+        if not _OPTION_NAME.fullmatch(option):
+            raise InvalidJobException(
+                f'{field}: {option!r} is not an sbatch option name; use letters, digits and - '
+                "after 'slurm.' (e.g. 'slurm.constraint')")
+        if option in _RESERVED_OPTIONS:
+            raise InvalidJobException(
+                f'{field}: the executor sets --{option} itself (for its markers); use '
+                f'{_RESERVED_OPTIONS[option]} instead')
+        flag = f'-{option}' if len(option) == 1 else f'--{option}'
+        if value is None or value is False:
+            continue
+        if value is True:
+            directives.append(flag)
+            continue
+        if not isinstance(value, (str, int, float)):
+            raise InvalidJobException(
+                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
+        text = directive_value(str(value), field)
+        directives.append(f'{flag} {text}' if len(option) == 1 else f'{flag}={text}')
+    return directives
+
+
+def _exit_code(text: str) -> Optional[int]:
+    """Slurm's ``exit:signal`` as one number: the exit status, or minus the signal."""
+    status, _, signal = text.partition(':')
+    try:
+        if signal and int(signal) != 0:
+            return -int(signal)
+        return int(status)
+    except ValueError:
+        return None
+
+
+def job_status(native_state: str, reason: str = '', time_limit: str = '',
+               exit_code: str = '', from_accounting: bool = False) -> Optional[SchedulerStatus]:
+    """The status for one Slurm state (``RUNNING``, ``CANCELLED by 1000``...), or None for a
+    state this module does not know (never an error)."""
+    words = native_state.split()
+    if not words:
+        return None
+    name = words[0].rstrip('+')
+    reason = '' if reason in ('None', '(null)') else reason
+    if name in _QUEUED_STATES:
+        return SchedulerStatus(JobState.QUEUED, name,
+                               message=f'{name.lower()}: {reason}' if reason else None)
+    if name in _ACTIVE_STATES:
+        return SchedulerStatus(JobState.ACTIVE, name)
+    code = _exit_code(exit_code) if exit_code else None
+    if name == 'COMPLETED':
+        return SchedulerStatus(JobState.COMPLETED, name, exit_code=0)
+    if name == 'FAILED':
+        return SchedulerStatus(JobState.FAILED, name, exit_code=code,
+                               complete=code is not None)
+    if name == 'CANCELLED':
+        by = f' by uid {words[2]}' if len(words) >= 3 and words[1] == 'by' else ''
+        # Without accounting Slurm does not say who canceled; accounting is asked once.
+        return SchedulerStatus(JobState.CANCELED, name, message=f'canceled{by}',
+                               complete=from_accounting)
+    if name == 'TIMEOUT':
+        limit = f' of {time_limit}' if time_limit and time_limit not in ('UNLIMITED',
+                                                                          'INVALID') else ''
+        return SchedulerStatus(JobState.FAILED, name,
+                               message=f'time limit{limit} reached (Slurm state TIMEOUT)')
+    if name in _FAILURE_MESSAGES:
+        return SchedulerStatus(JobState.FAILED, name, exit_code=code if code else None,
+                               message=f'{_FAILURE_MESSAGES[name]} (Slurm state {name})')
+    if from_accounting and name not in ('', 'UNKNOWN'):
+        # Accounting only holds ended jobs' final records; a state we do not know is still an
+        # end, and saying which one beats waiting for nothing.
+        return SchedulerStatus(JobState.FAILED, name, exit_code=code,
+                               message=f'ended in Slurm state {name}, unknown to psij')
+    return None
+
+
+class Slurm(BatchScheduler):
+    """Slurm's scripts, commands and output formats (pure functions)."""
+
+    name = 'slurm'
+    job_id_variable = 'SLURM_JOB_ID'
+    native_id_pattern = re.compile(r'[0-9]+(_[0-9]+)?(\+[0-9]+)?')
+    status_format = '%i|%T|%r|%l'
+    accounting_fields = 'JobID,State,ExitCode,Timelimit'
+
+    def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
+        """The values of ``slurm.mustache``; see the module docstring for the mapping."""
+        spec = inputs.spec
+        attributes = spec.attributes
+        resources = spec.resources
+        if not isinstance(resources, ResourceSpecV1):
+            raise InvalidJobException(
+                f'JobSpec.resources is a {type(resources).__name__}; the slurm executor '
+                'needs a ResourceSpecV1')
+        nodes: Optional[int] = None
+        if resources.node_count is not None or resources.processes_per_node is not None:
+            nodes = resources.computed_node_count
+        memory: Optional[str] = None
+        if resources.memory:
+            per_node = resources.memory / resources.computed_node_count
+            memory = f'{math.ceil(per_node / 1024 / 1024)}M'
+        if '%' in str(inputs.marker_directory):
+            raise InvalidJobException(
+                f'work directory {str(inputs.marker_directory)!r} contains %, which sbatch '
+                'reads as a file name pattern; choose a work_directory without %')
+        script_output = directive_value(
+            str(inputs.marker_directory / f'%j{SCRIPT_OUTPUT}'), 'the work directory')
+
+        def optional(value: Optional[str], field: str) -> Optional[str]:
+            return directive_value(value, field) if value else None
+
+        return {
+            'job_name': job_name(spec),
+            'script_output': script_output,
+            'time_limit': format_time_limit(attributes.duration.total_seconds()),
+            'partition': optional(attributes.queue_name, 'JobAttributes.queue_name'),
+            'account': optional(attributes.account, 'JobAttributes.account'),
+            'reservation': optional(attributes.reservation_id, 'JobAttributes.reservation_id'),
+            'nodes': nodes,
+            'ntasks': resources.computed_process_count,
+            'ntasks_per_node': resources.processes_per_node,
+            'cpus_per_task': resources.cpu_cores_per_process,
+            'gpus_per_task': resources.gpu_cores_per_process,
+            'exclusive': resources.exclusive_node_use,
+            'memory': memory,
+            'inherit_environment': spec.inherit_environment,
+            'custom_directives': custom_directives(attributes.custom_attributes),
+        }
+
+    def submit_command(self, script_path: str) -> List[str]:
+        """``sbatch --parsable SCRIPT``."""
+        return ['sbatch', '--parsable', script_path]
+
+    def parse_submit_output(self, result: CommandResult) -> str:
+        """The job id printed by ``sbatch --parsable`` (``ID`` or ``ID;cluster``)."""
+        lines = result.stdout.strip().splitlines()
+        if result.ok and lines:
+            native_id = lines[-1].split(';')[0].strip()
+            if self.native_id_pattern.fullmatch(native_id):
+                return native_id
+        error = result.stderr.strip() or result.stdout.strip() or result.describe()
+        lowered = error.lower()
+        if result.returncode is not None and result.returncode != 0:
+            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
+                if needle in lowered:
+                    raise InvalidJobException(f'{field}: {explanation}; sbatch said: {error}')
+        transient = result.returncode is None or any(
+            needle in lowered for needle in _TRANSIENT_SUBMIT_ERRORS)
+        raise SubmitException(f'sbatch did not accept the job: {error}', transient=transient)
+
+    def status_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``squeue`` for all ``native_ids`` at once, finished jobs included."""
+        return ['squeue', '--noheader', '--states=all', f'--format={self.status_format}',
+                '--jobs=' + ','.join(native_ids)]
+
+    def parse_status_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
+        """The jobs ``squeue`` shows; a job it no longer knows is left out."""
+        if not result.ok:
+            if result.returncode is not None and 'invalid job id' in result.stderr.lower():
+                return {}  # none of the jobs is known any more
+            raise StatusCommandError(result.describe())
+        statuses: Dict[str, SchedulerStatus] = {}
+        for line in result.stdout.splitlines():
+            fields = line.strip().split('|')
+            if len(fields) != 4:
+                continue
+            native_id, state, reason, time_limit = fields
+            status = job_status(state, reason, time_limit)
+            if status is None:
+                logger.debug('squeue: state %r of job %s is not known here; ignored', state,
+                             native_id)
+                continue
+            statuses[native_id] = status
+        return statuses
+
+    def accounting_command(self, native_ids: Sequence[str]) -> Optional[List[str]]:
+        """``sacct`` for all ``native_ids``, one line per job."""
+        return ['sacct', '--noheader', '--parsable2', '--allocations',
+                f'--format={self.accounting_fields}', '--jobs=' + ','.join(native_ids)]
+
+    def parse_accounting_output(self, result: CommandResult,
+                                native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
+        """The jobs ``sacct`` knows (states may lag behind the queue by a moment)."""
+        if not result.ok:
+            if 'accounting storage is disabled' in result.stderr.lower():
+                return {}
+            raise StatusCommandError(result.describe())
+        records: Dict[str, SchedulerStatus] = {}
+        for line in result.stdout.splitlines():
+            fields = line.strip().split('|')
+            if len(fields) != 4:
+                continue
+            native_id, state, exit_code, time_limit = fields
+            status = job_status(state, '', time_limit, exit_code, from_accounting=True)
+            if status is not None:
+                records[native_id] = status
+        return records
+
+    def cancel_command(self, native_id: str) -> List[str]:
+        """``scancel ID``."""
+        return ['scancel', native_id]
+
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
+        """Nothing if the job is being canceled or had already ended."""
+        if result.ok:
+            return
+        lowered = result.stderr.lower()
+        if result.returncode is not None and (
+                'already completing or completed' in lowered or 'invalid job id' in lowered):
+            return
+        raise SubmitException(f'scancel of job {native_id} failed: {result.describe()}',
+                              transient=result.returncode is None)
+
+    def list_command(self, user: str) -> List[str]:
+        """``squeue`` listing the ids of ``user``'s jobs."""
+        return ['squeue', '--noheader', f'--user={user}', '--format=%i']
+
+    def parse_list_output(self, result: CommandResult) -> List[str]:
+        """The ids, one per line."""
+        if not result.ok:
+            raise StatusCommandError(result.describe())
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+class SlurmJobExecutor(BatchSchedulerExecutor):
+    """Runs jobs through Slurm; see the module docstring for how a job maps to ``sbatch``.
+
+    ``native_id`` is the Slurm job id. Configure it with a
+    `psij.batch.BatchSchedulerExecutorConfig`.
+    """
+
+    name = 'slurm'
+    version = '0.1.0'
+    scheduler = Slurm()

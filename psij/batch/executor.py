@@ -1,0 +1,208 @@
+"""The base class of every batch-scheduler executor, and its configuration."""
+
+import logging
+import os
+import pathlib
+import pwd
+from typing import ClassVar, List, Optional, Union
+
+from psij.batch import markers
+from psij.batch.scheduler import BatchScheduler, StatusCommandError
+from psij.batch.script import ScriptInputs
+from psij.batch.tracker import TrackedJob, get_tracker
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job import Job
+from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.transport import LocalTransport, Transport
+
+logger = logging.getLogger('psij.batch')
+
+
+def _positive(field: str, value: Union[int, float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f'BatchSchedulerExecutorConfig.{field} must be a number of seconds '
+                         f'greater than 0, not {value!r}')
+    return float(value)
+
+
+class BatchSchedulerExecutorConfig(JobExecutorConfig):
+    """Settings of batch-scheduler executors (all times in seconds).
+
+    :param launcher_log_file: see `JobExecutorConfig`.
+    :param work_directory: scripts and markers go to ``<work_directory>/<executor name>``,
+        created mode 0700 (``~/.psij/work`` by default). It must be visible from the nodes
+        where jobs run (the jobs write their markers there).
+    :param queue_polling_interval: the longest wait between two status commands (``squeue``)
+        while jobs are tracked.
+    :param initial_queue_polling_delay: the first status command after a submission, an
+        attach or a cancel comes this soon; the wait then doubles up to
+        ``queue_polling_interval``. Once every tracked job is only waiting in the queue, the
+        wait is ``queue_polling_interval`` at once.
+    :param marker_polling_interval: the longest wait between two looks at the markers (a
+        directory listing); it starts at 0.1 s after any change and grows while nothing
+        happens.
+    :param outcome_timeout: how long a job that left the queue without an exit-code marker is
+        looked up in accounting before it is reported FAILED with an unknown outcome.
+    :param command_timeout: a scheduler command that takes longer than this has failed.
+    :param keep_files: keep the job scripts and script outputs of completed jobs (they are
+        removed by default; exit-code markers and the files of failed jobs are always kept).
+    """
+
+    def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
+                 work_directory: Union[str, pathlib.Path, None] = None,
+                 queue_polling_interval: float = 30.0,
+                 initial_queue_polling_delay: float = 1.0,
+                 marker_polling_interval: float = 2.0,
+                 outcome_timeout: float = 120.0,
+                 command_timeout: float = 60.0,
+                 keep_files: bool = False) -> None:
+        super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
+        self.queue_polling_interval = _positive('queue_polling_interval',
+                                                queue_polling_interval)
+        self.initial_queue_polling_delay = _positive('initial_queue_polling_delay',
+                                                     initial_queue_polling_delay)
+        self.marker_polling_interval = _positive('marker_polling_interval',
+                                                 marker_polling_interval)
+        self.outcome_timeout = _positive('outcome_timeout', outcome_timeout)
+        self.command_timeout = _positive('command_timeout', command_timeout)
+        if not isinstance(keep_files, bool):
+            raise ValueError('BatchSchedulerExecutorConfig.keep_files must be True or False, '
+                             f'not {keep_files!r}')
+        self.keep_files = keep_files
+
+
+class BatchSchedulerExecutor(JobExecutor):
+    """An executor that submits each job as a script to a batch scheduler.
+
+    A subclass sets `scheduler` (a `BatchScheduler`) and `name`; everything else is here.
+    States come from the markers the job script leaves in the work directory, from the
+    scheduler's status command and, for jobs that left the queue without a marker, from its
+    accounting; see `psij.batch.tracker`.
+    """
+
+    scheduler: ClassVar[BatchScheduler]
+
+    def __init__(self, url: Optional[str] = None,
+                 config: Optional[JobExecutorConfig] = None,
+                 transport: Optional[Transport] = None) -> None:
+        if config is None:
+            config = BatchSchedulerExecutorConfig()
+        elif not isinstance(config, BatchSchedulerExecutorConfig):
+            config = BatchSchedulerExecutorConfig(
+                launcher_log_file=config.launcher_log_file,
+                work_directory=config.work_directory)
+        super().__init__(url=url, config=config)
+        self.batch_config: BatchSchedulerExecutorConfig = config
+        self.transport: Transport = transport if transport is not None else LocalTransport()
+        self.directory = config.work_directory / self.name
+        self._tracker = get_tracker(self.scheduler, self.transport)
+
+    # --- submit ----------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Write the job's script and submit it; on return the job is QUEUED and has its
+        native id. Raises `InvalidJobException` for a bad specification and
+        `SubmitException` if the scheduler refused the job."""
+        self._check_job(job)
+        try:
+            script_path = self._write_script(job)
+            result = self.transport.run(self.scheduler.submit_command(str(script_path)),
+                                        timeout=self.batch_config.command_timeout)
+            native_id = self.scheduler.parse_submit_output(result)
+        except BaseException:
+            job.executor = None
+            raise
+        job.native_id = native_id
+        self._set_job_status(job, JobStatus(JobState.QUEUED))
+        self._tracker.track(TrackedJob(job, self, native_id, self.directory,
+                                       files=[script_path, self._launcher_log(job)]))
+        logger.debug('submitted job %s as %s %s', job.id, self.name, native_id)
+
+    def generate_script(self, job: Job) -> str:
+        """The script `submit` would write for ``job`` (checks the job like `submit`)."""
+        spec = job.spec
+        if spec is None:
+            raise InvalidJobException('Job.spec is None; give the job a JobSpec')
+        launcher = self._get_launcher(spec.launcher or 'single')
+        launcher_log = self._launcher_log(job)
+        inputs = ScriptInputs(job_id=job.id, spec=spec, marker_directory=self.directory,
+                              launch_command=launcher.get_launch_command(job, str(launcher_log)),
+                              launcher_log=launcher_log)
+        return self.scheduler.render_script(inputs)
+
+    def _launcher_log(self, job: Job) -> pathlib.Path:
+        configured = self.config.launcher_log_file
+        return configured if configured is not None else (
+            self.directory / f'{job.id}{markers.LAUNCHER_LOG}')
+
+    def _write_script(self, job: Job) -> pathlib.Path:
+        script = self.generate_script(job)
+        try:
+            self.transport.make_directory(self.directory, 0o700)
+            path = self.directory / f'{job.id}{markers.SCRIPT}'
+            self.transport.write_file(path, script, 0o600)
+        except OSError as error:
+            raise SubmitException(
+                f'cannot write the job script in the work directory {self.directory}: '
+                f'{error}') from error
+        return path
+
+    # --- cancel ----------------------------------------------------------------------------
+
+    def cancel(self, job: Job) -> None:
+        """Ask the scheduler to cancel the job (pending or running); it ends CANCELED unless
+        it had already ended. Raises `SubmitException` if the scheduler refused."""
+        if job.status.state.final:
+            return
+        if job.executor is None:
+            job.cancel()
+            return
+        if job.executor is not self:
+            raise InvalidJobException(f'job {job.id} belongs to another executor')
+        native_id = job.native_id
+        if native_id is None:
+            raise InvalidJobException(f'job {job.id} has no native id yet')
+        job._cancel_requested = True
+        result = self.transport.run(self.scheduler.cancel_command(native_id),
+                                    timeout=self.batch_config.command_timeout)
+        self.scheduler.parse_cancel_output(result, native_id)
+        self._tracker.request_status()
+
+    # --- attach ----------------------------------------------------------------------------
+
+    def attach(self, job: Job, native_id: str) -> None:
+        """Track the scheduler's job ``native_id``, possibly submitted by another process.
+
+        An exit-code marker in this work directory settles the job at once; otherwise the
+        scheduler is asked right away (its answer arrives within about a second, batched
+        with other lookups), then accounting if the job already left the queue.
+        """
+        if job.status.state != JobState.NEW or job.executor is not None:
+            raise InvalidJobException(f'job {job.id} is {job.status.state}; only a NEW job '
+                                      'that was never submitted can be attached')
+        if not isinstance(native_id, str) or not self.scheduler.is_valid_native_id(native_id):
+            raise InvalidJobException(
+                f'native_id {native_id!r} is not a {self.name} job id (expected '
+                f'{self.scheduler.native_id_pattern.pattern})')
+        job.executor = self
+        job.native_id = native_id
+        self._tracker.track(TrackedJob(job, self, native_id, self.directory, attached=True))
+
+    # --- list ------------------------------------------------------------------------------
+
+    def list(self) -> List[str]:
+        """The native ids of this user's jobs that the scheduler still shows."""
+        result = self.transport.run(self.scheduler.list_command(self.user()),
+                                    timeout=self.batch_config.command_timeout)
+        try:
+            return self.scheduler.parse_list_output(result)
+        except StatusCommandError as error:
+            raise SubmitException(f'cannot list the jobs: {error}') from error
+
+    def user(self) -> str:
+        """The user whose jobs `list` shows (never from the terminal: ``os.getlogin`` fails
+        without one)."""
+        return pwd.getpwuid(os.getuid()).pw_name

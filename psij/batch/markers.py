@@ -1,0 +1,59 @@
+"""The files a batch job leaves in the executor's work directory, and how to read them.
+
+The job script (see ``job_body.mustache``) writes, named after the scheduler's job id:
+
+* ``<native_id>.started``: the job has started on its lead node;
+* ``<native_id>.ec``: the job has ended; the first line is the exit code, any further lines
+  are the launcher's own failure messages. It is written under a temporary name and renamed,
+  so a reader never sees half of it;
+* ``<native_id>.out``: the script's own output (not the job's), e.g. a failed ``cd``;
+* ``<native_id>.nodefile``: the ``PSIJ_NODEFILE`` of the job.
+
+Files named after the PSI/J job id are made before submission: ``<job_id>.sh`` (the script)
+and ``<job_id>.launcher.log``.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from psij.launcher import LAUNCHER_ERROR_PREFIX
+
+STARTED = '.started'
+EXIT_CODE = '.ec'
+SCRIPT_OUTPUT = '.out'
+NODEFILE = '.nodefile'
+SCRIPT = '.sh'
+LAUNCHER_LOG = '.launcher.log'
+
+_SAFE_FILE_STEM = re.compile(r'[A-Za-z0-9_.+\[\]-]+')
+
+
+@dataclass(frozen=True)
+class ExitMarker:
+    """What an exit-code marker says: the exit code, the launcher's failure if any, and the
+    script's own explanation if it could not start the job (directory, streams)."""
+
+    exit_code: int
+    launcher_failure: Optional[str] = None
+    message: Optional[str] = None
+
+
+def parse_exit_marker(text: str) -> Optional[ExitMarker]:
+    """The contents of an ``.ec`` marker, or None if they are not a complete marker."""
+    lines = text.splitlines()
+    if not text.endswith('\n') or not lines:
+        return None
+    try:
+        exit_code = int(lines[0])
+    except ValueError:
+        return None
+    failures = [line[len(LAUNCHER_ERROR_PREFIX):] for line in lines[1:]
+                if line.startswith(LAUNCHER_ERROR_PREFIX)]
+    others = [line for line in lines[1:] if line and not line.startswith(LAUNCHER_ERROR_PREFIX)]
+    return ExitMarker(exit_code, '; '.join(failures) or None, '; '.join(others) or None)
+
+
+def is_safe_file_stem(native_id: str) -> bool:
+    """True if ``native_id`` can name marker files (no path separators, no leading dot)."""
+    return bool(_SAFE_FILE_STEM.fullmatch(native_id)) and not native_id.startswith('.')

@@ -1,0 +1,118 @@
+"""Pure helpers for job scripts: what goes into one, quoting, and the common body.
+
+Every batch job script has two parts: the scheduler's directive lines (``#SBATCH ...``),
+written by the scheduler's own template, and the common body (`render_job_body`), which
+records the start and exit-code markers, changes to the job directory, sets the environment
+and standard streams, and runs the launcher's command.
+"""
+
+import functools
+import importlib.resources
+import pathlib
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import pystache
+
+from psij.exceptions import InvalidJobException
+from psij.job_spec import JobSpec
+
+_SHELL_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+_JOB_NAME_UNSAFE = re.compile(r'[^A-Za-z0-9_.+-]')
+JOB_NAME_MAX_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class ScriptInputs:
+    """Everything a job script is made from.
+
+    :param job_id: the PSI/J job id (a uuid), used in file names known before submission.
+    :param spec: the job's specification.
+    :param marker_directory: where the job writes its markers (the executor's work directory).
+    :param launch_command: the launcher's argv for the job.
+    :param launcher_log: the file the launcher writes its own messages to.
+    """
+
+    job_id: str
+    spec: JobSpec
+    marker_directory: pathlib.Path
+    launch_command: List[str]
+    launcher_log: pathlib.Path
+
+
+def shell_quote(value: str) -> str:
+    """``value`` as one shell word that bash reads back verbatim."""
+    return shlex.quote(value)
+
+
+def job_name(spec: JobSpec) -> str:
+    """The name shown by the scheduler: ``spec.name``, else the executable's base name.
+
+    Characters other than letters, digits and ``_.+-`` become ``_`` and the name is cut at
+    `JOB_NAME_MAX_LENGTH` characters, since schedulers differ in what they accept there.
+    """
+    name = spec.name or pathlib.PurePath(spec.executable or 'job').name or 'job'
+    return _JOB_NAME_UNSAFE.sub('_', name)[:JOB_NAME_MAX_LENGTH]
+
+
+def render_template(text: str, context: Dict[str, object]) -> str:
+    """Render a mustache template with no HTML escaping; a missing key is an error."""
+    renderer = pystache.Renderer(escape=lambda value: value, missing_tags='strict')
+    return str(renderer.render(text, context))
+
+
+@functools.cache
+def read_template(package: str, name: str) -> str:
+    """The text of template ``name`` shipped in ``package``."""
+    return importlib.resources.files(package).joinpath(name).read_text()
+
+
+def _environment(spec: JobSpec) -> List[Dict[str, str]]:
+    variables: List[Dict[str, str]] = []
+    for name, value in (spec.environment or {}).items():
+        if not _SHELL_NAME.fullmatch(name):
+            raise InvalidJobException(
+                f'JobSpec.environment: {name!r} is not a valid variable name for a batch job; '
+                'use letters, digits and _ (not starting with a digit)')
+        variables.append({'name': name, 'value': shell_quote(value)})
+    return variables
+
+
+def _stream(path: Optional[pathlib.Path]) -> str:
+    return shell_quote(str(path)) if path is not None else '/dev/null'
+
+
+def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
+    """The common body of every job script.
+
+    ``job_id_variable`` is the variable holding the scheduler's id of the running job
+    (``SLURM_JOB_ID``...); the markers are named after it. The scheduler's template must
+    define a shell function ``psij_write_nodefile`` that prints one line per process slot.
+    """
+    spec = inputs.spec
+    directory = str(spec.directory) if spec.directory is not None else None
+    if spec.stderr_path is not None and spec.stderr_path == spec.stdout_path:
+        stderr_redirection = '2>&1'
+    else:
+        stderr_redirection = '2>' + _stream(spec.stderr_path)
+    streams = ', '.join(f'{field}={str(path)!r}' for field, path in (
+        ('stdin_path', spec.stdin_path), ('stdout_path', spec.stdout_path),
+        ('stderr_path', spec.stderr_path)) if path is not None)
+    context: Dict[str, object] = {
+        'marker_directory': shell_quote(str(inputs.marker_directory)),
+        'job_id_variable': job_id_variable,
+        'directory': shell_quote(directory) if directory is not None else None,
+        'directory_error': shell_quote(
+            f'JobSpec.directory {directory!r} cannot be entered on the node'),
+        'environment': _environment(spec),
+        'launch_command': ' '.join(shell_quote(word) for word in inputs.launch_command),
+        'stdin': _stream(spec.stdin_path),
+        'stdout': _stream(spec.stdout_path),
+        'stderr_redirection': stderr_redirection,
+        'stream_error': shell_quote(
+            f'the job\'s standard streams cannot be opened on the node ({streams})'),
+        'launcher_log': shell_quote(str(inputs.launcher_log)),
+    }
+    return render_template(read_template('psij.batch', 'job_body.mustache'), context)

@@ -1,0 +1,462 @@
+"""Watching every batch job of one scheduler with as few scheduler commands as possible.
+
+There is one `SchedulerTracker` per scheduler and transport in a process, shared by every
+executor instance, and it runs on the process's one status poller thread (`psij.poller`).
+Each time it is called it:
+
+1. lists the marker directories (cheap, no scheduler involved): ``<id>.started`` makes a job
+   ACTIVE, ``<id>.ec`` ends it; an exit code of 0 is COMPLETED at once, any other exit code
+   waits briefly for the scheduler's reason (time limit, out of memory...);
+2. when due, runs ONE status command for all jobs still in the queue. It is due soon after a
+   submission, an attach or a cancel, then the wait doubles up to the configured ceiling, and
+   is the ceiling at once when every job is only waiting in the queue;
+3. for jobs that left the queue without an exit-code marker, when due, runs ONE accounting
+   command, backing off; a job still without evidence after ``outcome_timeout`` is FAILED
+   with a message saying its outcome is unknown.
+
+Scheduler commands are at least `MIN_COMMAND_SPACING` apart. A failing status or accounting
+command is logged and retried with backoff; it never changes the state of a job.
+"""
+
+import logging
+import math
+import pathlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+from psij.batch import markers
+from psij.batch.markers import ExitMarker, parse_exit_marker
+from psij.batch.scheduler import BatchScheduler, SchedulerStatus, StatusCommandError
+from psij.job import Job
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.poller import get_poller
+from psij.transport import Transport
+
+if TYPE_CHECKING:
+    from psij.batch.executor import BatchSchedulerExecutor
+
+logger = logging.getLogger('psij.batch.tracker')
+
+#: At most one scheduler command (status or accounting) per this many seconds.
+MIN_COMMAND_SPACING = 1.0
+#: The marker directories are listed this often right after something changed.
+MIN_MARKER_INTERVAL = 0.1
+#: How long a non-zero exit-code marker waits for the scheduler to say why the job ended.
+EXIT_REASON_WAIT = 10.0
+#: The longest wait between two accounting commands.
+MAX_ACCOUNTING_INTERVAL = 30.0
+
+_NEVER = math.inf
+
+
+@dataclass(eq=False)
+class TrackedJob:
+    """A job being watched, and the evidence gathered about it so far."""
+
+    job: Job
+    executor: 'BatchSchedulerExecutor'
+    native_id: str
+    marker_directory: pathlib.Path
+    #: Files of this job removed once it COMPLETED (unless the config keeps files).
+    files: List[pathlib.Path] = field(default_factory=list)
+    #: True if the job was attached rather than submitted by this process.
+    attached: bool = False
+    started: bool = False
+    exit_marker: Optional[ExitMarker] = None
+    exit_marker_seen_at: Optional[float] = None
+    scheduler_status: Optional[SchedulerStatus] = None
+    #: When the job was found out of the queue (or final without an exit code) with no
+    #: exit-code marker: accounting is asked from then on.
+    accounting_since: Optional[float] = None
+    done: bool = False
+
+
+def _exit_code_text(exit_code: int) -> str:
+    return f'exit code {exit_code}'
+
+
+def _marker_message(marker: ExitMarker) -> Optional[str]:
+    if marker.launcher_failure is not None:
+        return f'launcher failed: {marker.launcher_failure}'
+    if marker.message is not None:
+        return marker.message
+    if marker.exit_code != 0:
+        return _exit_code_text(marker.exit_code)
+    return None
+
+
+def _join(*parts: Optional[str]) -> Optional[str]:
+    shown = [part for part in parts if part]
+    return '; '.join(shown) if shown else None
+
+
+def status_from_evidence(marker: Optional[ExitMarker],
+                         scheduler_status: Optional[SchedulerStatus]) -> Optional[JobStatus]:
+    """The final status the evidence supports, or None if it does not settle the job.
+
+    An exit-code marker is the job's own word on its exit code; the scheduler's final state
+    adds why (time limit, cancellation...).
+    """
+    final = scheduler_status if (
+        scheduler_status is not None and scheduler_status.state.final) else None
+    metadata: Optional[Dict[str, object]] = (
+        {'native_state': final.native_state} if final is not None else None)
+    if marker is not None:
+        clean = marker.exit_code == 0 and _marker_message(marker) is None
+        if final is not None and final.state == JobState.CANCELED and not clean:
+            return JobStatus(JobState.CANCELED, message=_join(final.message,
+                                                              _marker_message(marker)),
+                             exit_code=marker.exit_code, metadata=metadata)
+        if clean:
+            return JobStatus(JobState.COMPLETED, exit_code=0, metadata=metadata)
+        reason = final.message if final is not None and final.state == JobState.FAILED else None
+        return JobStatus(JobState.FAILED, message=_join(reason, _marker_message(marker)),
+                         exit_code=marker.exit_code, metadata=metadata)
+    if final is None:
+        return None
+    if final.state == JobState.COMPLETED:
+        return JobStatus(JobState.COMPLETED, exit_code=0, metadata=metadata)
+    message = final.message
+    if message is None and final.exit_code is not None:
+        message = _exit_code_text(final.exit_code)
+    return JobStatus(final.state, message=message, exit_code=final.exit_code,
+                     metadata=metadata)
+
+
+class SchedulerTracker:
+    """Watches all jobs of one scheduler reached through one transport; see the module
+    docstring. Made by `get_tracker`."""
+
+    def __init__(self, scheduler: BatchScheduler, transport: Transport) -> None:
+        self.scheduler = scheduler
+        self.transport = transport
+        self._lock = threading.Lock()
+        self._jobs: List[TrackedJob] = []
+        self._next_status_at = _NEVER
+        self._status_interval = 0.0
+        self._status_failures = 0
+        self._next_accounting_at = _NEVER
+        self._accounting_interval = MIN_COMMAND_SPACING
+        self._accounting_failures = 0
+        self._next_marker_at = 0.0
+        self._marker_interval = MIN_MARKER_INTERVAL
+        self._last_command_at = -_NEVER
+        #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
+        self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0}
+
+    # --- called by executors -------------------------------------------------------------
+
+    def track(self, tracked: TrackedJob) -> None:
+        """Start watching a job that was just submitted or attached."""
+        now = time.monotonic()
+        if tracked.attached:
+            self._check_markers([tracked], now)
+            if tracked.done:
+                return
+        config = tracked.executor.batch_config
+        with self._lock:
+            self._jobs.append(tracked)
+            delay = 0.0 if tracked.attached else config.initial_queue_polling_delay
+            self._next_status_at = min(self._next_status_at, now + delay)
+            self._status_interval = config.initial_queue_polling_delay
+            self._marker_interval = MIN_MARKER_INTERVAL
+            self._next_marker_at = min(self._next_marker_at, now + MIN_MARKER_INTERVAL)
+        self._wake(now)
+
+    def request_status(self) -> None:
+        """Run the status command as soon as the spacing between commands allows (after a
+        cancel, or when a job's exit needs the scheduler's reason)."""
+        now = time.monotonic()
+        with self._lock:
+            self._next_status_at = now
+            if self._jobs:
+                config = self._jobs[0].executor.batch_config
+                self._status_interval = config.initial_queue_polling_delay
+        self._wake(now)
+
+    def _wake(self, now: float) -> None:
+        with self._lock:
+            due = self._next_due()
+        get_poller().schedule(self, max(due - now, 0.0))
+
+    # --- called by the poller ------------------------------------------------------------
+
+    def poll(self) -> Optional[float]:
+        """One round: markers, then at most one scheduler command. Returns the delay to the
+        next round, or None when no job is left."""
+        now = time.monotonic()
+        jobs = self._unfinished()
+        if not jobs:
+            return None
+        if now >= self._next_marker_at:
+            changed = self._check_markers(jobs, now)
+            ceiling = min(job.executor.batch_config.marker_polling_interval for job in jobs)
+            with self._lock:
+                self._marker_interval = MIN_MARKER_INTERVAL if changed else min(
+                    self._marker_interval * 1.5, ceiling)
+                self._next_marker_at = now + self._marker_interval
+        jobs = self._unfinished()
+        if jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
+            if now >= self._next_status_at:
+                self._query_status(jobs, now)
+            elif now >= self._next_accounting_at:
+                self._query_accounting(jobs, now)
+        self._expire(time.monotonic())
+        with self._lock:
+            if not self._jobs:
+                return None
+            due = self._next_due()
+        return max(due - time.monotonic(), 0.01)
+
+    def _next_due(self) -> float:
+        earliest_command = self._last_command_at + MIN_COMMAND_SPACING
+        due = [self._next_marker_at,
+               max(self._next_status_at, earliest_command),
+               max(self._next_accounting_at, earliest_command)]
+        for job in self._jobs:
+            if job.exit_marker_seen_at is not None:
+                due.append(job.exit_marker_seen_at + EXIT_REASON_WAIT)
+            if job.accounting_since is not None:
+                due.append(job.accounting_since + job.executor.batch_config.outcome_timeout)
+        return min(due)
+
+    def _unfinished(self) -> List[TrackedJob]:
+        with self._lock:
+            return list(self._jobs)
+
+    # --- evidence ------------------------------------------------------------------------
+
+    def _check_markers(self, jobs: List[TrackedJob], now: float) -> bool:
+        """Look at the markers of ``jobs``; True if anything new was found."""
+        changed = False
+        by_directory: Dict[pathlib.Path, List[TrackedJob]] = {}
+        for job in jobs:
+            by_directory.setdefault(job.marker_directory, []).append(job)
+        for directory, group in by_directory.items():
+            try:
+                names = self.transport.list_directory(directory)
+            except OSError as error:
+                logger.warning('cannot list the marker directory %s: %s', directory, error)
+                continue
+            for tracked in group:
+                if tracked.exit_marker is None and tracked.native_id + markers.EXIT_CODE in names:
+                    text = self.transport.read_file(
+                        directory / (tracked.native_id + markers.EXIT_CODE))
+                    marker = parse_exit_marker(text) if text is not None else None
+                    if marker is not None:
+                        tracked.exit_marker = marker
+                        changed = True
+                        self._on_exit_marker(tracked, now)
+                        continue
+                if not tracked.started and tracked.native_id + markers.STARTED in names:
+                    tracked.started = True
+                    changed = True
+                    self._set_status(tracked, JobStatus(JobState.ACTIVE))
+        return changed
+
+    def _on_exit_marker(self, tracked: TrackedJob, now: float) -> None:
+        marker = tracked.exit_marker
+        assert marker is not None
+        status = status_from_evidence(marker, tracked.scheduler_status)
+        assert status is not None
+        if status.state == JobState.COMPLETED or (
+                tracked.scheduler_status is not None and tracked.scheduler_status.state.final):
+            self._finish(tracked, status)
+            return
+        # Ask the scheduler why (time limit, memory...), but not for long.
+        tracked.exit_marker_seen_at = now
+        with self._lock:
+            self._next_status_at = min(self._next_status_at, now)
+
+    def _query_status(self, jobs: List[TrackedJob], now: float) -> None:
+        in_queue = [job for job in jobs if job.accounting_since is None]
+        config = jobs[0].executor.batch_config
+        ceiling = min(job.executor.batch_config.queue_polling_interval for job in jobs)
+        if not in_queue:
+            with self._lock:
+                self._next_status_at = _NEVER
+            return
+        ids = sorted({job.native_id for job in in_queue})
+        self._last_command_at = now
+        self.command_counts['status'] += 1
+        result = self.transport.run(self.scheduler.status_command(ids),
+                                    timeout=config.command_timeout)
+        try:
+            statuses = self.scheduler.parse_status_output(result, ids)
+        except StatusCommandError as error:
+            self._status_failures += 1
+            delay = min(config.initial_queue_polling_delay * 2 ** self._status_failures, ceiling)
+            log = logger.warning if self._status_failures in (1, 2, 5) or (
+                self._status_failures % 10 == 0) else logger.info
+            log('%s status command failed (%d in a row), retrying in %.0f s; the %d tracked '
+                'jobs keep their states: %s', self.scheduler.name, self._status_failures, delay,
+                len(ids), error)
+            with self._lock:
+                self._next_status_at = now + delay
+            return
+        if self._status_failures:
+            logger.warning('%s status command works again after %d failures',
+                           self.scheduler.name, self._status_failures)
+            self._status_failures = 0
+        only_waiting = True
+        for tracked in in_queue:
+            status = statuses.get(tracked.native_id)
+            if not self._apply_queue_status(tracked, status, now):
+                only_waiting = False
+        with self._lock:
+            if only_waiting:
+                self._status_interval = ceiling
+            else:
+                self._status_interval = min(max(self._status_interval, MIN_COMMAND_SPACING) * 2,
+                                            ceiling)
+            self._next_status_at = now + self._status_interval
+
+    def _apply_queue_status(self, tracked: TrackedJob, status: Optional[SchedulerStatus],
+                            now: float) -> bool:
+        """Use what the status command said about one job; True if the job is only waiting
+        in the queue (nothing about it needs a quick look)."""
+        if status is None:
+            if tracked.exit_marker is not None:
+                self._finish(tracked, status_from_evidence(tracked.exit_marker, None))
+            else:
+                self._need_accounting(tracked, now)
+            return False
+        tracked.scheduler_status = status
+        if status.state.final:
+            settled = status_from_evidence(tracked.exit_marker, status)
+            if settled is not None and (tracked.exit_marker is not None or status.complete):
+                self._finish(tracked, settled)
+            else:
+                self._need_accounting(tracked, now)
+            return False
+        metadata: Dict[str, object] = {'native_state': status.native_state}
+        if status.state == JobState.ACTIVE:
+            tracked.started = True
+            self._set_status(tracked, JobStatus(JobState.ACTIVE, metadata=metadata))
+            return False
+        self._set_status(tracked, JobStatus(status.state, message=status.message,
+                                            metadata=metadata))
+        return tracked.exit_marker is None
+
+    def _need_accounting(self, tracked: TrackedJob, now: float) -> None:
+        if tracked.accounting_since is not None:
+            return
+        tracked.accounting_since = now
+        with self._lock:
+            self._next_accounting_at = min(self._next_accounting_at, now)
+            self._accounting_interval = MIN_COMMAND_SPACING
+
+    def _query_accounting(self, jobs: List[TrackedJob], now: float) -> None:
+        waiting = [job for job in jobs if job.accounting_since is not None]
+        command = self.scheduler.accounting_command(sorted({job.native_id for job in waiting}))
+        if not waiting or command is None:
+            with self._lock:
+                self._next_accounting_at = _NEVER
+            return
+        ids = sorted({job.native_id for job in waiting})
+        self._last_command_at = now
+        self.command_counts['accounting'] += 1
+        result = self.transport.run(command, timeout=jobs[0].executor.batch_config.command_timeout)
+        try:
+            records = self.scheduler.parse_accounting_output(result, ids)
+        except StatusCommandError as error:
+            self._accounting_failures += 1
+            logger.warning('%s accounting command failed (%d in a row); retrying: %s',
+                           self.scheduler.name, self._accounting_failures, error)
+            records = None
+        else:
+            self._accounting_failures = 0
+        for tracked in waiting if records is not None else []:
+            record = records.get(tracked.native_id) if records is not None else None
+            if record is not None and record.state.final:
+                if record.state == JobState.CANCELED or record.exit_code is not None:
+                    tracked.started = tracked.started or record.exit_code is not None
+                settled = status_from_evidence(tracked.exit_marker, record)
+                if settled is not None:
+                    self._finish(tracked, settled)
+            elif record is None and tracked.attached and tracked.scheduler_status is None \
+                    and not tracked.started:
+                self._finish(tracked, JobStatus(
+                    JobState.FAILED,
+                    message=f'{self.scheduler.name} knows no job {tracked.native_id} (not in '
+                            f'the queue, not in accounting) and there is no marker of it in '
+                            f'{tracked.marker_directory}'))
+        with self._lock:
+            self._accounting_interval = min(self._accounting_interval * 2,
+                                            MAX_ACCOUNTING_INTERVAL)
+            self._next_accounting_at = now + self._accounting_interval
+
+    def _expire(self, now: float) -> None:
+        """Settle the jobs whose wait for more evidence is over."""
+        for tracked in self._unfinished():
+            if tracked.exit_marker is not None and tracked.exit_marker_seen_at is not None:
+                if now - tracked.exit_marker_seen_at >= EXIT_REASON_WAIT:
+                    settled = status_from_evidence(tracked.exit_marker, tracked.scheduler_status)
+                    assert settled is not None
+                    self._finish(tracked, settled)
+                continue
+            timeout = tracked.executor.batch_config.outcome_timeout
+            if tracked.accounting_since is None or now - tracked.accounting_since < timeout:
+                continue
+            settled = status_from_evidence(None, tracked.scheduler_status)
+            if settled is not None:
+                self._finish(tracked, settled)
+                continue
+            self._finish(tracked, JobStatus(
+                JobState.FAILED,
+                message=f'outcome unknown: {self.scheduler.name} job {tracked.native_id} left '
+                        f'the queue without writing an exit-code marker in '
+                        f'{tracked.marker_directory}, and accounting had no final record of it '
+                        f'within {timeout:g} s'))
+
+    # --- state changes -------------------------------------------------------------------
+
+    def _set_status(self, tracked: TrackedJob, status: JobStatus) -> None:
+        tracked.executor._set_job_status(tracked.job, status)
+
+    def _finish(self, tracked: TrackedJob, status: Optional[JobStatus]) -> None:
+        if status is None or tracked.done:
+            return
+        tracked.done = True
+        with self._lock:
+            if tracked in self._jobs:
+                self._jobs.remove(tracked)
+        if tracked.started and tracked.job.status.state != JobState.ACTIVE:
+            self._set_status(tracked, JobStatus(JobState.ACTIVE, time=status.time))
+        self._set_status(tracked, status)
+        self._remove_files(tracked, status)
+
+    def _remove_files(self, tracked: TrackedJob, status: JobStatus) -> None:
+        stem = tracked.marker_directory / tracked.native_id
+        names = [markers.STARTED, markers.NODEFILE]
+        paths = [stem.with_name(tracked.native_id + name) for name in names]
+        if status.state == JobState.COMPLETED and not tracked.executor.batch_config.keep_files:
+            paths += tracked.files
+            paths.append(stem.with_name(tracked.native_id + markers.SCRIPT_OUTPUT))
+        for path in paths:
+            try:
+                self.transport.remove_file(path)
+            except OSError as error:
+                logger.debug('cannot remove %s: %s', path, error)
+
+    def __repr__(self) -> str:
+        return f'SchedulerTracker({self.scheduler.name}, {len(self._jobs)} jobs)'
+
+
+_trackers: Dict[Tuple[str, object], SchedulerTracker] = {}
+_trackers_lock = threading.Lock()
+
+
+def get_tracker(scheduler: BatchScheduler, transport: Transport) -> SchedulerTracker:
+    """The process's tracker for ``scheduler`` reached through ``transport`` (one per
+    scheduler name and transport key, whatever the number of executors)."""
+    key = (scheduler.name, getattr(transport, 'key', id(transport)))
+    with _trackers_lock:
+        tracker = _trackers.get(key)
+        if tracker is None:
+            tracker = SchedulerTracker(scheduler, transport)
+            _trackers[key] = tracker
+        return tracker

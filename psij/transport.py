@@ -1,0 +1,128 @@
+"""How a batch executor reaches the machine where its scheduler runs.
+
+A batch executor never runs a command or opens a file itself: it hands an argv to a
+`Transport` and gets a `CommandResult` back, and it reads and writes its scripts and markers
+through the same object. `LocalTransport` does both on this machine; a transport over SSH
+implements the same methods.
+"""
+
+import errno
+import os
+import pathlib
+import subprocess
+from dataclasses import dataclass
+from typing import Optional, Protocol, Sequence, Set
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did: its argv, exit status and output (decoded, errors replaced).
+
+    A command that could not be started at all (not installed, timed out) has
+    ``returncode`` None and says why in ``stderr``.
+    """
+
+    argv: Sequence[str]
+    returncode: Optional[int]
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True if the command ran and exited with status 0."""
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """One line for messages: the command, its status and the first line of stderr."""
+        status = ('did not run' if self.returncode is None
+                  else f'exited with status {self.returncode}')
+        detail = self.stderr.strip().splitlines()
+        shown = f': {detail[0]}' if detail else ''
+        return f'{self.argv[0] if self.argv else "command"} {status}{shown}'
+
+
+class Transport(Protocol):
+    """Runs commands and handles files where the scheduler runs."""
+
+    #: Names where commands run (``local``, ``ssh://host``...): executors with equal keys share
+    #: one status tracker.
+    key: str
+
+    def run(self, argv: Sequence[str], stdin: Optional[str] = None,
+            timeout: float = 60.0) -> CommandResult:
+        """Run ``argv`` (no shell) and wait for it at most ``timeout`` seconds."""
+
+    def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
+        """Create ``path`` (and its parents) if needed and set its mode to ``mode``."""
+
+    def write_file(self, path: pathlib.Path, text: str, mode: int = 0o600) -> None:
+        """Create or replace ``path`` with ``text``, readable only as ``mode`` allows."""
+
+    def read_file(self, path: pathlib.Path) -> Optional[str]:
+        """The contents of ``path``, or None if it does not exist."""
+
+    def list_directory(self, path: pathlib.Path) -> Set[str]:
+        """The names in directory ``path`` (empty if it does not exist)."""
+
+    def remove_file(self, path: pathlib.Path) -> None:
+        """Remove ``path``; nothing happens if it does not exist."""
+
+
+class LocalTransport:
+    """A `Transport` for a scheduler whose commands and files are on this machine."""
+
+    key = 'local'
+
+    def run(self, argv: Sequence[str], stdin: Optional[str] = None,
+            timeout: float = 60.0) -> CommandResult:
+        """Run ``argv`` as a subprocess; see `Transport.run`."""
+        try:
+            completed = subprocess.run(
+                list(argv), input=stdin.encode() if stdin is not None else None,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True, timeout=timeout)
+        except FileNotFoundError:
+            return CommandResult(argv, None, '', f'{argv[0]}: command not found on PATH')
+        except PermissionError as error:
+            return CommandResult(argv, None, '', f'{argv[0]}: {error.strerror}')
+        except subprocess.TimeoutExpired:
+            return CommandResult(argv, None, '', f'{argv[0]}: no answer after {timeout:g} s')
+        return CommandResult(argv, completed.returncode,
+                             completed.stdout.decode(errors='replace'),
+                             completed.stderr.decode(errors='replace'))
+
+    def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
+        """See `Transport.make_directory`."""
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+
+    def write_file(self, path: pathlib.Path, text: str, mode: int = 0o600) -> None:
+        """See `Transport.write_file`."""
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(descriptor, 'w') as stream:
+            stream.write(text)
+
+    def read_file(self, path: pathlib.Path) -> Optional[str]:
+        """See `Transport.read_file`."""
+        try:
+            with open(path, errors='replace') as stream:
+                return stream.read()
+        except FileNotFoundError:
+            return None
+
+    def list_directory(self, path: pathlib.Path) -> Set[str]:
+        """See `Transport.list_directory`."""
+        try:
+            return set(os.listdir(path))
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):
+                return set()
+            raise
+
+    def remove_file(self, path: pathlib.Path) -> None:
+        """See `Transport.remove_file`."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
