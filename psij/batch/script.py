@@ -100,6 +100,11 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
     streams = ', '.join(f'{field}={str(path)!r}' for field, path in (
         ('stdin_path', spec.stdin_path), ('stdout_path', spec.stdout_path),
         ('stderr_path', spec.stderr_path)) if path is not None)
+    command = list(inputs.launch_command)
+    if command and '/' not in command[0]:
+        # Through env, a bare name is looked up on PATH like exec would: never a builtin of
+        # the script's shell (printf, echo, kill...) or one of its functions.
+        command = ['env', '--', *command]
     context: Dict[str, object] = {
         'marker_directory': shell_quote(str(inputs.marker_directory)),
         'job_id_variable': job_id_variable,
@@ -107,7 +112,7 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
         'directory_error': shell_quote(
             f'JobSpec.directory {directory!r} cannot be entered on the node'),
         'environment': _environment(spec),
-        'launch_command': ' '.join(shell_quote(word) for word in inputs.launch_command),
+        'launch_command': ' '.join(shell_quote(word) for word in command),
         'stdin': _stream(spec.stdin_path),
         'stdout': _stream(spec.stdout_path),
         'stderr_redirection': stderr_redirection,

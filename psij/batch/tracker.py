@@ -153,7 +153,7 @@ class SchedulerTracker:
         """Start watching a job that was just submitted or attached."""
         now = time.monotonic()
         if tracked.attached:
-            self._check_markers([tracked], now)
+            self._check_markers([tracked], now, wait_for_reason=False)
             if tracked.done:
                 return
         config = tracked.executor.batch_config
@@ -229,8 +229,13 @@ class SchedulerTracker:
 
     # --- evidence ------------------------------------------------------------------------
 
-    def _check_markers(self, jobs: List[TrackedJob], now: float) -> bool:
-        """Look at the markers of ``jobs``; True if anything new was found."""
+    def _check_markers(self, jobs: List[TrackedJob], now: float,
+                       wait_for_reason: bool = True) -> bool:
+        """Look at the markers of ``jobs``; True if anything new was found.
+
+        Without ``wait_for_reason`` (a job being attached), a non-zero exit code settles the
+        job at once instead of waiting for the scheduler to say why it ended.
+        """
         changed = False
         by_directory: Dict[pathlib.Path, List[TrackedJob]] = {}
         for job in jobs:
@@ -249,7 +254,7 @@ class SchedulerTracker:
                     if marker is not None:
                         tracked.exit_marker = marker
                         changed = True
-                        self._on_exit_marker(tracked, now)
+                        self._on_exit_marker(tracked, now, wait_for_reason)
                         continue
                 if not tracked.started and tracked.native_id + markers.STARTED in names:
                     tracked.started = True
@@ -257,12 +262,12 @@ class SchedulerTracker:
                     self._set_status(tracked, JobStatus(JobState.ACTIVE))
         return changed
 
-    def _on_exit_marker(self, tracked: TrackedJob, now: float) -> None:
+    def _on_exit_marker(self, tracked: TrackedJob, now: float, wait_for_reason: bool) -> None:
         marker = tracked.exit_marker
         assert marker is not None
         status = status_from_evidence(marker, tracked.scheduler_status)
         assert status is not None
-        if status.state == JobState.COMPLETED or (
+        if status.state == JobState.COMPLETED or not wait_for_reason or (
                 tracked.scheduler_status is not None and tracked.scheduler_status.state.final):
             self._finish(tracked, status)
             return

@@ -1,0 +1,43 @@
+#!/bin/bash
+#SBATCH --job-name=date
+#SBATCH --output="/shared/psij work/slurm/%j.out"
+#SBATCH --error="/shared/psij work/slurm/%j.out"
+#SBATCH --time=0-00:10:00
+#SBATCH --ntasks=1
+
+# One line per process slot: each node of the job as many times as it has tasks.
+psij_write_nodefile() {
+    local nodes=() counts=() entries=() entry i j
+    mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+    IFS=, read -ra entries <<<"${SLURM_TASKS_PER_NODE:-1}"
+    for entry in "${entries[@]}"; do
+        if [[ $entry =~ ^([0-9]+)\(x([0-9]+)\)$ ]]; then
+            for ((i = 0; i < BASH_REMATCH[2]; i++)); do counts+=("${BASH_REMATCH[1]}"); done
+        else
+            counts+=("$entry")
+        fi
+    done
+    for ((i = 0; i < ${#nodes[@]}; i++)); do
+        for ((j = 0; j < ${counts[i]:-1}; j++)); do printf '%s\n' "${nodes[i]}"; done
+    done
+}
+
+# --- Written by psij. Everything below runs on the job's lead node. ---
+# Markers for the executor, named after the scheduler's job id: <id>.started when the job
+# starts, <id>.ec with its exit code (and any launcher error) when it ends.
+psij_prefix='/shared/psij work/slurm'/"$SLURM_JOB_ID"
+psij_end() {
+    { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi; } >"$psij_prefix.ec.tmp"
+    mv -f -- "$psij_prefix.ec.tmp" "$psij_prefix.ec"
+    exit "$1"
+}
+printf '%(%s)T\n' -1 >"$psij_prefix.started"
+export PSIJ_NODEFILE="$psij_prefix.nodefile"
+psij_write_nodefile >"$PSIJ_NODEFILE"
+psij_exit_code=
+{ /bin/date; psij_exit_code=$?; } </dev/null >/dev/null 2>/dev/null
+if [ -z "$psij_exit_code" ]; then
+    psij_end 1 'the job'"'"'s standard streams cannot be opened on the node ()'
+fi
+psij_end "$psij_exit_code" "$(grep -a '^PSIJ-LAUNCHER-ERROR: ' '/shared/psij work/slurm/00000000-0000-4000-8000-000000000000.launcher.log' 2>/dev/null)"
+

@@ -1,0 +1,135 @@
+"""Golden batch scripts of the slurm executor, and the errors for values it cannot write.
+
+Each case renders a job script and compares it with ``tests/golden/slurm/<case>.sh``; a diff
+shows exactly what a change did to what users submit. After an intended change, regenerate
+with ``PSIJ_UPDATE_GOLDEN=1 pytest tests/test_slurm_script.py`` and review the diff.
+"""
+
+import os
+import pathlib
+from datetime import timedelta
+from typing import Callable, Dict
+
+import pytest
+
+import psij.launchers
+from psij import InvalidJobException, Job, JobAttributes, JobSpec, ResourceSpecV1
+from psij.batch import BatchSchedulerExecutorConfig
+from psij.executors.slurm import SlurmJobExecutor, format_time_limit
+
+GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'slurm'
+WORK = pathlib.Path('/shared/psij work')
+LAUNCHERS = str(pathlib.Path(psij.launchers.__file__).parent)
+
+
+def _job(spec: JobSpec) -> Job:
+    job = Job(spec)
+    job._id = '00000000-0000-4000-8000-000000000000'  # file names in the script use it
+    return job
+
+
+def _minimal() -> JobSpec:
+    return JobSpec('/bin/date')
+
+
+def _resources() -> JobSpec:
+    return JobSpec(
+        '/opt/app/bin/solver', ['--input', 'mesh.h5'], name='solver run',
+        resources=ResourceSpecV1(node_count=2, processes_per_node=4, cpu_cores_per_process=2,
+                                 gpu_cores_per_process=1, exclusive_node_use=True,
+                                 memory=3 * 1024 ** 3),
+        attributes=JobAttributes(duration=timedelta(hours=1, minutes=30, seconds=1),
+                                 queue_name='debug', account='proj-42',
+                                 reservation_id='maint_window'))
+
+
+def _processes_only() -> JobSpec:
+    return JobSpec('/bin/hostname', resources=ResourceSpecV1(process_count=6),
+                   attributes=JobAttributes(duration=timedelta(days=2, seconds=30)))
+
+
+def _verbatim() -> JobSpec:
+    return JobSpec(
+        'printf', ['%s\n', 'a b', "it's", '"q"', '$HOME', '`date`', 'line\nbreak', 'é ü'],
+        directory='/data/my run', inherit_environment=False,
+        environment={'GREETING': "hello 'world' $USER", 'EMPTY': '', 'N': 3},
+        stdin_path='/data/in put.txt', stdout_path='out $1.txt', stderr_path='out $1.txt')
+
+
+def _custom() -> JobSpec:
+    return JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
+        'slurm.constraint': 'haswell&ib', 'slurm.hold': True, 'slurm.requeue': False,
+        'slurm.qos': None, 'slurm.comment': 'nightly build #3', 'slurm.C': 'gpu',
+        'slurm.mail-type': 'END,FAIL', 'pbs.l': 'ignored', 'other': 1}))
+
+
+def _srun_launcher() -> JobSpec:
+    return JobSpec('/bin/hostname', resources=ResourceSpecV1(process_count=2),
+                   launcher='srun', pre_launch='/home/u/pre.sh', post_launch='/home/u/post.sh')
+
+
+CASES: Dict[str, Callable[[], JobSpec]] = {
+    'minimal': _minimal, 'resources': _resources, 'processes_only': _processes_only,
+    'verbatim': _verbatim, 'custom_attributes': _custom, 'srun_launcher': _srun_launcher,
+}
+
+
+def render(spec: JobSpec, work: pathlib.Path = WORK) -> str:
+    executor = SlurmJobExecutor(config=BatchSchedulerExecutorConfig(work_directory=work))
+    return executor.generate_script(_job(spec)).replace(LAUNCHERS, '<LAUNCHERS>')
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_golden_script(case: str) -> None:
+    script = render(CASES[case]())
+    path = GOLDEN / f'{case}.sh'
+    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+    assert script == path.read_text(), f'{case}: script differs from {path}'
+
+
+def test_golden_scripts_are_valid_bash() -> None:
+    import subprocess
+    for case, make in CASES.items():
+        checked = subprocess.run(['bash', '-n'], input=render(make()).encode(),
+                                 capture_output=True)
+        assert checked.returncode == 0, (case, checked.stderr)
+
+
+@pytest.mark.parametrize('seconds, expected', [
+    (1, '0-00:01:00'), (60, '0-00:01:00'), (61, '0-00:01:01'), (3600.5, '0-01:00:01'),
+    (86400 + 3661, '1-01:01:01'),
+])
+def test_time_limit_format(seconds: float, expected: str) -> None:
+    assert format_time_limit(seconds) == expected
+
+
+@pytest.mark.parametrize('spec, field', [
+    (JobSpec('/bin/true', environment={'BAD-NAME': 'x'}), 'JobSpec.environment'),
+    (JobSpec('/bin/true', environment={'1X': 'x'}), 'JobSpec.environment'),
+    (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.output': 'x'})),
+     'JobSpec.stdout_path'),
+    (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.e': 'x'})),
+     'JobSpec.stderr_path'),
+    (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.a b': 'x'})),
+     "custom_attributes['slurm.a b']"),
+    (JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={'slurm.comment': 'say "hi"'})),
+     "custom_attributes['slurm.comment']"),
+    (JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={'slurm.comment': ['a', 'b']})),
+     "custom_attributes['slurm.comment']"),
+    (JobSpec('/bin/true', attributes=JobAttributes(queue_name='two\nlines')),
+     'JobAttributes.queue_name'),
+    (JobSpec('/bin/true', attributes=JobAttributes(account='a"b')), 'JobAttributes.account'),
+])
+def test_values_that_cannot_be_written_name_their_field(spec: JobSpec, field: str) -> None:
+    with pytest.raises(InvalidJobException) as raised:
+        render(spec)
+    assert field in str(raised.value)
+
+
+def test_work_directory_with_percent_is_refused() -> None:
+    with pytest.raises(InvalidJobException, match='work_directory'):
+        render(JobSpec('/bin/true'), work=pathlib.Path('/tmp/100%'))
