@@ -77,7 +77,10 @@ _SUBMIT_ERRORS_BY_FIELD = (
      'not an account of this user on this partition (`sacctmgr show assoc user=$USER`)'),
     ('reservation', 'JobAttributes.reservation_id',
      'Slurm has no such usable reservation (`scontrol show reservation`)'),
+    ('invalid --time', 'JobAttributes.duration', 'Slurm does not accept this time limit'),
     ('time limit', 'JobAttributes.duration', 'Slurm does not accept this time limit'),
+    ('invalid feature specification', "JobAttributes.custom_attributes['slurm.constraint']",
+     'no node of the partition has these features'),
     ('memory specification', 'ResourceSpecV1.memory',
      'no node of the partition has this much memory'),
     ('gres', 'ResourceSpecV1.gpu_cores_per_process',
@@ -92,14 +95,50 @@ _TRANSIENT_SUBMIT_ERRORS = ('unable to contact slurm controller', 'socket timed 
 
 
 def directive_value(value: str, field: str) -> str:
-    """``value`` written so that sbatch reads it back verbatim from an ``#SBATCH`` line."""
+    """``value`` written so that sbatch reads it back verbatim from an ``#SBATCH`` line.
+
+    sbatch splits directive lines at unquoted blanks, removes quotes, and reads a backslash
+    as escaping the next character everywhere; so a value in double quotes with ``\\`` and
+    ``"`` escaped comes back unchanged (tested on Slurm 22.05). Line breaks and NUL cannot be
+    written at all.
+    """
     if _PLAIN_DIRECTIVE_VALUE.fullmatch(value):
         return value
-    if '"' in value or '\n' in value or '\r' in value:
+    if any(character in value for character in '\n\r\x00'):
         raise InvalidJobException(
-            f'{field} {value!r} cannot be written in an #SBATCH line: it contains a double '
-            'quote or a line break')
-    return f'"{value}"'
+            f'{field} {value!r} cannot be written in an #SBATCH line: it contains a line break '
+            'or a NUL character')
+    escaped = value.replace('\\', '\\\\').replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _duration_seconds(text: str) -> Optional[int]:
+    """Seconds in a Slurm duration (``M``, ``M:SS``, ``H:MM:SS``, ``D-H[:M[:S]]``), or None."""
+    match = re.fullmatch(r'(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?', text.strip())
+    if match is None:
+        return None
+    days, first, second, third = match.groups()
+    if days is not None:
+        hours, minutes, seconds = int(first), int(second or 0), int(third or 0)
+    elif third is not None:
+        hours, minutes, seconds = int(first), int(second), int(third)
+    elif second is not None:
+        hours, minutes, seconds = 0, int(first), int(second)
+    else:
+        hours, minutes, seconds = 0, int(first), 0
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _describe_limit(text: str) -> str:
+    """`` of H:MM:SS`` (or ``D-HH:MM:SS``) for a Slurm time limit; empty if it is not one."""
+    seconds = _duration_seconds(text)
+    if seconds is None:
+        return ''
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = f'{hours}:{minutes:02d}:{seconds:02d}'
+    return f' of {days}-{clock}' if days else f' of {clock}'
 
 
 def format_time_limit(seconds: float) -> str:
@@ -178,10 +217,9 @@ def job_status(native_state: str, reason: str = '', time_limit: str = '',
         return SchedulerStatus(JobState.CANCELED, name, message=f'canceled{by}',
                                complete=from_accounting)
     if name == 'TIMEOUT':
-        limit = f' of {time_limit}' if time_limit and time_limit not in ('UNLIMITED',
-                                                                          'INVALID') else ''
-        return SchedulerStatus(JobState.FAILED, name,
-                               message=f'time limit{limit} reached (Slurm state TIMEOUT)')
+        return SchedulerStatus(
+            JobState.FAILED, name,
+            message=f'time limit{_describe_limit(time_limit)} reached (Slurm state TIMEOUT)')
     if name in _FAILURE_MESSAGES:
         return SchedulerStatus(JobState.FAILED, name, exit_code=code if code else None,
                                message=f'{_FAILURE_MESSAGES[name]} (Slurm state {name})')
@@ -282,10 +320,10 @@ class Slurm(BatchScheduler):
         statuses: Dict[str, SchedulerStatus] = {}
         for line in result.stdout.splitlines():
             fields = line.strip().split('|')
-            if len(fields) != 4:
+            if len(fields) not in (3, 4):
                 continue
-            native_id, state, reason, time_limit = fields
-            status = job_status(state, reason, time_limit)
+            native_id, state, reason = fields[:3]
+            status = job_status(state, reason, fields[3] if len(fields) == 4 else '')
             if status is None:
                 logger.debug('squeue: state %r of job %s is not known here; ignored', state,
                              native_id)

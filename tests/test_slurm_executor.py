@@ -272,4 +272,4 @@ def test_time_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecuto
     executor.submit(job)
     status = _final(job, timeout=240)
     assert status.state == JobState.FAILED, status
-    assert 'time limit of 00:01:00 reached' in (status.message or ''), status
+    assert 'time limit of 0:01:00 reached' in (status.message or ''), status
