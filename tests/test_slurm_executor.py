@@ -220,7 +220,7 @@ def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> 'dict[str, obje
     completed = subprocess.run([sys.executable, '-c', _ATTACH_SCRIPT, str(work_dir), native_id],
                                capture_output=True, text=True, timeout=150)
     assert completed.returncode == 0, completed.stderr
-    result: 'dict[str, object]' = json.loads(completed.stdout)
+    result: dict[str, object] = json.loads(completed.stdout)
     return result
 
 

@@ -7,10 +7,10 @@ from typing import Optional, Sequence
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psij.executors.slurm import Slurm, directive_value, job_status
 
 from psij import InvalidJobException, JobState, SubmitException
 from psij.batch import SchedulerStatus, StatusCommandError
-from psij.executors.slurm import Slurm, directive_value, job_status
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'slurm'

@@ -10,12 +10,12 @@ import pathlib
 from datetime import timedelta
 from typing import Callable, Dict
 
-import pytest
-
 import psij.launchers
+import pytest
+from psij.executors.slurm import SlurmJobExecutor, format_time_limit
+
 from psij import InvalidJobException, Job, JobAttributes, JobSpec, ResourceSpecV1
 from psij.batch import BatchSchedulerExecutorConfig
-from psij.executors.slurm import SlurmJobExecutor, format_time_limit
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'slurm'
 WORK = pathlib.Path('/shared/psij work')
@@ -59,7 +59,7 @@ def _verbatim() -> JobSpec:
 def _custom() -> JobSpec:
     return JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
         'slurm.constraint': 'haswell&ib', 'slurm.hold': True, 'slurm.requeue': False,
-        'slurm.qos': None, 'slurm.comment': 'nightly build #3', 'slurm.C': 'gpu',
+        'slurm.qos': None, 'slurm.comment': 'nightly "build" #3 \\o/', 'slurm.C': 'gpu',
         'slurm.mail-type': 'END,FAIL', 'pbs.l': 'ignored', 'other': 1}))
 
 
@@ -115,14 +115,14 @@ def test_time_limit_format(seconds: float, expected: str) -> None:
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.a b': 'x'})),
      "custom_attributes['slurm.a b']"),
     (JobSpec('/bin/true', attributes=JobAttributes(
-        custom_attributes={'slurm.comment': 'say "hi"'})),
+        custom_attributes={'slurm.comment': 'two\nlines'})),
      "custom_attributes['slurm.comment']"),
     (JobSpec('/bin/true', attributes=JobAttributes(
         custom_attributes={'slurm.comment': ['a', 'b']})),
      "custom_attributes['slurm.comment']"),
     (JobSpec('/bin/true', attributes=JobAttributes(queue_name='two\nlines')),
      'JobAttributes.queue_name'),
-    (JobSpec('/bin/true', attributes=JobAttributes(account='a"b')), 'JobAttributes.account'),
+    (JobSpec('/bin/true', attributes=JobAttributes(account='a\x00b')), 'JobAttributes.account'),
 ])
 def test_values_that_cannot_be_written_name_their_field(spec: JobSpec, field: str) -> None:
     with pytest.raises(InvalidJobException) as raised:

@@ -6,7 +6,7 @@
 #SBATCH --ntasks=1
 #SBATCH --constraint="haswell&ib"
 #SBATCH --hold
-#SBATCH --comment="nightly build #3"
+#SBATCH --comment="nightly \"build\" #3 \\o/"
 #SBATCH -C gpu
 #SBATCH --mail-type=END,FAIL
 
