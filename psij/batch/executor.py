@@ -47,8 +47,9 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
     :param outcome_timeout: how long a job that left the queue without an exit-code marker is
         looked up in accounting before it is reported FAILED with an unknown outcome.
     :param command_timeout: a scheduler command that takes longer than this has failed.
-    :param keep_files: keep the job scripts and script outputs of completed jobs (they are
-        removed by default; exit-code markers and the files of failed jobs are always kept).
+    :param keep_files: keep the job script, launcher log and script output of completed jobs
+        (removed by default). Exit-code markers are always kept (they let another process
+        attach later), and so are all files of jobs that did not complete.
     """
 
     def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,

@@ -144,6 +144,7 @@ class SchedulerTracker:
         self._next_marker_at = 0.0
         self._marker_interval = MIN_MARKER_INTERVAL
         self._last_command_at = -_NEVER
+        self._last_command_kind = ''
         #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
         self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0}
 
@@ -200,9 +201,11 @@ class SchedulerTracker:
                 self._next_marker_at = now + self._marker_interval
         jobs = self._unfinished()
         if jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
-            if now >= self._next_status_at:
+            accounting_due = now >= self._next_accounting_at
+            if now >= self._next_status_at and not (
+                    accounting_due and self._last_command_kind == 'status'):
                 self._query_status(jobs, now)
-            elif now >= self._next_accounting_at:
+            elif accounting_due:
                 self._query_accounting(jobs, now)
         self._expire(time.monotonic())
         with self._lock:
@@ -286,7 +289,10 @@ class SchedulerTracker:
             return
         ids = sorted({job.native_id for job in in_queue})
         self._last_command_at = now
+        self._last_command_kind = 'status'
         self.command_counts['status'] += 1
+        with self._lock:
+            self._next_status_at = _NEVER  # a request made while the command runs lowers it
         result = self.transport.run(self.scheduler.status_command(ids),
                                     timeout=config.command_timeout)
         try:
@@ -300,7 +306,7 @@ class SchedulerTracker:
                 'jobs keep their states: %s', self.scheduler.name, self._status_failures, delay,
                 len(ids), error)
             with self._lock:
-                self._next_status_at = now + delay
+                self._next_status_at = min(self._next_status_at, now + delay)
             return
         if self._status_failures:
             logger.warning('%s status command works again after %d failures',
@@ -311,13 +317,18 @@ class SchedulerTracker:
             status = statuses.get(tracked.native_id)
             if not self._apply_queue_status(tracked, status, now):
                 only_waiting = False
+        awaiting_reason = any(job.exit_marker_seen_at is not None and not job.done
+                              for job in in_queue)
         with self._lock:
-            if only_waiting:
+            requested = self._next_status_at < _NEVER
+            if awaiting_reason:
+                self._status_interval = config.initial_queue_polling_delay
+            elif only_waiting and not requested:
                 self._status_interval = ceiling
-            else:
+            elif not requested:
                 self._status_interval = min(max(self._status_interval, MIN_COMMAND_SPACING) * 2,
                                             ceiling)
-            self._next_status_at = now + self._status_interval
+            self._next_status_at = min(self._next_status_at, now + self._status_interval)
 
     def _apply_queue_status(self, tracked: TrackedJob, status: Optional[SchedulerStatus],
                             now: float) -> bool:
@@ -363,6 +374,7 @@ class SchedulerTracker:
             return
         ids = sorted({job.native_id for job in waiting})
         self._last_command_at = now
+        self._last_command_kind = 'accounting'
         self.command_counts['accounting'] += 1
         result = self.transport.run(command, timeout=jobs[0].executor.batch_config.command_timeout)
         try:
@@ -436,8 +448,10 @@ class SchedulerTracker:
 
     def _remove_files(self, tracked: TrackedJob, status: JobStatus) -> None:
         stem = tracked.marker_directory / tracked.native_id
-        names = [markers.STARTED, markers.NODEFILE]
-        paths = [stem.with_name(tracked.native_id + name) for name in names]
+        paths: List[pathlib.Path] = []
+        if status.state == JobState.COMPLETED:
+            paths += [stem.with_name(tracked.native_id + name)
+                      for name in (markers.STARTED, markers.NODEFILE)]
         if status.state == JobState.COMPLETED and not tracked.executor.batch_config.keep_files:
             paths += tracked.files
             paths.append(stem.with_name(tracked.native_id + markers.SCRIPT_OUTPUT))
