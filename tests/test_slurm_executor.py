@@ -4,6 +4,7 @@ Under CI=true a missing cluster fails these tests (see `require_slurm`).
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -273,3 +274,31 @@ def test_time_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecuto
     status = _final(job, timeout=240)
     assert status.state == JobState.FAILED, status
     assert 'time limit of 0:01:00 reached' in (status.message or ''), status
+
+
+def test_work_directory_script_and_markers_are_user_only(executor: JobExecutor,
+                                                         work_dir: pathlib.Path) -> None:
+    job = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
+    executor.submit(job)
+    assert _final(job).exit_code == 2
+    directory = work_dir / 'slurm'
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
+    assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
+    assert (directory / f'{job.native_id}.ec').read_text() == '2\n'
+
+
+def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor,
+                                                            tmp_path: pathlib.Path) -> None:
+    marker = tmp_path / 'running'
+    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
+    executor.submit(job)
+    deadline = time.monotonic() + WAIT
+    while not marker.exists():
+        assert time.monotonic() < deadline, 'the job never started'
+        time.sleep(0.1)
+    assert job.native_id is not None
+    subprocess.run(['scancel', job.native_id], check=True)  # an administrator, say
+    status = _final(job)
+    assert status.state == JobState.CANCELED, status
+    assert status.message == f'canceled by uid {os.getuid()}', status

@@ -29,14 +29,18 @@ psij_write_nodefile() {
 
 # --- Written by psij. Everything below runs on the job's lead node. ---
 # Markers for the executor, named after the scheduler's job id: <id>.started when the job
-# starts, <id>.ec with its exit code (and any launcher error) when it ends.
+# starts, <id>.ec with its exit code (and any launcher error) when it ends. They are written
+# user-only (umask in a subshell, so the job's own files keep the job's umask).
 psij_prefix='/shared/psij work/slurm'/"$SLURM_JOB_ID"
 psij_end() {
-    { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi; } >"$psij_prefix.ec.tmp"
-    mv -f -- "$psij_prefix.ec.tmp" "$psij_prefix.ec"
+    (
+        umask 077
+        { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi; } >"$psij_prefix.ec.tmp"
+        mv -f -- "$psij_prefix.ec.tmp" "$psij_prefix.ec"
+    )
     exit "$1"
 }
-printf '%(%s)T\n' -1 >"$psij_prefix.started"
+(umask 077 && printf '%(%s)T\n' -1 >"$psij_prefix.started")
 export PSIJ_NODEFILE="$psij_prefix.nodefile"
 psij_write_nodefile >"$PSIJ_NODEFILE"
 psij_exit_code=
