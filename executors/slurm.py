@@ -41,7 +41,13 @@ import math
 import re
 from typing import Dict, List, Optional, Sequence
 
-from psij.batch import BatchScheduler, BatchSchedulerExecutor, SchedulerStatus, StatusCommandError
+from psij.batch import (
+    AccountingUnavailable,
+    BatchScheduler,
+    BatchSchedulerExecutor,
+    SchedulerStatus,
+    StatusCommandError,
+)
 from psij.batch.markers import SCRIPT_OUTPUT
 from psij.batch.script import ScriptInputs, job_name
 from psij.exceptions import InvalidJobException, SubmitException
@@ -52,6 +58,8 @@ from psij.transport import CommandResult
 logger = logging.getLogger('psij.executors.slurm')
 
 _PLAIN_DIRECTIVE_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+-]+')
+# An id as squeue and sacct print it: also pending arrays (13_[0-3], 45_[2-3%2]).
+_QUEUE_ID = re.compile(r'[0-9]+(_[0-9]+|_\[[0-9,%\[\]-]+\])?(\+[0-9]+)?')
 _OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
 _RESERVED_OPTIONS = {'output': 'JobSpec.stdout_path', 'o': 'JobSpec.stdout_path',
                      'error': 'JobSpec.stderr_path', 'e': 'JobSpec.stderr_path',
@@ -319,15 +327,18 @@ class Slurm(BatchScheduler):
             raise StatusCommandError(result.describe())
         statuses: Dict[str, SchedulerStatus] = {}
         for line in result.stdout.splitlines():
-            fields = line.strip().split('|')
-            if len(fields) not in (3, 4):
+            if not line.strip():
                 continue
+            fields = line.strip().split('|')
+            if len(fields) not in (3, 4) or not _QUEUE_ID.fullmatch(fields[0]):
+                raise StatusCommandError(f'squeue printed a line that is not a job status: '
+                                         f'{line.strip()[:200]!r}')
             native_id, state, reason = fields[:3]
             status = job_status(state, reason, fields[3] if len(fields) == 4 else '')
             if status is None:
                 logger.debug('squeue: state %r of job %s is not known here; ignored', state,
                              native_id)
-                continue
+                status = SchedulerStatus(JobState.NEW, state)
             statuses[native_id] = status
         return statuses
 
@@ -341,13 +352,16 @@ class Slurm(BatchScheduler):
         """The jobs ``sacct`` knows (states may lag behind the queue by a moment)."""
         if not result.ok:
             if 'accounting storage is disabled' in result.stderr.lower():
-                return {}
+                raise AccountingUnavailable(result.describe())
             raise StatusCommandError(result.describe())
         records: Dict[str, SchedulerStatus] = {}
         for line in result.stdout.splitlines():
-            fields = line.strip().split('|')
-            if len(fields) != 4:
+            if not line.strip():
                 continue
+            fields = line.strip().split('|')
+            if len(fields) != 4 or not _QUEUE_ID.fullmatch(fields[0]):
+                raise StatusCommandError(f'sacct printed a line that is not a job record: '
+                                         f'{line.strip()[:200]!r}')
             native_id, state, exit_code, time_limit = fields
             status = job_status(state, '', time_limit, exit_code, from_accounting=True)
             if status is not None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Iterator, List
 
 import pytest
+from conftest import require_slurm
 
 from psij import (
     InvalidJobException,
@@ -25,7 +26,6 @@ from psij import (
     ResourceSpecV1,
 )
 from psij.batch import BatchSchedulerExecutorConfig
-from tests.conftest import require_slurm
 
 WAIT = 90.0  # seconds; jobs here end in a few seconds unless the cluster is busy
 

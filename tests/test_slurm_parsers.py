@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from psij.executors.slurm import Slurm, directive_value, job_status
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import SchedulerStatus, StatusCommandError
+from psij.batch import AccountingUnavailable, SchedulerStatus, StatusCommandError
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'slurm'
@@ -89,9 +89,27 @@ def test_squeue_node_failure_and_other_states() -> None:
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=('Cs',)), max_size=200))
-def test_squeue_parser_never_crashes_on_garbage(text: str) -> None:
-    statuses = slurm.parse_status_output(CommandResult(['squeue'], 0, text, ''), ['1'])
+def test_squeue_garbage_is_a_command_failure_never_a_crash(text: str) -> None:
+    # A job missing from garbled output would look like a job that left the queue: output
+    # that is not job statuses must be a command failure (retried), never an empty answer.
+    try:
+        statuses = slurm.parse_status_output(CommandResult(['squeue'], 0, text, ''), ['1'])
+    except StatusCommandError:
+        return
     assert all(isinstance(status, SchedulerStatus) for status in statuses.values())
+    assert len(statuses) == len([line for line in text.splitlines() if line.strip()])
+
+
+def test_squeue_garbage_line_among_good_ones_is_a_command_failure() -> None:
+    text = '12|RUNNING|None|10:00\nslurm_load_jobs: something odd\n'
+    with pytest.raises(StatusCommandError, match='not a job status'):
+        slurm.parse_status_output(CommandResult(['squeue'], 0, text, ''), ['12', '13'])
+
+
+def test_squeue_unknown_state_keeps_the_job_known() -> None:
+    statuses = slurm.parse_status_output(
+        CommandResult(['squeue'], 0, '12|BRAND_NEW_STATE|None|10:00\n', ''), ['12'])
+    assert statuses['12'].state == JobState.NEW  # known to Slurm, state left unchanged
 
 
 # --- job_status: every state, and unknown ones ---------------------------------------------
@@ -168,9 +186,10 @@ def test_sacct_unknown_and_just_submitted_are_empty() -> None:
     assert slurm.parse_accounting_output(captured('sacct-just-submitted'), ['1']) == {}
 
 
-def test_sacct_disabled_means_nothing_known() -> None:
+def test_sacct_disabled_is_accounting_unavailable() -> None:
     result = CommandResult(['sacct'], 1, '', 'Slurm accounting storage is disabled\n')
-    assert slurm.parse_accounting_output(result, ['1']) == {}
+    with pytest.raises(AccountingUnavailable):
+        slurm.parse_accounting_output(result, ['1'])
 
 
 def test_sacct_failing_is_a_command_failure() -> None:

@@ -11,7 +11,12 @@ An executor for a scheduler is two things:
 """
 
 from psij.batch.executor import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
-from psij.batch.scheduler import BatchScheduler, SchedulerStatus, StatusCommandError
+from psij.batch.scheduler import (
+    AccountingUnavailable,
+    BatchScheduler,
+    SchedulerStatus,
+    StatusCommandError,
+)
 
-__all__ = ['BatchScheduler', 'BatchSchedulerExecutor', 'BatchSchedulerExecutorConfig',
-           'SchedulerStatus', 'StatusCommandError']
+__all__ = ['AccountingUnavailable', 'BatchScheduler', 'BatchSchedulerExecutor',
+           'BatchSchedulerExecutorConfig', 'SchedulerStatus', 'StatusCommandError']

@@ -20,7 +20,9 @@ from psij.transport import CommandResult
 class SchedulerStatus:
     """What the scheduler says about one job.
 
-    :param state: QUEUED, ACTIVE or a final state.
+    :param state: QUEUED, ACTIVE or a final state; NEW when the scheduler knows the job but
+        its state means nothing to this library (a state added in a later release...): the
+        job's state is left as it is.
     :param native_state: the scheduler's own name for the state (``PENDING``, ``TIMEOUT``...).
     :param exit_code: the exit code, where the scheduler reports one.
     :param message: why the job is in this state, for people (``time limit of 0:01:00
@@ -38,7 +40,13 @@ class SchedulerStatus:
 
 class StatusCommandError(Exception):
     """A status, accounting or list command failed in a way that says nothing about the jobs
-    (controller down, timeout, RPC limit); the caller retries later."""
+    (controller down, timeout, RPC limit, output that cannot be read); the caller retries
+    later."""
+
+
+class AccountingUnavailable(StatusCommandError):
+    """The scheduler keeps no accounting (Slurm without slurmdbd): accounting cannot tell
+    whether it knows a job."""
 
 
 class BatchScheduler(ABC):
@@ -89,7 +97,8 @@ class BatchScheduler(ABC):
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
         """The states the status command reported; a job it does not know is left out.
-        Raises `StatusCommandError` if the command failed."""
+        Raises `StatusCommandError` if the command failed or printed something it should not
+        (a job missing from garbled output would look like a job that left the queue)."""
 
     def accounting_command(self, native_ids: Sequence[str]) -> Optional[List[str]]:
         """One argv asking accounting about jobs that left the queue; None if there is none."""
@@ -97,7 +106,8 @@ class BatchScheduler(ABC):
 
     def parse_accounting_output(self, result: CommandResult,
                                 native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
-        """Like `parse_status_output`, for the accounting command."""
+        """Like `parse_status_output`, for the accounting command; raises
+        `AccountingUnavailable` if the scheduler keeps no accounting."""
         return {}
 
     @abstractmethod

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from psij.batch import markers
 from psij.batch.markers import ExitMarker, parse_exit_marker
-from psij.batch.scheduler import BatchScheduler, SchedulerStatus, StatusCommandError
+from psij.batch.scheduler import (
+    AccountingUnavailable,
+    BatchScheduler,
+    SchedulerStatus,
+    StatusCommandError,
+)
 from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
@@ -71,6 +76,8 @@ class TrackedJob:
     #: When the job was found out of the queue (or final without an exit code) with no
     #: exit-code marker: accounting is asked from then on.
     accounting_since: Optional[float] = None
+    #: Successful accounting answers in a row that did not know the job.
+    accounting_misses: int = 0
     done: bool = False
 
 
@@ -122,6 +129,9 @@ def status_from_evidence(marker: Optional[ExitMarker],
     message = final.message
     if message is None and final.exit_code is not None:
         message = _exit_code_text(final.exit_code)
+    if message is None and final.state == JobState.FAILED:
+        message = (f'the scheduler reports {final.native_state}; the exit code is unknown (no '
+                   'exit-code marker, no accounting record)')
     return JobStatus(final.state, message=message, exit_code=final.exit_code,
                      metadata=metadata)
 
@@ -280,7 +290,9 @@ class SchedulerTracker:
             self._next_status_at = min(self._next_status_at, now)
 
     def _query_status(self, jobs: List[TrackedJob], now: float) -> None:
-        in_queue = [job for job in jobs if job.accounting_since is None]
+        # Jobs already handed to accounting are asked about too: if the queue shows one again
+        # (it was missing from one answer only), it goes back to being watched there.
+        in_queue = jobs
         config = jobs[0].executor.batch_config
         ceiling = min(job.executor.batch_config.queue_polling_interval for job in jobs)
         if not in_queue:
@@ -340,6 +352,8 @@ class SchedulerTracker:
             else:
                 self._need_accounting(tracked, now)
             return False
+        if status.state == JobState.NEW:
+            return False  # a state this library does not know: nothing changes
         tracked.scheduler_status = status
         if status.state.final:
             settled = status_from_evidence(tracked.exit_marker, status)
@@ -348,6 +362,8 @@ class SchedulerTracker:
             else:
                 self._need_accounting(tracked, now)
             return False
+        tracked.accounting_since = None
+        tracked.accounting_misses = 0
         metadata: Dict[str, object] = {'native_state': status.native_state}
         if status.state == JobState.ACTIVE:
             tracked.started = True
@@ -381,21 +397,26 @@ class SchedulerTracker:
             records = self.scheduler.parse_accounting_output(result, ids)
         except StatusCommandError as error:
             self._accounting_failures += 1
-            logger.warning('%s accounting command failed (%d in a row); retrying: %s',
-                           self.scheduler.name, self._accounting_failures, error)
+            unavailable = isinstance(error, AccountingUnavailable)
+            log = logger.info if unavailable and self._accounting_failures > 1 else logger.warning
+            log('%s accounting command failed (%d in a row); %d jobs that left the queue '
+                'without an exit-code marker wait for it (at most outcome_timeout): %s',
+                self.scheduler.name, self._accounting_failures, len(ids), error)
             records = None
         else:
             self._accounting_failures = 0
         for tracked in waiting if records is not None else []:
             record = records.get(tracked.native_id) if records is not None else None
             if record is not None and record.state.final:
-                if record.state == JobState.CANCELED or record.exit_code is not None:
-                    tracked.started = tracked.started or record.exit_code is not None
-                settled = status_from_evidence(tracked.exit_marker, record)
-                if settled is not None:
-                    self._finish(tracked, settled)
-            elif record is None and tracked.attached and tracked.scheduler_status is None \
-                    and not tracked.started:
+                if record.exit_code is not None:
+                    tracked.started = True
+                self._finish(tracked, status_from_evidence(tracked.exit_marker, record))
+                continue
+            tracked.accounting_misses = tracked.accounting_misses + 1 if record is None else 0
+            # Twice unknown to a working accounting, never seen in the queue, no marker: the
+            # id was never a job (attach of a wrong id), rather than a record not written yet.
+            if tracked.accounting_misses >= 2 and tracked.attached \
+                    and tracked.scheduler_status is None and not tracked.started:
                 self._finish(tracked, JobStatus(
                     JobState.FAILED,
                     message=f'{self.scheduler.name} knows no job {tracked.native_id} (not in '
