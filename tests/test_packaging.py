@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Set
 
 import pytest
 import tomllib
+from conftest import require_slurm
 
 pytestmark = pytest.mark.slow
 
@@ -232,12 +233,17 @@ INSTALLED_CHECK_SCRIPT = '''
 
     config = JobExecutorConfig(work_directory=scratch / 'work')
 
-    def run_job(label, **spec_arguments):
+    def run_job(label, executor_name='local', **spec_arguments):
         # Each job reports its own error, so that one broken part fails one test only.
         output = scratch / f'{label}.out'
         errors = scratch / f'{label}.err'
         try:
-            executor = JobExecutor.get_instance('local', config=config)
+            if executor_name == 'slurm':
+                from psij.batch import BatchSchedulerExecutorConfig
+                executor = JobExecutor.get_instance('slurm', config=BatchSchedulerExecutorConfig(
+                    work_directory=scratch / 'work'))
+            else:
+                executor = JobExecutor.get_instance(executor_name, config=config)
             job = Job(JobSpec(stdout_path=output, stderr_path=errors, **spec_arguments))
             executor.submit(job)
             status = job.wait(timeout=60)
@@ -258,8 +264,20 @@ INSTALLED_CHECK_SCRIPT = '''
                                  arguments=[arguments['greeting']], launcher='multiple',
                                  resources=ResourceSpecV1(process_count=2))
     report['failing'] = run_job('failing', executable='/bin/sh', arguments=['-c', 'exit 3'])
+    if arguments['slurm']:  # templates and launcher scripts from the wheel, real sbatch
+        report['slurm'] = run_job('slurm', executor_name='slurm', executable='/bin/echo',
+                                  arguments=[arguments['greeting']], launcher='srun',
+                                  resources=ResourceSpecV1(process_count=2))
     print(json.dumps(report))
 '''
+
+
+def slurm_answers() -> bool:
+    """True if a Slurm controller answers here."""
+    try:
+        return subprocess.run(['sinfo'], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 @pytest.fixture(scope='module')
@@ -283,6 +301,7 @@ def installed(built: Dict[str, pathlib.Path],
         'scratch': str(scratch),
         'data_files': sorted(data_files()),
         'greeting': f'hello from the wheel {os.getpid()}',
+        'slurm': slurm_answers(),
     }
     env = {key: value for key, value in os.environ.items()
            if not key.startswith('PYTHON') and key not in ('VIRTUAL_ENV', '__PYVENV_LAUNCHER__')}
@@ -339,3 +358,12 @@ def test_installed_local_executor_reports_a_failure(installed: Dict[str, Any]) -
     assert job['error'] is None
     assert job['state'] == 'FAILED', job
     assert job['exit_code'] == 3
+
+
+def test_installed_slurm_executor_runs_a_job(installed: Dict[str, Any]) -> None:
+    require_slurm()
+    job = installed.get('slurm')
+    assert job is not None, 'Slurm answered the test but not the install check'
+    assert job['error'] is None, job
+    assert (job['state'], job['exit_code']) == ('COMPLETED', 0), job
+    assert job['stdout'] == (installed['arguments']['greeting'] + '\n') * 2
