@@ -749,3 +749,52 @@ def test_request_made_during_a_status_command_is_not_lost(sim: Simulation,
     assert history.final_at <= requested_at + quick + EPSILON, \
         f'{action} at {requested_at}: next status command only at {history.final_at}'
 
+
+
+# --- timing carried between batches, cancel loops, markers during waves --------------------
+
+
+def test_a_new_batch_starts_with_fresh_timing(sim: Simulation) -> None:
+    executor = sim.executor()
+    (first,) = sim.submit(executor)
+    marker(executor, first.job.native_id, '.ec', '0\n')
+    sim.run_until_final([first], 1.0)
+    sim.poller.run_for(5 * CEILING)  # idle long after the first batch
+
+    submitted_at = sim.clock.monotonic()
+    (second,) = sim.submit(executor)
+    look = sim.run_until_next_status_command()
+
+    assert look - submitted_at == pytest.approx(SETTINGS['initial_queue_polling_delay'])
+
+
+def test_a_loop_of_cancels_is_covered_by_one_status_command(sim: Simulation) -> None:
+    executor = sim.executor()
+    histories = sim.submit(executor, 5)
+    sim.poller.run_for(3 * CEILING)  # all only queued: the interval is at its ceiling
+    before = len(sim.command_times(STATUS))
+    for history in histories:
+        executor.cancel(history.job)
+        sim.scheduler.queue[history.job.native_id or ''] = SchedulerStatus(
+            JobState.CANCELED, 'CANCELLED', message='canceled', complete=False)
+        sim.poller.run_for(0.01)  # each scancel takes a moment
+    sim.run_until_final(histories, 2.0)
+
+    assert len(sim.command_times(STATUS)) == before + 1
+    # Canceled by us: no need to ask accounting who did it.
+    assert sim.command_times(ACCOUNTING) == []
+    assert all(history.final.state == JobState.CANCELED for history in histories)
+
+
+def test_markers_are_watched_closely_while_jobs_end_in_waves(sim: Simulation) -> None:
+    executor = sim.executor()
+    histories = sim.submit(executor, 4)
+    lags = []
+    for history in histories:
+        sim.poller.run_for(1.0)  # one wave per second, as slurmctld starts them
+        written_at = sim.clock.monotonic()
+        marker(executor, history.job.native_id, '.ec', '0\n')
+        sim.run_until_final([history], 1.0)
+        lags.append(history.final_at - written_at)
+
+    assert max(lags[1:]) <= tracker_module.MIN_MARKER_INTERVAL + EPSILON

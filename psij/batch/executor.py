@@ -9,7 +9,7 @@ from typing import ClassVar, List, Optional, Union
 from psij.batch import markers
 from psij.batch.scheduler import BatchScheduler, StatusCommandError
 from psij.batch.script import ScriptInputs
-from psij.batch.tracker import TrackedJob, get_tracker
+from psij.batch.tracker import CANCEL_LOOK_DELAY, TrackedJob, get_tracker
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor import JobExecutor
@@ -170,7 +170,7 @@ class BatchSchedulerExecutor(JobExecutor):
         result = self.transport.run(self.scheduler.cancel_command(native_id),
                                     timeout=self.batch_config.command_timeout)
         self.scheduler.parse_cancel_output(result, native_id)
-        self._tracker.request_status()
+        self._tracker.request_status(CANCEL_LOOK_DELAY)
 
     # --- attach ----------------------------------------------------------------------------
 

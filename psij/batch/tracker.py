@@ -47,8 +47,13 @@ logger = logging.getLogger('psij.batch.tracker')
 
 #: At most one scheduler command (status or accounting) per this many seconds.
 MIN_COMMAND_SPACING = 1.0
-#: The marker directories are listed this often right after something changed.
+#: The marker directories are listed this often while markers keep changing (jobs start and
+#: end in waves); the interval grows only after `MARKER_FAST_WINDOW` seconds without change.
 MIN_MARKER_INTERVAL = 0.1
+MARKER_FAST_WINDOW = 2.0
+#: A status look asked for by a cancel waits this long, so that a loop of cancels is covered
+#: by one status command.
+CANCEL_LOOK_DELAY = 0.2
 #: How long a non-zero exit-code marker waits for the scheduler to say why the job ended.
 EXIT_REASON_WAIT = 10.0
 #: The longest wait between two accounting commands.
@@ -153,6 +158,7 @@ class SchedulerTracker:
         self._accounting_failures = 0
         self._next_marker_at = 0.0
         self._marker_interval = MIN_MARKER_INTERVAL
+        self._last_marker_change = -_NEVER
         self._last_command_at = -_NEVER
         self._last_command_kind = ''
         #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
@@ -177,12 +183,12 @@ class SchedulerTracker:
             self._next_marker_at = min(self._next_marker_at, now + MIN_MARKER_INTERVAL)
         self._wake(now)
 
-    def request_status(self) -> None:
-        """Run the status command as soon as the spacing between commands allows (after a
-        cancel, or when a job's exit needs the scheduler's reason)."""
+    def request_status(self, delay: float = 0.0) -> None:
+        """Run the status command in ``delay`` seconds, or later if the spacing between
+        commands demands it (after a cancel)."""
         now = time.monotonic()
         with self._lock:
-            self._next_status_at = now
+            self._next_status_at = min(self._next_status_at, now + delay)
             if self._jobs:
                 config = self._jobs[0].executor.batch_config
                 self._status_interval = config.initial_queue_polling_delay
@@ -201,13 +207,17 @@ class SchedulerTracker:
         now = time.monotonic()
         jobs = self._unfinished()
         if not jobs:
+            self._rest()
             return None
         if now >= self._next_marker_at:
-            changed = self._check_markers(jobs, now)
+            if self._check_markers(jobs, now):
+                self._last_marker_change = now
             ceiling = min(job.executor.batch_config.marker_polling_interval for job in jobs)
             with self._lock:
-                self._marker_interval = MIN_MARKER_INTERVAL if changed else min(
-                    self._marker_interval * 1.5, ceiling)
+                if now - self._last_marker_change < MARKER_FAST_WINDOW:
+                    self._marker_interval = MIN_MARKER_INTERVAL
+                else:
+                    self._marker_interval = min(self._marker_interval * 1.5, ceiling)
                 self._next_marker_at = now + self._marker_interval
         jobs = self._unfinished()
         if jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
@@ -219,10 +229,23 @@ class SchedulerTracker:
                 self._query_accounting(jobs, now)
         self._expire(time.monotonic())
         with self._lock:
-            if not self._jobs:
-                return None
-            due = self._next_due()
-        return max(due - time.monotonic(), 0.01)
+            if self._jobs:
+                due = self._next_due()
+                return max(due - time.monotonic(), 0.01)
+        self._rest()
+        return None
+
+    def _rest(self) -> None:
+        """Forget the timing of the jobs that are gone, so that the next submission starts
+        afresh (its first status look after the initial delay, not at a stale time)."""
+        with self._lock:
+            if self._jobs:
+                return
+            self._next_status_at = _NEVER
+            self._next_accounting_at = _NEVER
+            self._accounting_interval = MIN_COMMAND_SPACING
+            self._next_marker_at = 0.0
+            self._marker_interval = MIN_MARKER_INTERVAL
 
     def _next_due(self) -> float:
         earliest_command = self._last_command_at + MIN_COMMAND_SPACING
@@ -357,7 +380,10 @@ class SchedulerTracker:
         tracked.scheduler_status = status
         if status.state.final:
             settled = status_from_evidence(tracked.exit_marker, status)
-            if settled is not None and (tracked.exit_marker is not None or status.complete):
+            # Who canceled is known when it was us; otherwise accounting may say.
+            complete = status.complete or (
+                status.state == JobState.CANCELED and tracked.job._cancel_requested)
+            if settled is not None and (tracked.exit_marker is not None or complete):
                 self._finish(tracked, settled)
             else:
                 self._need_accounting(tracked, now)
