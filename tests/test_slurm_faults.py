@@ -319,7 +319,13 @@ def test_jobs_survive_a_failing_status_command(fault: str, faults: Faults, work_
         faults.set('sacct', 'fail', DATABASE_DOWN)
     # scancel works (only this process's squeue and sacct are faulty): the job is gone, but
     # nothing the tracker can see says so yet.
-    run.jobs['canceled while failing'].cancel()
+    if fault == 'squeue-and-sacct-fail':
+        # Canceled by someone else: only accounting can say who, so the tracker needs sacct.
+        native_id = run.jobs['canceled while failing'].native_id
+        assert native_id is not None
+        subprocess.run([REAL_COMMANDS['scancel'], native_id], check=True)
+    else:
+        run.jobs['canceled while failing'].cancel()
     while time.monotonic() < fault_started + FAULT_SECONDS:
         assert run.jobs['held'].status.state == JobState.QUEUED, run.report()
         time.sleep(0.2)
