@@ -214,14 +214,8 @@ class LocalJobExecutor(JobExecutor):
 
     def cancel(self, job: Job) -> None:
         """SIGTERM the job's whole process tree (SIGKILL after `cancel_grace_period`)."""
-        if job.status.state.final:
+        if not self._should_cancel(job):
             return
-        if job.executor is None:
-            job.cancel()
-            return
-        if job.executor is not self:
-            raise InvalidJobException(f'job {job.id} belongs to another executor')
-        job._cancel_requested = True
         pid = int(job.native_id or 0)
         with self._lock:
             running = self._running.get(pid)
@@ -241,9 +235,7 @@ class LocalJobExecutor(JobExecutor):
 
         The status is looked up at once, so the job leaves NEW before this returns.
         """
-        if job.status.state != JobState.NEW or job.executor is not None:
-            raise InvalidJobException(f'job {job.id} is {job.status.state}; only a NEW job '
-                                      'that was never submitted can be attached')
+        self._check_attachable(job)
         if not isinstance(native_id, str) or not native_id.isdigit():
             raise InvalidJobException(
                 f'native_id {native_id!r} is not a local job id (a process id: digits only)')

@@ -88,6 +88,26 @@ class JobExecutor(ABC):
         job.executor = self
         return spec
 
+    def _check_attachable(self, job: Job) -> None:
+        """Raise `InvalidJobException` unless ``job`` is NEW and was never submitted."""
+        if job.status.state != JobState.NEW or job.executor is not None:
+            raise InvalidJobException(f'job {job.id} is {job.status.state}; only a NEW job '
+                                      'that was never submitted can be attached')
+
+    def _should_cancel(self, job: Job) -> bool:
+        """The checks every `cancel` starts with: False if there is nothing for the backend
+        to do (the job is final, or was never submitted and is now CANCELED); raises if the
+        job belongs to another executor; otherwise marks the cancel as asked for."""
+        if job.status.state.final:
+            return False
+        if job.executor is None:
+            job.cancel()
+            return False
+        if job.executor is not self:
+            raise InvalidJobException(f'job {job.id} belongs to another executor')
+        job._cancel_requested = True
+        return True
+
     @staticmethod
     def _check_executable(spec: JobSpec) -> None:
         executable = spec.executable

@@ -49,6 +49,16 @@ def _final(job: Job, timeout: float = WAIT) -> JobStatus:
     return status
 
 
+def _submit_and_wait_until_running(executor: JobExecutor, job: Job,
+                                   started: pathlib.Path) -> None:
+    """Submit ``job``, whose command touches ``started`` first, and wait for that file."""
+    executor.submit(job)
+    deadline = time.monotonic() + WAIT
+    while not started.exists():
+        assert time.monotonic() < deadline, 'the job never started'
+        time.sleep(0.1)
+
+
 def _squeue_field(native_id: str, field: str) -> str:
     return subprocess.run(['squeue', '-h', '-t', 'all', '-j', native_id, '-o', field],
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -143,11 +153,7 @@ def test_cancel_pending_job(executor: JobExecutor) -> None:
 def test_cancel_running_job(executor: JobExecutor, tmp_path: pathlib.Path) -> None:
     marker = tmp_path / 'running'
     job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    executor.submit(job)
-    deadline = time.monotonic() + WAIT
-    while not marker.exists():
-        assert time.monotonic() < deadline, 'the job never started'
-        time.sleep(0.1)
+    _submit_and_wait_until_running(executor, job, marker)
     assert job.wait(timeout=10, target_states=[JobState.ACTIVE]) is not None
     job.cancel()
     status = _final(job)
@@ -230,12 +236,8 @@ def test_attach_from_another_process_while_running_and_after(executor: JobExecut
                                                              tmp_path: pathlib.Path) -> None:
     marker = tmp_path / 'running'
     job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; sleep 3; exit 7']))
-    executor.submit(job)
+    _submit_and_wait_until_running(executor, job, marker)
     assert job.native_id is not None
-    deadline = time.monotonic() + WAIT
-    while not marker.exists():
-        assert time.monotonic() < deadline, 'the job never started'
-        time.sleep(0.1)
     during = _attach_elsewhere(work_dir, job.native_id)
     assert (during['state'], during['exit_code']) == ('FAILED', 7), during
     assert _final(job).exit_code == 7
@@ -292,11 +294,7 @@ def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor
                                                             tmp_path: pathlib.Path) -> None:
     marker = tmp_path / 'running'
     job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    executor.submit(job)
-    deadline = time.monotonic() + WAIT
-    while not marker.exists():
-        assert time.monotonic() < deadline, 'the job never started'
-        time.sleep(0.1)
+    _submit_and_wait_until_running(executor, job, marker)
     assert job.native_id is not None
     subprocess.run(['scancel', job.native_id], check=True)  # an administrator, say
     status = _final(job)

@@ -42,8 +42,8 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         ``queue_polling_interval``. Once every tracked job is only waiting in the queue, the
         wait is ``queue_polling_interval`` at once.
     :param marker_polling_interval: the longest wait between two looks at the markers (a
-        directory listing); it starts at 0.1 s after any change and grows while nothing
-        happens.
+        directory listing); it is 0.1 s while markers keep changing and grows once 2 s have
+        passed without a change.
     :param outcome_timeout: how long a job that left the queue without an exit-code marker is
         looked up in accounting before it is reported FAILED with an unknown outcome.
     :param command_timeout: a scheduler command that takes longer than this has failed.
@@ -156,17 +156,11 @@ class BatchSchedulerExecutor(JobExecutor):
     def cancel(self, job: Job) -> None:
         """Ask the scheduler to cancel the job (pending or running); it ends CANCELED unless
         it had already ended. Raises `SubmitException` if the scheduler refused."""
-        if job.status.state.final:
+        if not self._should_cancel(job):
             return
-        if job.executor is None:
-            job.cancel()
-            return
-        if job.executor is not self:
-            raise InvalidJobException(f'job {job.id} belongs to another executor')
         native_id = job.native_id
         if native_id is None:
             raise InvalidJobException(f'job {job.id} has no native id yet')
-        job._cancel_requested = True
         result = self.transport.run(self.scheduler.cancel_command(native_id),
                                     timeout=self.batch_config.command_timeout)
         self.scheduler.parse_cancel_output(result, native_id)
@@ -181,9 +175,7 @@ class BatchSchedulerExecutor(JobExecutor):
         scheduler is asked right away (its answer arrives within about a second, batched
         with other lookups), then accounting if the job already left the queue.
         """
-        if job.status.state != JobState.NEW or job.executor is not None:
-            raise InvalidJobException(f'job {job.id} is {job.status.state}; only a NEW job '
-                                      'that was never submitted can be attached')
+        self._check_attachable(job)
         if not isinstance(native_id, str) or not self.scheduler.is_valid_native_id(native_id):
             raise InvalidJobException(
                 f'native_id {native_id!r} is not a {self.name} job id (expected '

@@ -409,12 +409,12 @@ class SchedulerTracker:
 
     def _query_accounting(self, jobs: List[TrackedJob], now: float) -> None:
         waiting = [job for job in jobs if job.accounting_since is not None]
-        command = self.scheduler.accounting_command(sorted({job.native_id for job in waiting}))
-        if not waiting or command is None:
+        ids = sorted({job.native_id for job in waiting})
+        command = self.scheduler.accounting_command(ids) if ids else None
+        if command is None:
             with self._lock:
                 self._next_accounting_at = _NEVER
             return
-        ids = sorted({job.native_id for job in waiting})
         self._last_command_at = now
         self._last_command_kind = 'accounting'
         self.command_counts['accounting'] += 1
