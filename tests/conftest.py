@@ -39,6 +39,18 @@ def require_slurm() -> None:
         pytest.skip(message)
 
 
+def require_sge() -> None:
+    """A working Grid Engine (qsub, qstat, a qmaster that answers); fail under CI, skip
+    elsewhere, if there is none. `.ci/lrm/sge-up.sh` starts one."""
+    for command in ('qsub', 'qstat', 'qdel', 'qacct'):
+        require_command(command)
+    if subprocess.run(['qstat', '-g', 'c'], capture_output=True, timeout=30).returncode != 0:
+        message = 'qstat fails: no reachable Grid Engine qmaster (run .ci/lrm/sge-up.sh)'
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture
 def work_dir(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     """A private executor work directory for one test."""

@@ -1,0 +1,1 @@
+"""The PSI/J conformance suite (work in progress)."""
