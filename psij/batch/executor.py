@@ -4,7 +4,7 @@ import logging
 import os
 import pathlib
 import pwd
-from typing import ClassVar, List, Optional, Union
+from typing import ClassVar, List, Optional, Tuple, Union
 
 from psij.batch import markers
 from psij.batch.scheduler import BatchScheduler, StatusCommandError
@@ -109,8 +109,9 @@ class BatchSchedulerExecutor(JobExecutor):
         `SubmitException` if the scheduler refused the job."""
         self._check_job(job)
         try:
-            script_path = self._write_script(job)
+            script_path, script = self._write_script(job)
             result = self.transport.run(self.scheduler.submit_command(str(script_path)),
+                                        stdin=self.scheduler.submit_input(script),
                                         timeout=self.batch_config.command_timeout)
             native_id = self.scheduler.parse_submit_output(result)
         except BaseException:
@@ -139,7 +140,7 @@ class BatchSchedulerExecutor(JobExecutor):
         return configured if configured is not None else (
             self.directory / f'{job.id}{markers.LAUNCHER_LOG}')
 
-    def _write_script(self, job: Job) -> pathlib.Path:
+    def _write_script(self, job: Job) -> Tuple[pathlib.Path, str]:
         script = self.generate_script(job)
         try:
             self.transport.make_directory(self.directory, 0o700)
@@ -149,7 +150,7 @@ class BatchSchedulerExecutor(JobExecutor):
             raise SubmitException(
                 f'cannot write the job script in the work directory {self.directory}: '
                 f'{error}') from error
-        return path
+        return path, script
 
     # --- cancel ----------------------------------------------------------------------------
 

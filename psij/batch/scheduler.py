@@ -84,6 +84,12 @@ class BatchScheduler(ABC):
     def submit_command(self, script_path: str) -> List[str]:
         """The argv that submits the script at ``script_path``."""
 
+    def submit_input(self, script: str) -> Optional[str]:
+        """What the submit command reads on its standard input: nothing by default; a
+        scheduler whose submit command reads the script from stdin (LSF's ``bsub``) returns
+        ``script``, the text written at the path given to `submit_command`."""
+        return None
+
     @abstractmethod
     def parse_submit_output(self, result: CommandResult) -> str:
         """The native id of the submitted job; raises `SubmitException` (or
