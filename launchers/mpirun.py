@@ -21,7 +21,9 @@ class MpirunLauncher(ScriptLauncher):
       --oversubscribe -n N``, ``--map-by ppr:M:node`` when ``processes_per_node`` is set,
       and ``-x NAME`` for every variable of the job's environment and every variable
       pre_launch exports or changes (Open MPI does not pass the environment on to other
-      hosts by itself);
+      hosts by itself); a job with ``inherit_environment=False`` gets bash's default
+      ``PATH`` exported, since Open MPI's mpirun does not start without its rsh agent on
+      ``PATH`` (the ranks see that ``PATH`` too);
     - anything else is taken to be Hydra (MPICH, Intel MPI...): ``-n N`` and ``-ppn M``.
 
     ``PSIJ_NODEFILE`` is given as the host file (``--hostfile`` / ``-f``) only when it names

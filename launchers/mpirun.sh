@@ -80,6 +80,12 @@ _psij_mpirun_version=$("$_psij_mpirun" --version 2>&1)
 _psij_mpirun_command=("$_psij_mpirun")
 if [[ $_psij_mpirun_version == *'Open MPI'* || $_psij_mpirun_version == *OpenRTE* ]]; then
     _psij_mpirun_command+=(--allow-run-as-root --oversubscribe -n "$_psij_process_count")
+    # Open MPI refuses to start without its rsh agent on PATH, even on one host; a job with
+    # inherit_environment=False has no PATH, only bash's unexported default: export that one
+    # (so the ranks see it too).
+    if [[ $(declare -p PATH 2>/dev/null) != 'declare -x'* ]]; then
+        export PATH
+    fi
     if [[ -n $_psij_processes_per_node ]]; then
         _psij_mpirun_command+=(--map-by "ppr:$_psij_processes_per_node:node")
     fi

@@ -1,0 +1,1 @@
+"""psij-detached-executor: an example third-party psij executor plugin."""
