@@ -89,10 +89,10 @@ def _exit_message(exit_code: int) -> str:
     return f'exit code {exit_code}'
 
 
-def _terminate_tree(pid: int) -> bool:
+def _terminate_tree(pid: int, grace_period: float) -> bool:
     """SIGTERM the job's process group and every descendant; True if anything was alive.
 
-    Whatever of them is still alive after `LocalJobExecutor.cancel_grace_period` gets SIGKILL.
+    Whatever of them is still alive after ``grace_period`` seconds gets SIGKILL.
     """
     try:
         lead = psutil.Process(pid)
@@ -110,7 +110,7 @@ def _terminate_tree(pid: int) -> bool:
             process.terminate()
         except psutil.NoSuchProcess:
             pass
-    get_poller().schedule(_Leftovers(tree), LocalJobExecutor.cancel_grace_period)
+    get_poller().schedule(_Leftovers(tree), grace_period)
     return True
 
 
@@ -221,11 +221,11 @@ class LocalJobExecutor(JobExecutor):
             running = self._running.get(pid)
             attached = self._attached.get(pid)
         if running is not None and running.job is job:
-            running.signalled = _terminate_tree(pid)
+            running.signalled = _terminate_tree(pid, self.cancel_grace_period)
         elif attached is not None:
             self._records.mark_canceled(pid)
             if is_running(pid, attached.record.start_ticks):
-                attached.signalled = _terminate_tree(pid)
+                attached.signalled = _terminate_tree(pid, self.cancel_grace_period)
             self._check_attached(pid)
 
     # --- attach ----------------------------------------------------------------------------

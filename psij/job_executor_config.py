@@ -9,8 +9,9 @@ _DEFAULT_WORK_DIRECTORY = pathlib.Path('~/.psij/work')
 class JobExecutorConfig:
     """Settings common to every executor.
 
-    :param launcher_log_file: where launchers write their own diagnostics; by default a file
-        per job in the work directory.
+    :param launcher_log_file: accepted for compatibility with psij-python and not used: psij's
+        executors keep one launcher log per job in the work directory, since that log is part
+        of the evidence of the job's final state and a shared file would mix jobs.
     :param work_directory: where executors keep job scripts, markers and records
         (``~/.psij/work`` by default; each executor uses a sub-directory named after it).
     """

@@ -298,7 +298,7 @@ def test_launcher_error_line_fails_the_job(sim: Simulation, exit_code: int) -> N
 
     final = history.final
     assert final.state == JobState.FAILED
-    assert 'launcher failed' in (final.message or '')
+    assert "launcher 'single' failed" in (final.message or '')
     assert 'srun: error: Unable to create step' in (final.message or '')
     assert final.exit_code == exit_code
 

@@ -31,7 +31,9 @@ def _positive(field: str, value: Union[int, float]) -> float:
 class BatchSchedulerExecutorConfig(JobExecutorConfig):
     """Settings of batch-scheduler executors (all times in seconds).
 
-    :param launcher_log_file: see `JobExecutorConfig`.
+    :param launcher_log_file: accepted for compatibility, not used: a batch job's launcher
+        always logs to ``<job id>.launcher.log`` in the work directory, because that log is
+        part of the evidence of the job's final state.
     :param work_directory: scripts and markers go to ``<work_directory>/<executor name>``,
         created mode 0700 (``~/.psij/work`` by default). It must be visible from the nodes
         where jobs run (the jobs write their markers there).
@@ -136,9 +138,10 @@ class BatchSchedulerExecutor(JobExecutor):
         return self.scheduler.render_script(inputs)
 
     def _launcher_log(self, job: Job) -> pathlib.Path:
-        configured = self.config.launcher_log_file
-        return configured if configured is not None else (
-            self.directory / f'{job.id}{markers.LAUNCHER_LOG}')
+        # Always one log per job, even if the config names a launcher_log_file: the job's
+        # exit-code marker quotes launcher failures from this log, and a file shared by jobs
+        # would pass one job's launcher failure on to another.
+        return self.directory / f'{job.id}{markers.LAUNCHER_LOG}'
 
     def _write_script(self, job: Job) -> Tuple[pathlib.Path, str]:
         script = self.generate_script(job)

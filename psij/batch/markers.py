@@ -37,6 +37,8 @@ class ExitMarker:
     exit_code: int
     launcher_failure: Optional[str] = None
     message: Optional[str] = None
+    #: The name of the job's launcher (not in the file: the tracker fills it in for messages).
+    launcher: Optional[str] = None
 
 
 def parse_exit_marker(text: str) -> Optional[ExitMarker]:

@@ -18,6 +18,7 @@ Scheduler commands are at least `MIN_COMMAND_SPACING` apart. A failing status or
 command is logged and retried with backoff; it never changes the state of a job.
 """
 
+import dataclasses
 import logging
 import math
 import pathlib
@@ -92,7 +93,8 @@ def _exit_code_text(exit_code: int) -> str:
 
 def _marker_message(marker: ExitMarker) -> Optional[str]:
     if marker.launcher_failure is not None:
-        return f'launcher failed: {marker.launcher_failure}'
+        named = f'launcher {marker.launcher!r}' if marker.launcher else 'launcher'
+        return f'{named} failed: {marker.launcher_failure}'
     if marker.message is not None:
         return marker.message
     if marker.exit_code != 0:
@@ -288,6 +290,9 @@ class SchedulerTracker:
                         directory / (tracked.native_id + markers.EXIT_CODE))
                     marker = parse_exit_marker(text) if text is not None else None
                     if marker is not None:
+                        spec = tracked.job.spec
+                        marker = dataclasses.replace(marker, launcher=(
+                            spec.launcher if spec is not None else None) or 'single')
                         tracked.exit_marker = marker
                         changed = True
                         self._on_exit_marker(tracked, now, wait_for_reason)
