@@ -1,0 +1,47 @@
+#!/bin/bash
+#$ -S /bin/bash
+#$ -N solver_run
+#$ -o "/shared/psij work/sge/$JOB_ID.out"
+#$ -j y
+#$ -cwd
+#$ -l h_rt=30:30:01
+#$ -q long.q
+#$ -P proj-42
+#$ -ar 17
+#$ -pe mpi 16
+#$ -l mem_free=192M
+#$ -l exclusive=true
+#$ -V
+
+# One line per process slot: each host Grid Engine granted, as many times as it has slots
+# there ($PE_HOSTFILE lines are "host slots queue processors").
+psij_write_nodefile() {
+    local host slots rest i
+    while read -r host slots rest; do
+        for ((i = 0; i < slots; i++)); do printf '%s\n' "$host"; done
+    done <"$PE_HOSTFILE"
+}
+
+# --- Written by psij. Everything below runs on the job's lead node. ---
+# Markers for the executor, named after the scheduler's job id: <id>.started when the job
+# starts, <id>.ec with its exit code (and any launcher error) when it ends. They are written
+# user-only (umask in a subshell, so the job's own files keep the job's umask).
+psij_prefix='/shared/psij work/sge'/"$JOB_ID"
+psij_end() {
+    (
+        umask 077
+        { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi; } >"$psij_prefix.ec.tmp"
+        mv -f -- "$psij_prefix.ec.tmp" "$psij_prefix.ec"
+    )
+    exit "$1"
+}
+(umask 077 && printf '%(%s)T\n' -1 >"$psij_prefix.started")
+export PSIJ_NODEFILE="$psij_prefix.nodefile"
+psij_write_nodefile >"$PSIJ_NODEFILE"
+psij_exit_code=
+{ /opt/app/bin/solver --input mesh.h5; psij_exit_code=$?; } </dev/null >/dev/null 2>/dev/null
+if [ -z "$psij_exit_code" ]; then
+    psij_end 1 'the job'"'"'s standard streams cannot be opened on the node ()'
+fi
+psij_end "$psij_exit_code" "$(grep -a '^PSIJ-LAUNCHER-ERROR: ' '/shared/psij work/sge/00000000-0000-4000-8000-000000000000.launcher.log' 2>/dev/null)"
+
