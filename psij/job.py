@@ -140,10 +140,16 @@ class Job:
         """Move to ``status`` (executors call this). Returns False if it was ignored.
 
         A status that would move the job backwards, or any status after a final one, is
-        ignored. Intermediate states the job must have passed through are filled in.
+        ignored. Intermediate states the job must have passed through are filled in. A status
+        in the job's current, non-final state with a new message (a pending job's reason)
+        replaces `status` without a callback, since the state did not change.
         """
         with self._condition:
             current = self._status.state
+            if (status.state == current and not current.final
+                    and status.message is not None and status.message != self._status.message):
+                self._status = status
+                return False
             if not status.state.is_greater_than(current):
                 logger.debug('job %s: ignored %s after %s', self._id, status.state, current)
                 return False

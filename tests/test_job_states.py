@@ -157,6 +157,18 @@ def test_a_status_that_would_go_backwards_is_ignored() -> None:
     assert executor_recorder.states == [QUEUED, ACTIVE]
 
 
+def test_a_new_message_in_the_same_state_updates_the_status_without_a_callback() -> None:
+    job, job_recorder, executor_recorder = job_with_recorders()
+    job._set_status(JobStatus(QUEUED))
+    reason = JobStatus(QUEUED, message='pending: Resources')
+    assert job._set_status(reason) is False
+    assert job.status is reason
+    assert job._set_status(JobStatus(QUEUED)) is False  # no message: nothing new to keep
+    assert job.status is reason
+    assert job_recorder.states == [QUEUED]
+    assert executor_recorder.states == [QUEUED]
+
+
 @pytest.mark.parametrize('final', FINAL_STATES)
 def test_nothing_changes_after_a_final_state(final: JobState) -> None:
     job, job_recorder, _ = job_with_recorders()
