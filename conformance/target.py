@@ -33,7 +33,10 @@ KNOWN_HINTS: Dict[str, ExecutorHints] = {
                         'default of 10 minutes would end every longer local job (psij-python '
                         'does not enforce it either)'),
     'slurm': ExecutorHints(hold_attributes={'slurm.hold': True}),
+    'sge': ExecutorHints(hold_attributes={'sge.h': True}, duration_limit=5.0),
 }
+for _alias in ('gridengine', 'uge'):
+    KNOWN_HINTS[_alias] = KNOWN_HINTS['sge']
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""The ``psij`` command-line tool (work in progress)."""
+"""The ``psij`` command-line tool: run, submit and follow jobs from a shell.
 
-import sys
+`main` is the entry point of the ``psij`` console script (and of ``python -m psij.cli``).
+See docs/cli.md for the subcommands, options, JSON keys and exit statuses.
+"""
 
+from psij.cli.app import main
 
-def main() -> int:
-    """Entry point of the ``psij`` console script."""
-    print('psij: the command-line tool is not built yet', file=sys.stderr)
-    return 2
+__all__ = ['main']

@@ -1,0 +1,49 @@
+"""Getting the executor (and checking the launcher) a command names, with one-line errors."""
+
+import argparse
+from typing import Optional
+
+from psij.cli.exit_status import CliError, ExitStatus
+from psij.cli.parser import executor_name, work_directory
+from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
+from psij.launcher import launchers
+from psij.plugins import PluginLoadError
+
+
+def open_executor(options: argparse.Namespace) -> JobExecutor:
+    """The executor named by ``-e`` (or ``PSIJ_EXECUTOR``), with the work directory of the
+    options.
+
+    Raises `CliError`: `ExitStatus.UNKNOWN_PLUGIN` for an unknown executor or one whose
+    plugin fails to load, `ExitStatus.BACKEND` if it cannot be set up (e.g. its work
+    directory cannot be created).
+    """
+    name = executor_name(options)
+    directory: Optional[str] = work_directory(options)
+    try:
+        config = JobExecutorConfig(work_directory=directory)
+        return JobExecutor.get_instance(name, config=config)
+    except PluginLoadError as error:
+        raise CliError(ExitStatus.UNKNOWN_PLUGIN, str(error)) from error
+    except ValueError as error:
+        # get_instance's ValueError names the known executors.
+        raise CliError(ExitStatus.UNKNOWN_PLUGIN, f'{error} (-e/--executor)') from error
+    except OSError as error:
+        raise CliError(ExitStatus.BACKEND,
+                       f'cannot set up the {name!r} executor: {error}') from error
+
+
+def check_launcher(spec: JobSpec) -> None:
+    """Raise `CliError` (`ExitStatus.UNKNOWN_PLUGIN`) if the spec's launcher is unknown or
+    fails to load; the executor would otherwise report it as an invalid spec."""
+    name = spec.launcher
+    if name is None:
+        return
+    try:
+        launchers.load(name)
+    except PluginLoadError as error:
+        raise CliError(ExitStatus.UNKNOWN_PLUGIN, str(error)) from error
+    except ValueError as error:
+        raise CliError(ExitStatus.UNKNOWN_PLUGIN, f'{error} (--launcher)') from error

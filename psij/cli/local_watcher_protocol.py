@@ -1,0 +1,81 @@
+"""What ``psij submit -e local`` and its watcher process agree on (see
+`psij.cli.local_watcher` for why the watcher exists).
+
+Messages are JSON objects, one per line:
+
+* request (client → watcher): ``{"executor": <name>, "spec": <serialized JobSpec>,
+  "work_directory": <str>, "environment": {<the client's environment>}, "cwd": <str>}``;
+* reply (watcher → client): ``{"native_id", "job_id", "state", "exit_code", "message", "time",
+  "watcher_pid"}``, or ``{"error": {"kind": <a name of ExitStatus>, "message": <str>}}``.
+
+Over the watcher's socket, the watcher first sends `HELLO`; a client that does not get it has
+not been heard, and may start a watcher of its own without risking a second copy of its job.
+"""
+
+import contextlib
+import os
+import pathlib
+import re
+from typing import Dict, Iterator, Optional
+
+from psij.job_spec import JobSpec
+
+#: The watcher's greeting on its socket; the number changes with the protocol.
+HELLO = b'psij-local-watcher 1\n'
+#: A socket address holds at most 107 bytes (sun_path).
+MAX_SOCKET_ADDRESS = 107
+_SAFE_NAME = re.compile(r'[A-Za-z0-9_.-]+')
+
+
+def socket_path(work_directory: str, executor: str) -> Optional[pathlib.Path]:
+    """The socket of the shared watcher of ``executor`` in ``work_directory``, or None for
+    an executor name that does not fit in a file name.
+
+    It lives in the local executor's directory, which is mode 0700: only this user can
+    connect, so only this user's jobs are submitted through it.
+    """
+    if not _SAFE_NAME.fullmatch(executor):
+        return None
+    return pathlib.Path(work_directory) / 'local' / f'cli-watcher.{executor}.sock'
+
+
+@contextlib.contextmanager
+def socket_address(path: pathlib.Path) -> Iterator[str]:
+    """An address to bind or connect to the socket file ``path``: the path itself, or, when
+    it is too long for a socket address (deep work directories), the same file reached
+    through ``/proc/self/fd`` and a descriptor of its directory (valid while in the
+    ``with``)."""
+    if len(os.fsencode(str(path))) <= MAX_SOCKET_ADDRESS:
+        yield str(path)
+        return
+    directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f'/proc/self/fd/{directory}/{path.name}'
+    finally:
+        os.close(directory)
+
+
+def lock_path(socket: pathlib.Path) -> pathlib.Path:
+    """The lock file that serialises taking over and giving up ``socket``."""
+    return socket.with_suffix('.lock')
+
+
+def as_submitted_from(spec: JobSpec, environment: Dict[str, str], cwd: str) -> JobSpec:
+    """``spec`` made independent of the watcher's own environment and directory.
+
+    A shared watcher runs jobs for several ``psij submit`` commands, each with its own
+    environment and working directory; the job must see the ones of the command that
+    submitted it, exactly as if that command had started it. So an inherited environment is
+    written out in full, and the job's directory is made absolute against the client's (the
+    executor resolves relative stream paths against the job's directory).
+    """
+    if spec.inherit_environment:
+        merged: Dict[str, str] = dict(environment)
+        merged.update(spec.environment or {})
+        spec.environment = merged
+        spec.inherit_environment = False
+    if spec.directory is None:
+        spec.directory = cwd
+    elif not spec.directory.is_absolute():
+        spec.directory = pathlib.Path(cwd) / spec.directory
+    return spec

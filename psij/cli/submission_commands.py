@@ -1,0 +1,132 @@
+"""``psij run`` and ``psij submit``."""
+
+import argparse
+import importlib
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, Dict, List, Optional
+
+from psij import serialize
+from psij.cli.executor_setup import check_launcher, open_executor
+from psij.cli.exit_status import CliError, ExitStatus, exit_status_of_job
+from psij.cli.local_submit import submit_detached
+from psij.cli.output import job_record, print_json, print_line, status_text
+from psij.cli.parser import executor_name
+from psij.cli.spec_input import build_spec
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job import Job
+from psij.job_executor import JobExecutor
+from psij.job_spec import JobSpec
+from psij.job_status import JobStatus
+
+#: After an interrupted ``psij run`` canceled its job, how long it waits for the job to end.
+CANCEL_WAIT = 30.0
+
+
+def _submit(executor: JobExecutor, job: Job) -> None:
+    try:
+        executor.submit(job)
+    except InvalidJobException as error:
+        raise CliError(ExitStatus.BAD_SPEC, error.message) from error
+    except SubmitException as error:
+        raise CliError(ExitStatus.BACKEND, f'submission failed: {error.message}') from error
+
+
+def _record(options: argparse.Namespace, executor: JobExecutor, native_id: str,
+            job_id: str, status: JobStatus, spec: JobSpec) -> Dict[str, Any]:
+    record = job_record(executor_name(options), native_id, status, job_id=job_id)
+    record['spec'] = serialize.spec_to_dict(spec)
+    record['work_directory'] = str(executor.config.work_directory)
+    return record
+
+
+def _is_local(executor: JobExecutor) -> bool:
+    # Imported by name: the executors package lives outside psij/ in the source tree.
+    local = importlib.import_module('psij.executors.local')
+    return isinstance(executor, local.LocalJobExecutor)
+
+
+def submit_command(options: argparse.Namespace, command: List[str]) -> int:
+    """``psij submit``: print the native id (``--json``: the whole record)."""
+    spec = build_spec(options, command, 'submit')
+    executor = open_executor(options)
+    check_launcher(spec)
+    if _is_local(executor):
+        # The job must be owned by a process that outlives this one: see local_watcher.
+        detached = submit_detached(executor_name(options), spec,
+                                   str(executor.config.work_directory))
+        native_id, job_id, status = detached.native_id, detached.job_id, detached.status
+    else:
+        job = Job(spec)
+        _submit(executor, job)
+        assert job.native_id is not None
+        native_id, job_id, status = job.native_id, job.id, job.status
+    if options.json:
+        print_json(_record(options, executor, native_id, job_id, status, spec))
+    else:
+        print_line(native_id)
+    return ExitStatus.OK
+
+
+#: Signals that, like Ctrl-C, make ``psij run`` cancel its job before it exits: the job
+#: should not outlive a ``psij run`` that was told to stop (or lost its terminal).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(Exception):
+    """A signal of `_STOP_SIGNALS` arrived while ``psij run`` waited."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f'signal {signal_number}')
+        self.signal_number = signal_number
+
+
+def _raise_stopped(signal_number: int, frame: Optional[FrameType]) -> None:
+    raise _Stopped(signal_number)
+
+
+def _wait_or_cancel(executor: JobExecutor, job: Job) -> Optional[int]:
+    """Wait until the job ends; on Ctrl-C, SIGTERM or SIGHUP, cancel it and return the exit
+    status to use (None if it ended on its own)."""
+    previous: Dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {number: signal.signal(number, _raise_stopped) for number in _STOP_SIGNALS}
+    try:
+        while job.wait(timeout=1.0) is None:
+            pass
+        return None
+    except KeyboardInterrupt:
+        interrupted = int(ExitStatus.INTERRUPTED)
+    except _Stopped as stop:
+        interrupted = 128 + stop.signal_number
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    print_line(f'psij: interrupted; canceling job {job.native_id}', sys.stderr)
+    try:
+        executor.cancel(job)
+    except (SubmitException, InvalidJobException) as error:
+        print_line(f'psij: error: cannot cancel job {job.native_id}: {error}', sys.stderr)
+    job.wait(timeout=CANCEL_WAIT)
+    return interrupted
+
+
+def run_command(options: argparse.Namespace, command: List[str]) -> int:
+    """``psij run``: submit, wait, report the final state, exit with the job's exit code."""
+    spec = build_spec(options, command, 'run')
+    executor = open_executor(options)
+    check_launcher(spec)
+    job = Job(spec)
+    _submit(executor, job)
+    assert job.native_id is not None
+    interrupted = _wait_or_cancel(executor, job)
+    status = job.status
+    if options.json:
+        print_json(_record(options, executor, job.native_id, job.id, status, spec))
+    else:
+        print_line(f'psij: job {status_text(job.native_id, status)}', sys.stderr)
+    if interrupted is not None:
+        return interrupted
+    return exit_status_of_job(status)
