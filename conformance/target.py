@@ -34,6 +34,7 @@ KNOWN_HINTS: Dict[str, ExecutorHints] = {
                         'does not enforce it either)'),
     'slurm': ExecutorHints(hold_attributes={'slurm.hold': True}),
     'sge': ExecutorHints(hold_attributes={'sge.h': True}, duration_limit=5.0),
+    'lsf': ExecutorHints(hold_attributes={'lsf.H': True}),
 }
 for _alias in ('gridengine', 'uge'):
     KNOWN_HINTS[_alias] = KNOWN_HINTS['sge']

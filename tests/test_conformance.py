@@ -14,7 +14,7 @@ import sys
 from typing import Callable, Dict, Set
 
 import pytest
-from conftest import require_command, require_slurm
+from conftest import require_command, require_sge, require_slurm
 from psij.conformance import NOT_APPLICABLE, PASSED, Report, Target, capability_ids, run_suite
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -26,8 +26,29 @@ TARGETS: Dict[str, Target] = {
     'slurm:single': Target('slurm', 'single'),
     'slurm:srun': Target('slurm', 'srun'),
     'slurm:mpirun': Target('slurm', 'mpirun'),
+    'sge:single': Target('sge', 'single'),
+    'sge:multiple': Target('sge', 'multiple', extra_attributes={'sge.pe': 'smp'}),
+    # LSF through its test double (tests/doubles/fake_lsf), whose minute lasts 5 s.
+    'lsf:single': Target('lsf', 'single'),
+    'lsf:multiple': Target('lsf', 'multiple'),
+    'lsf:mpirun': Target('lsf', 'mpirun', many_jobs=50),
     # The third-party example plugin (tests/third_party_plugin, installed by .ci/setup).
     'detached:single': Target('detached', 'single', duration_limit=3),
+}
+
+DOUBLES = REPO / 'tests' / 'doubles'
+
+
+def _lsf_double_environment(state: pathlib.Path) -> Dict[str, str]:
+    return {'PATH': f'{DOUBLES / "fake_lsf"}{os.pathsep}{os.environ["PATH"]}',
+            'PSIJ_FAKE_LSF_DIR': str(state), 'PSIJ_FAKE_LSF_SECONDS_PER_MINUTE': '5'}
+
+
+# Variables a target's run needs (doubles put on PATH); set only while its suite runs.
+ENVIRONMENTS: Dict[str, Callable[[pathlib.Path], Dict[str, str]]] = {
+    'lsf:single': _lsf_double_environment,
+    'lsf:multiple': _lsf_double_environment,
+    'lsf:mpirun': _lsf_double_environment,
 }
 
 _LOCAL_NEVER_QUEUED = {'cancel-queued', 'duration-limit'}
@@ -38,6 +59,11 @@ NOT_APPLICABLE_CAPABILITIES: Dict[str, Set[str]] = {
     'slurm:single': {'multi-process'},
     'slurm:srun': set(),
     'slurm:mpirun': set(),
+    'sge:single': {'multi-process'},
+    'sge:multiple': set(),
+    'lsf:single': {'multi-process'},
+    'lsf:multiple': set(),
+    'lsf:mpirun': set(),
     'detached:single': {'cancel-queued', 'multi-process'},
 }
 
@@ -58,6 +84,9 @@ REQUIREMENTS: Dict[str, Callable[[], None]] = {
     'slurm:single': require_slurm,
     'slurm:srun': require_slurm,
     'slurm:mpirun': lambda: (require_slurm(), _require_mpirun()) and None,
+    'sge:single': require_sge,
+    'sge:multiple': require_sge,
+    'lsf:mpirun': _require_mpirun,
     'detached:single': _require_detached,
 }
 
@@ -68,7 +97,18 @@ def report_for(label: str, scratch: pathlib.Path) -> Report:
     """The suite's report for ``label``, run the first time it is asked for."""
     REQUIREMENTS.get(label, lambda: None)()
     if label not in _reports:
-        _reports[label] = run_suite(TARGETS[label], scratch=scratch / label.replace(':', '-'))
+        directory = scratch / label.replace(':', '-')
+        environment = ENVIRONMENTS[label](directory / 'double') if label in ENVIRONMENTS else {}
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        try:
+            _reports[label] = run_suite(TARGETS[label], scratch=directory)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     return _reports[label]
 
 

@@ -452,7 +452,8 @@ class SchedulerTracker:
                     JobState.FAILED,
                     message=f'{self.scheduler.name} knows no job {tracked.native_id} (not in '
                             f'the queue, not in accounting) and there is no marker of it in '
-                            f'{tracked.marker_directory}'))
+                            f'{tracked.marker_directory}',
+                    metadata={'unknown_job': True}))
         with self._lock:
             self._accounting_interval = min(self._accounting_interval * 2,
                                             MAX_ACCOUNTING_INTERVAL)

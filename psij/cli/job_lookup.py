@@ -18,7 +18,6 @@ from psij.job_status import JobStatus
 
 # The batch tracker (psij/batch/tracker.py) ends an attached job with this phrase when neither
 # the queue nor accounting knows the id; it sets no other sign of it, so the phrase is it.
-_UNKNOWN_JOB_PHRASE = ' knows no job '
 _UNKNOWN_JOB_METADATA = 'unknown_job'
 
 #: How long status and cancel wait for the executor's first word about each job.
@@ -45,9 +44,7 @@ def is_unknown_job(status: JobStatus) -> bool:
     """True if ``status`` is the executor saying that the attached id is no job it knows."""
     if status.state != JobState.FAILED or status.exit_code is not None:
         return False
-    if status.metadata is not None and status.metadata.get(_UNKNOWN_JOB_METADATA) is True:
-        return True
-    return status.message is not None and _UNKNOWN_JOB_PHRASE in f' {status.message} '
+    return status.metadata is not None and status.metadata.get(_UNKNOWN_JOB_METADATA) is True
 
 
 def unique(native_ids: List[str]) -> List[str]:

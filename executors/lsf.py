@@ -1,0 +1,448 @@
+"""The LSF executor: ``bsub`` (the script on its standard input), ``bjobs -json`` and ``bkill``.
+
+`Lsf` holds everything LSF-specific as pure functions (the ``#BSUB`` lines, the commands, the
+parsers of their output); `LsfJobExecutor` is the batch base class bound to it. The field to
+option table, the custom attributes, the states and the limits are described in
+``docs/executors/lsf.md``; in short:
+
+==========================================  ==============================================
+``JobSpec.name`` (else the executable)      ``-J`` (unsafe characters become ``_``)
+``JobAttributes.duration``                  ``-W`` minutes, rounded up (at least 1)
+``JobAttributes.queue_name``                ``-q``
+``JobAttributes.account``                   ``-P`` (LSF project)
+``JobAttributes.reservation_id``            ``-U``
+``computed_process_count`` (N)              ``-n N×C``: LSF counts slots, and a process of
+``cpu_cores_per_process`` (C)               C cores takes C of them
+``processes_per_node`` (P)                  ``-R "span[ptile=P×C]"``
+``node_count`` 1                            ``-R "span[hosts=1]"``
+``node_count`` K > 1, no P                  ``-R "span[ptile=⌈N/K⌉×C]"`` (at most K hosts)
+``exclusive_node_use``                      ``-x``
+``memory`` (whole job)                      ``-M`` and ``-R "rusage[mem=]"`` per host, in
+                                            MB (LSF's MB is 1024 KB), rounded up
+``gpu_cores_per_process`` (G)               ``-gpu "num=G×P"`` per host, else ``num=G/task``
+``JobSpec.inherit_environment=False``       ``-env none``
+``custom_attributes['lsf.KEY']``            ``#BSUB -KEY VALUE`` (``True``: the bare flag)
+==========================================  ==============================================
+"""
+
+import json
+import logging
+import math
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from psij.batch import (
+    BatchScheduler,
+    BatchSchedulerExecutor,
+    SchedulerStatus,
+    StatusCommandError,
+)
+from psij.batch.markers import SCRIPT_OUTPUT
+from psij.batch.script import ScriptInputs, job_name
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job_state import JobState
+from psij.resource_spec import ResourceSpecV1
+from psij.transport import CommandResult
+
+logger = logging.getLogger('psij.executors.lsf')
+
+#: The fields ``bjobs -o`` prints for the status command, in this order.
+STATUS_FIELDS = ('jobid', 'stat', 'exit_code', 'exit_reason', 'pend_reason', 'runtimelimit')
+
+_MIB = 1024 * 1024
+_PLAIN_DIRECTIVE_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+-]+')
+_UNWRITABLE = {'"': 'a double quote', '\\': 'a backslash', '\n': 'a line break',
+               '\r': 'a carriage return', '\x00': 'a NUL character'}
+_OPTION_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
+# Options the executor writes itself or maps from a field: a custom attribute cannot set them.
+_RESERVED_OPTIONS = {
+    'o': 'JobSpec.stdout_path', 'oo': 'JobSpec.stdout_path',
+    'e': 'JobSpec.stderr_path', 'eo': 'JobSpec.stderr_path',
+    'i': 'JobSpec.stdin_path', 'is': 'JobSpec.stdin_path',
+    'J': 'JobSpec.name', 'W': 'JobAttributes.duration', 'q': 'JobAttributes.queue_name',
+    'P': 'JobAttributes.account', 'U': 'JobAttributes.reservation_id',
+    'n': 'ResourceSpecV1.process_count', 'M': 'ResourceSpecV1.memory',
+    'gpu': 'ResourceSpecV1.gpu_cores_per_process', 'x': 'ResourceSpecV1.exclusive_node_use',
+    'env': 'JobSpec.inherit_environment',
+}
+
+_JOB_ID = re.compile(r'[0-9]+(\[[0-9]+\])?')
+_SUBMITTED = re.compile(r'^\s*Job <([0-9]+)> is submitted', re.MULTILINE)
+_NOT_FOUND = re.compile(r'Job <([0-9]+(?:\[[0-9]+\])?)> is not found')
+_CANCEL_IS_FINE = ('is being terminated', 'is being signaled', 'has already finished',
+                   'is not found', 'no matching job found')
+_NO_JOBS = 'no unfinished job found'
+
+_QUEUED_STATES = {
+    'PEND': None,
+    'PSUSP': 'suspended while pending',
+    'WAIT': 'waiting for its turn in a chunk job',
+    'PROV': 'waiting for its host to be powered on',
+}
+# UNKWN (the execution host lost contact) and ZOMBI (killed while the host was unreachable)
+# only happen to dispatched jobs: the job did start.
+_ACTIVE_STATES = {'RUN', 'USUSP', 'SSUSP', 'UNKWN', 'ZOMBI'}
+_CANCEL_REASONS = {
+    'TERM_OWNER': 'killed by its owner',
+    'TERM_FORCE_OWNER': 'killed by its owner without time to clean up',
+    'TERM_ADMIN': 'killed by root or an LSF administrator',
+    'TERM_FORCE_ADMIN': 'killed by root or an LSF administrator without time to clean up',
+}
+
+# bsub's refusals that are about one field of the job (see tests/fixtures/lsf/README.md).
+_SUBMIT_ERRORS_BY_FIELD = (
+    ('no such queue', 'JobAttributes.queue_name', 'LSF has no such queue (`bqueues` lists them)'),
+    ('project not specified', 'JobAttributes.account',
+     'this site requires an LSF project (-P) for every job'),
+    ('not a member of the specified project', 'JobAttributes.account',
+     'not a project this user may charge'),
+    ('too many processors requested', 'JobSpec.resources',
+     'more slots than the queue or its hosts allow (process_count x cpu_cores_per_process)'),
+    ('error in rusage section', 'ResourceSpecV1.memory',
+     'LSF does not accept the memory reservation'),
+    ('resource requirement', "JobSpec.resources or custom_attributes['lsf.R']",
+     'LSF does not accept the resource requirement string'),
+)
+_TRANSIENT_SUBMIT_ERRORS = ('cannot connect to lsf', 'please wait', 'try later',
+                            'not responding', 'lsf is down')
+
+
+def directive_value(value: str, field: str) -> str:
+    """``value`` written so that ``bsub`` reads it back from a ``#BSUB`` line: as it is when
+    it is plain, else in double quotes. A value with a double quote, a backslash, a line
+    break or NUL is refused: LSF documents no way to escape them in a ``#BSUB`` line."""
+    if _PLAIN_DIRECTIVE_VALUE.fullmatch(value):
+        return value
+    for character, description in _UNWRITABLE.items():
+        if character in value:
+            raise InvalidJobException(
+                f'{field} {value!r} cannot be written in a #BSUB line: it contains '
+                f'{description}')
+    return f'"{value}"'
+
+
+def format_run_limit(seconds: float) -> str:
+    """``-W`` for a duration: whole minutes, rounded up, at least 1."""
+    return str(max(math.ceil(seconds / 60), 1))
+
+
+def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
+    """The ``#BSUB`` arguments for the ``lsf.``-prefixed custom attributes: ``-KEY VALUE``,
+    ``-KEY`` for True, nothing for False or None."""
+    directives: List[str] = []
+    for key, value in (attributes or {}).items():
+        if not key.startswith('lsf.'):
+            continue
+        option = key[len('lsf.'):]
+        field = f'JobAttributes.custom_attributes[{key!r}]'
+        if not _OPTION_NAME.fullmatch(option):
+            raise InvalidJobException(
+                f'{field}: {option!r} is not a bsub option name; use a letter then letters, '
+                "digits or _ after 'lsf.' (e.g. 'lsf.app', 'lsf.R')")
+        if option in _RESERVED_OPTIONS:
+            raise InvalidJobException(
+                f'{field}: the executor sets -{option} itself; use '
+                f'{_RESERVED_OPTIONS[option]} instead')
+        if value is None or value is False:
+            continue
+        if value is True:
+            directives.append(f'-{option}')
+            continue
+        if not isinstance(value, (str, int, float)):
+            raise InvalidJobException(
+                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
+        directives.append(f'-{option} {directive_value(str(value), field)}')
+    return directives
+
+
+def _describe_limit(minutes_text: str) -> str:
+    """`` of H:MM:SS`` for ``bjobs``'s RUNTIMELIMIT (minutes, ``1.0`` or ``1.0/host``);
+    empty if it is not a number."""
+    match = re.match(r'\s*([0-9]+(?:\.[0-9]*)?)', minutes_text)
+    if match is None:
+        return ''
+    seconds = round(float(match.group(1)) * 60)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f' of {hours}:{minutes:02d}:{seconds:02d}'
+
+
+def _split_reason(exit_reason: str) -> Tuple[str, str]:
+    """``('TERM_OWNER', 'job killed by owner')`` for ``TERM_OWNER: job killed by owner``."""
+    keyword, _, text = exit_reason.strip().partition(':')
+    keyword = keyword.strip()
+    if not keyword.startswith('TERM_'):
+        return '', exit_reason.strip()
+    return keyword, text.strip().rstrip('.')
+
+
+def _exit_code(text: str) -> Optional[int]:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def job_status(stat: str, exit_code: str = '', exit_reason: str = '', pend_reason: str = '',
+               run_limit: str = '') -> Optional[SchedulerStatus]:
+    """The status for one LSF job state, or None for a state this module does not know
+    (never an error)."""
+    stat = stat.strip()
+    if stat in _QUEUED_STATES:
+        reason = pend_reason.strip().rstrip(';').strip()
+        what = _QUEUED_STATES[stat] or 'pending'
+        return SchedulerStatus(JobState.QUEUED, stat,
+                               message=f'{what}: {reason}' if reason else _QUEUED_STATES[stat])
+    if stat in _ACTIVE_STATES:
+        return SchedulerStatus(JobState.ACTIVE, stat)
+    if stat == 'DONE':
+        return SchedulerStatus(JobState.COMPLETED, stat, exit_code=0)
+    if stat != 'EXIT':
+        return None
+    code = _exit_code(exit_code)
+    keyword, text = _split_reason(exit_reason)
+    said = f'LSF {keyword}: {text}' if text else f'LSF {keyword}'
+    if keyword in _CANCEL_REASONS:
+        return SchedulerStatus(JobState.CANCELED, stat, exit_code=code,
+                               message=f'canceled: {_CANCEL_REASONS[keyword]} ({said})')
+    if keyword == 'TERM_RUNLIMIT':
+        return SchedulerStatus(JobState.FAILED, stat, exit_code=code,
+                               message=f'time limit{_describe_limit(run_limit)} reached ({said})')
+    if keyword:
+        return SchedulerStatus(JobState.FAILED, stat, exit_code=code,
+                               message=f'ended by LSF: {text or keyword} (LSF {keyword})')
+    # A plain non-zero exit: the exit code says it all; without one, the job's own marker
+    # may still arrive, so the status is not complete.
+    return SchedulerStatus(JobState.FAILED, stat, exit_code=code, complete=code is not None)
+
+
+def _json_records(result: CommandResult, command: str) -> Optional[List[object]]:
+    """The RECORDS of ``bjobs -json`` output; None if stdout holds no JSON at all. Lines
+    before the JSON (LSF's "Please wait" notices) are skipped."""
+    text = result.stdout
+    start = re.search(r'^\s*\{', text, re.MULTILINE)
+    if start is None:
+        return None
+    try:
+        data, end = json.JSONDecoder().raw_decode(text, text.index('{', start.start()))
+    except ValueError as error:
+        raise StatusCommandError(f'{command} printed JSON that cannot be read: {error}') from error
+    if text[end:].strip():
+        raise StatusCommandError(f'{command} printed something after its JSON: '
+                                 f'{text[end:].strip()[:200]!r}')
+    records = data.get('RECORDS') if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise StatusCommandError(f'{command} printed JSON without a RECORDS list: '
+                                 f'{text.strip()[:200]!r}')
+    return records
+
+
+def _only_not_found(text: str) -> bool:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(_NOT_FOUND.search(line) for line in lines)
+
+
+def _field(record: Dict[str, object], name: str) -> str:
+    value = record.get(name, '')
+    return value if isinstance(value, str) else '' if value is None else str(value)
+
+
+class Lsf(BatchScheduler):
+    """LSF's scripts, commands and output formats (pure functions)."""
+
+    name = 'lsf'
+    job_id_variable = 'LSB_JOBID'
+    native_id_pattern = re.compile(r'[0-9]+')
+
+    def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
+        """The values of ``lsf.mustache``; see the module docstring for the mapping."""
+        spec = inputs.spec
+        attributes = spec.attributes
+        resources = spec.resources
+        if not isinstance(resources, ResourceSpecV1):
+            raise InvalidJobException(
+                f'JobSpec.resources is a {type(resources).__name__}; the lsf executor needs a '
+                'ResourceSpecV1')
+        if '%' in str(inputs.marker_directory):
+            raise InvalidJobException(
+                f'work directory {str(inputs.marker_directory)!r} contains %, which bsub reads '
+                'as a file name pattern; choose a work_directory without %')
+        cores = resources.cpu_cores_per_process or 1
+        requirement = []
+        memory: Optional[str] = None
+        if resources.memory:
+            per_host = math.ceil(resources.memory / resources.computed_node_count / _MIB)
+            memory = f'{per_host}MB'
+            requirement.append(f'rusage[mem={memory}]')
+        requirement += self._span(resources, cores)
+
+        def optional(value: Optional[str], field: str) -> Optional[str]:
+            return directive_value(value, field) if value else None
+
+        return {
+            'job_name': job_name(spec),
+            'script_output': directive_value(
+                str(inputs.marker_directory / f'%J{SCRIPT_OUTPUT}'), 'the work directory'),
+            'run_limit': format_run_limit(attributes.duration.total_seconds()),
+            'queue': optional(attributes.queue_name, 'JobAttributes.queue_name'),
+            'project': optional(attributes.account, 'JobAttributes.account'),
+            'reservation': optional(attributes.reservation_id, 'JobAttributes.reservation_id'),
+            'slots': resources.computed_process_count * cores,
+            'resource_requirement': (directive_value(' '.join(requirement), 'JobSpec.resources')
+                                     if requirement else None),
+            'exclusive': resources.exclusive_node_use,
+            'memory_limit': memory,
+            'gpus': self._gpus(resources, cores),
+            'inherit_environment': spec.inherit_environment,
+            'cores_per_process': cores,
+            'custom_directives': custom_directives(attributes.custom_attributes),
+        }
+
+    @staticmethod
+    def _span(resources: ResourceSpecV1, cores: int) -> List[str]:
+        if resources.processes_per_node is not None:
+            return [f'span[ptile={resources.processes_per_node * cores}]']
+        if resources.node_count == 1:
+            return ['span[hosts=1]']
+        if resources.node_count is not None:
+            # LSF cannot ask for exactly N hosts; this many slots per host uses at most N.
+            return [f'span[ptile={resources.computed_processes_per_node * cores}]']
+        return []
+
+    @staticmethod
+    def _gpus(resources: ResourceSpecV1, cores: int) -> Optional[str]:
+        gpus = resources.gpu_cores_per_process
+        if gpus is None:
+            return None
+        if resources.processes_per_node is not None or resources.node_count is not None:
+            # LSF counts GPUs per host by default.
+            return f'"num={gpus * resources.computed_processes_per_node}"'
+        if cores == 1:
+            return f'"num={gpus}/task"'
+        raise InvalidJobException(
+            'ResourceSpecV1.gpu_cores_per_process: with cpu_cores_per_process > 1, give '
+            'processes_per_node or node_count too; LSF counts GPUs per host or per slot, and '
+            'a process holds several slots')
+
+    # --- commands and their output ---------------------------------------------------------
+
+    def submit_command(self, script_path: str) -> List[str]:
+        """``bsub``; the script comes on its standard input (see `submit_input`)."""
+        return ['bsub']
+
+    def submit_input(self, script: str) -> Optional[str]:
+        """The script itself: ``bsub`` reads the job script, ``#BSUB`` lines included, from
+        its standard input."""
+        return script
+
+    def parse_submit_output(self, result: CommandResult) -> str:
+        """The job id in ``Job <ID> is submitted to [default ]queue <QUEUE>.``, also after
+        LSF's "Please wait" notices."""
+        match = _SUBMITTED.search(result.stdout)
+        if match is not None:
+            return match.group(1)
+        error = ' '.join(line.strip() for line in (result.stderr + '\n' + result.stdout)
+                         .splitlines() if line.strip()) or result.describe()
+        lowered = error.lower()
+        if result.returncode is not None:
+            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
+                if needle in lowered:
+                    raise InvalidJobException(f'{field}: {explanation}; bsub said: {error}')
+        transient = result.returncode is None or any(
+            needle in lowered for needle in _TRANSIENT_SUBMIT_ERRORS)
+        raise SubmitException(f'bsub did not accept the job: {error}', transient=transient)
+
+    def status_command(self, native_ids: Sequence[str]) -> List[str]:
+        """ONE ``bjobs -json`` for all ``native_ids``; ``-a`` keeps recently finished jobs."""
+        return ['bjobs', '-json', '-o', ' '.join(STATUS_FIELDS), '-a', *native_ids]
+
+    def parse_status_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
+        """The jobs ``bjobs`` shows; a job it reports as not found is left out."""
+        if result.returncode is None:
+            raise StatusCommandError(result.describe())
+        records = _json_records(result, 'bjobs')
+        if records is None:
+            if _only_not_found(result.stderr) and not result.stdout.strip():
+                return {}  # none of the jobs is known any more
+            raise StatusCommandError(result.describe() if result.stderr.strip() else
+                                     f'bjobs printed no JSON: {result.stdout.strip()[:200]!r}')
+        statuses: Dict[str, SchedulerStatus] = {}
+        for record in records:
+            if not isinstance(record, dict):
+                raise StatusCommandError(f'bjobs printed a record that is not an object: '
+                                         f'{record!r:.200}')
+            error = record.get('ERROR')
+            if error is not None:
+                if _NOT_FOUND.search(str(error)):
+                    continue
+                raise StatusCommandError(f'bjobs: {error}')
+            native_id = _field(record, 'JOBID')
+            stat = record.get('STAT')
+            if not _JOB_ID.fullmatch(native_id) or not isinstance(stat, str):
+                raise StatusCommandError(f'bjobs printed a record that is not a job status: '
+                                         f'{record!r:.200}')
+            status = job_status(stat, _field(record, 'EXIT_CODE'), _field(record, 'EXIT_REASON'),
+                                _field(record, 'PEND_REASON'), _field(record, 'RUNTIMELIMIT'))
+            if status is None:
+                logger.debug('bjobs: state %r of job %s is not known here; ignored', stat,
+                             native_id)
+                status = SchedulerStatus(JobState.NEW, stat)
+            statuses[native_id] = status
+        return statuses
+
+    def cancel_command(self, native_id: str) -> List[str]:
+        """``bkill ID``."""
+        return ['bkill', native_id]
+
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
+        """Nothing if the job is being killed, had already finished or is gone."""
+        lines = [line.strip() for line in (result.stdout + '\n' + result.stderr).splitlines()
+                 if line.strip()]
+        if result.ok:
+            return
+        if result.returncode is not None and lines and all(
+                any(fine in line.lower() for fine in _CANCEL_IS_FINE) for line in lines):
+            return
+        said = ' '.join(lines)
+        raise SubmitException(
+            f'bkill of job {native_id} failed: {result.describe()}'
+            + (f'; bkill said: {said[:300]}' if said else ''),
+            transient=result.returncode is None or any(
+                needle in said.lower() for needle in _TRANSIENT_SUBMIT_ERRORS))
+
+    def list_command(self, user: str) -> List[str]:
+        """``bjobs`` listing ``user``'s unfinished jobs."""
+        return ['bjobs', '-json', '-o', 'jobid stat', '-u', user]
+
+    def parse_list_output(self, result: CommandResult) -> List[str]:
+        """The job ids; none when LSF says "No unfinished job found"."""
+        if result.returncode is None:
+            raise StatusCommandError(result.describe())
+        records = _json_records(result, 'bjobs')
+        if records is None:
+            if _NO_JOBS in result.stderr.lower() or (result.ok and not result.stderr.strip()):
+                return []
+            raise StatusCommandError(result.describe())
+        ids: List[str] = []
+        for record in records:
+            if not isinstance(record, dict) or record.get('ERROR') is not None:
+                continue
+            native_id = _field(record, 'JOBID')
+            if not _JOB_ID.fullmatch(native_id):
+                raise StatusCommandError(f'bjobs printed a record that is not a job: '
+                                         f'{record!r:.200}')
+            ids.append(native_id)
+        return ids
+
+
+class LsfJobExecutor(BatchSchedulerExecutor):
+    """Runs jobs through IBM Spectrum LSF; see ``docs/executors/lsf.md``.
+
+    ``native_id`` is the LSF job id. Configure it with a
+    `psij.batch.BatchSchedulerExecutorConfig`.
+    """
+
+    name = 'lsf'
+    version = '0.1.0'
+    scheduler = Lsf()
