@@ -35,9 +35,13 @@ KNOWN_HINTS: Dict[str, ExecutorHints] = {
     'slurm': ExecutorHints(hold_attributes={'slurm.hold': True}),
     'sge': ExecutorHints(hold_attributes={'sge.h': True}, duration_limit=5.0),
     'lsf': ExecutorHints(hold_attributes={'lsf.H': True}),
+    'pbs': ExecutorHints(hold_attributes={'pbs.h': True}),
+    'torque': ExecutorHints(hold_attributes={'torque.h': True}),
 }
-for _alias in ('gridengine', 'uge'):
-    KNOWN_HINTS[_alias] = KNOWN_HINTS['sge']
+for _name, _aliases in (('sge', ('gridengine', 'uge')), ('pbs', ('pbspro', 'openpbs')),
+                        ('torque', ('pbs_classic',))):
+    for _alias in _aliases:
+        KNOWN_HINTS[_alias] = KNOWN_HINTS[_name]
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,20 @@ def _running_job_with_exit_marker(sim: Simulation, code: str,
     return executor, history, sim.clock.now
 
 
+def test_a_marker_left_by_an_earlier_job_with_the_same_id_is_not_evidence(
+        sim: Simulation) -> None:
+    """Schedulers reuse ids (wrap-around, a reinstalled server): an old job's marker with
+    the new job's native id must not end the new job."""
+    executor, history, _ = _running_job_with_exit_marker(sim, '0\nPSIJ-JOB: earlier-job\n')
+    native_id = history.job.native_id
+    sim.poller.run_for(tracker_module.EXIT_REASON_WAIT)
+    assert history.job.status.state == JobState.ACTIVE
+    marker(executor, native_id, '.ec', f'4\nPSIJ-JOB: {history.job.id}\n')
+    sim.scheduler.queue.pop(str(native_id))
+    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT + 5)
+    assert (history.final.state, history.final.exit_code) == (JobState.FAILED, 4)
+
+
 def test_non_zero_marker_is_failed_once_the_scheduler_says_failed(sim: Simulation) -> None:
     _, history, written_at = _running_job_with_exit_marker(sim, '3\n',
                                                            marker_polling_interval=0.5)

@@ -32,6 +32,12 @@ TARGETS: Dict[str, Target] = {
     'lsf:single': Target('lsf', 'single'),
     'lsf:multiple': Target('lsf', 'multiple'),
     'lsf:mpirun': Target('lsf', 'mpirun', many_jobs=50),
+    # PBS Pro and Torque through their test double (tests/doubles/fake_pbs), which enforces
+    # walltime in real seconds.
+    'pbs:single': Target('pbs', 'single', duration_limit=3),
+    'pbs:mpirun': Target('pbs', 'mpirun', duration_limit=3, many_jobs=50),
+    'torque:single': Target('torque', 'single', duration_limit=3),
+    'torque:multiple': Target('torque', 'multiple', duration_limit=3),
     # The third-party example plugin (tests/third_party_plugin, installed by .ci/setup).
     'detached:single': Target('detached', 'single', duration_limit=3),
 }
@@ -40,8 +46,19 @@ DOUBLES = REPO / 'tests' / 'doubles'
 
 
 def _lsf_double_environment(state: pathlib.Path) -> Dict[str, str]:
+    state.mkdir(parents=True, exist_ok=True)
+    # HOME too: the double numbers its jobs from 1, so each run gets its own work directory.
     return {'PATH': f'{DOUBLES / "fake_lsf"}{os.pathsep}{os.environ["PATH"]}',
-            'PSIJ_FAKE_LSF_DIR': str(state), 'PSIJ_FAKE_LSF_SECONDS_PER_MINUTE': '5'}
+            'HOME': str(state), 'PSIJ_FAKE_LSF_DIR': str(state),
+            'PSIJ_FAKE_LSF_SECONDS_PER_MINUTE': '5'}
+
+
+def _pbs_double_environment(flavour: str) -> Callable[[pathlib.Path], Dict[str, str]]:
+    def environment(state: pathlib.Path) -> Dict[str, str]:
+        state.mkdir(parents=True, exist_ok=True)
+        return {'PATH': f'{DOUBLES / "fake_pbs"}{os.pathsep}{os.environ["PATH"]}',
+                'HOME': str(state), 'FAKE_PBS_STATE': str(state), 'FAKE_PBS_FLAVOUR': flavour}
+    return environment
 
 
 # Variables a target's run needs (doubles put on PATH); set only while its suite runs.
@@ -49,6 +66,10 @@ ENVIRONMENTS: Dict[str, Callable[[pathlib.Path], Dict[str, str]]] = {
     'lsf:single': _lsf_double_environment,
     'lsf:multiple': _lsf_double_environment,
     'lsf:mpirun': _lsf_double_environment,
+    'pbs:single': _pbs_double_environment('pbspro'),
+    'pbs:mpirun': _pbs_double_environment('pbspro'),
+    'torque:single': _pbs_double_environment('torque'),
+    'torque:multiple': _pbs_double_environment('torque'),
 }
 
 _LOCAL_NEVER_QUEUED = {'cancel-queued', 'duration-limit'}
@@ -64,6 +85,10 @@ NOT_APPLICABLE_CAPABILITIES: Dict[str, Set[str]] = {
     'lsf:single': {'multi-process'},
     'lsf:multiple': set(),
     'lsf:mpirun': set(),
+    'pbs:single': {'multi-process'},
+    'pbs:mpirun': set(),
+    'torque:single': {'multi-process'},
+    'torque:multiple': set(),
     'detached:single': {'cancel-queued', 'multi-process'},
 }
 
@@ -87,6 +112,7 @@ REQUIREMENTS: Dict[str, Callable[[], None]] = {
     'sge:single': require_sge,
     'sge:multiple': require_sge,
     'lsf:mpirun': _require_mpirun,
+    'pbs:mpirun': _require_mpirun,
     'detached:single': _require_detached,
 }
 

@@ -39,6 +39,12 @@ class ExitMarker:
     message: Optional[str] = None
     #: The name of the job's launcher (not in the file: the tracker fills it in for messages).
     launcher: Optional[str] = None
+    #: psij's id of the job that wrote the marker (None in markers of older versions).
+    job_id: Optional[str] = None
+
+
+#: The line of an ``.ec`` marker naming psij's id of the job that wrote it.
+JOB_ID_PREFIX = 'PSIJ-JOB: '
 
 
 def parse_exit_marker(text: str) -> Optional[ExitMarker]:
@@ -50,10 +56,13 @@ def parse_exit_marker(text: str) -> Optional[ExitMarker]:
         exit_code = int(lines[0])
     except ValueError:
         return None
-    failures = [line[len(LAUNCHER_ERROR_PREFIX):] for line in lines[1:]
+    job_ids = [line[len(JOB_ID_PREFIX):] for line in lines[1:] if line.startswith(JOB_ID_PREFIX)]
+    rest = [line for line in lines[1:] if not line.startswith(JOB_ID_PREFIX)]
+    failures = [line[len(LAUNCHER_ERROR_PREFIX):] for line in rest
                 if line.startswith(LAUNCHER_ERROR_PREFIX)]
-    others = [line for line in lines[1:] if line and not line.startswith(LAUNCHER_ERROR_PREFIX)]
-    return ExitMarker(exit_code, '; '.join(failures) or None, '; '.join(others) or None)
+    others = [line for line in rest if line and not line.startswith(LAUNCHER_ERROR_PREFIX)]
+    return ExitMarker(exit_code, '; '.join(failures) or None, '; '.join(others) or None,
+                      job_id=job_ids[-1] if job_ids else None)
 
 
 def is_safe_file_stem(native_id: str) -> bool:

@@ -108,6 +108,7 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
     context: Dict[str, object] = {
         'marker_directory': shell_quote(str(inputs.marker_directory)),
         'job_id_variable': job_id_variable,
+        'psij_job_id': shell_quote(inputs.job_id),
         'directory': shell_quote(directory) if directory is not None else None,
         'directory_error': shell_quote(
             f'JobSpec.directory {directory!r} cannot be entered on the node'),

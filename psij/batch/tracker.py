@@ -289,6 +289,13 @@ class SchedulerTracker:
                     text = self.transport.read_file(
                         directory / (tracked.native_id + markers.EXIT_CODE))
                     marker = parse_exit_marker(text) if text is not None else None
+                    if marker is not None and not tracked.attached and \
+                            marker.job_id not in (None, tracked.job.id):
+                        # Left by an earlier job with the same (reused) scheduler id: the
+                        # new job's marker will replace it.
+                        logger.debug('ignoring the marker of job %s of an earlier job',
+                                     tracked.native_id)
+                        marker = None
                     if marker is not None:
                         spec = tracked.job.spec
                         marker = dataclasses.replace(marker, launcher=(
@@ -385,9 +392,9 @@ class SchedulerTracker:
         tracked.scheduler_status = status
         if status.state.final:
             settled = status_from_evidence(tracked.exit_marker, status)
-            # Who canceled is known when it was us; otherwise accounting may say.
-            complete = status.complete or (
-                status.state == JobState.CANCELED and tracked.job._cancel_requested)
+            # A job we canceled needs no more evidence than its end (however the scheduler
+            # reports a killed job, the cancel took effect); otherwise accounting may say why.
+            complete = status.complete or tracked.job._cancel_requested
             if settled is not None and (tracked.exit_marker is not None or complete):
                 self._finish(tracked, settled)
             else:

@@ -25,13 +25,15 @@ psij_write_nodefile() {
 
 # --- Written by psij. Everything below runs on the job's lead node. ---
 # Markers for the executor, named after the scheduler's job id: <id>.started when the job
-# starts, <id>.ec with its exit code (and any launcher error) when it ends. They are written
+# starts, <id>.ec with its exit code (and any launcher error) when it ends, and psij's own job
+# id (a scheduler may reuse its ids; a marker of another job is not evidence). Written
 # user-only (umask in a subshell, so the job's own files keep the job's umask).
 psij_prefix='/shared/psij work/lsf'/"$LSB_JOBID"
 psij_end() {
     (
         umask 077
-        { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi; } >"$psij_prefix.ec.tmp"
+        { printf '%d\n' "$1"; if [ -n "${2-}" ]; then printf '%s\n' "$2"; fi
+          printf 'PSIJ-JOB: %s\n' 00000000-0000-4000-8000-000000000000; } >"$psij_prefix.ec.tmp"
         mv -f -- "$psij_prefix.ec.tmp" "$psij_prefix.ec"
     )
     exit "$1"

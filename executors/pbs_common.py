@@ -1,0 +1,487 @@
+"""What the PBS family shares: PBS Professional / OpenPBS (``pbs``) and Torque (``torque``).
+
+Both take the same ``qsub``, ``qdel`` and ``qselect`` commands and ``#PBS`` directive lines,
+name the running job ``PBS_JOBID``, report the same one-letter job states, and encode a
+finished job's exit status the same way: 0-255 is the job's own exit code, 256 + N means the
+job was killed by signal N, and a negative value means the scheduler could not run the job
+(each scheduler has its own table of those reasons). `PbsFamilyScheduler` holds all of that as
+pure functions; `executors.pbs` and `executors.torque` add their resource lines and the
+format of their ``qstat`` output.
+
+Custom attributes (``custom_attributes``), with ``PREFIX`` the executor's prefix (``pbs`` or
+``torque``):
+
+==================================  ======================================================
+``PREFIX.l.RESOURCE``: ``VALUE``    ``#PBS -l RESOURCE=VALUE`` (``True``: ``-l RESOURCE``)
+``PREFIX.W.ATTRIBUTE``: ``VALUE``   ``#PBS -W ATTRIBUTE=VALUE``
+``PREFIX.X`` (one letter)           ``#PBS -X VALUE`` (``True``: the bare flag ``-X``)
+``False`` or ``None``               the line is left out
+==================================  ======================================================
+
+They come after the mapped lines; ``qsub`` takes the last value given for a resource, so they
+override them. Options the executor needs for itself are refused (see `RESERVED_OPTIONS`).
+"""
+
+import json
+import logging
+import math
+import re
+import signal
+from dataclasses import dataclass
+from typing import ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence
+
+from psij.batch import BatchScheduler, SchedulerStatus, StatusCommandError
+from psij.batch.script import ScriptInputs
+from psij.batch.script import job_name as base_job_name
+from psij.exceptions import InvalidJobException, SubmitException
+from psij.job_spec import JobSpec
+from psij.job_state import JobState
+from psij.resource_spec import ResourceSpecV1
+from psij.transport import CommandResult
+
+logger = logging.getLogger('psij.executors.pbs_common')
+
+#: What a ``#PBS`` line can carry verbatim. Both qsubs split directive lines at blanks and
+#: treat quotes and ``#`` in their own ways, so anything else is refused rather than guessed.
+_PLAIN_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+\[\]-]+')
+_PLAIN_DESCRIPTION = 'letters, digits and _ . , : / = @ % + - [ ]'
+_RESOURCE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_.]*')
+
+#: One-letter qsub options a custom attribute may not set, and why.
+RESERVED_OPTIONS: Dict[str, str] = {
+    'o': 'the executor sets the output path itself (its markers); use JobSpec.stdout_path',
+    'e': 'the executor sets the error path itself (its markers); use JobSpec.stderr_path',
+    'j': 'the executor joins the script\'s own streams itself; use JobSpec.stdout_path and '
+         'JobSpec.stderr_path',
+    'k': 'the executor discards the script\'s own streams itself; use JobSpec.stdout_path',
+    'S': 'the job script needs bash (-S /bin/bash)',
+    'C': 'a different directive prefix would hide the executor\'s own #PBS lines',
+    'J': 'job arrays are not supported (one PSI/J job is one scheduler job)',
+    't': 'job arrays are not supported (one PSI/J job is one scheduler job)',
+    'I': 'interactive jobs are not batch jobs',
+}
+
+#: ``qstat``'s complaint about one job id it does not know (any more); not a failure of the
+#: command: the other jobs were reported. Torque 5 writes ``Unknown Job Id Error ID``.
+_UNKNOWN_JOB = re.compile(r'^(qstat|qdel): Unknown Job Id( Error)? \S+$')
+#: ``qstat`` and ``qdel`` exit with PBS's error number modulo 256: 153 is PBSE_UNKJOBID.
+EXIT_UNKNOWN_JOB = 153
+
+_TRANSIENT_ERRORS = ('cannot connect to server', 'communication failure', 'connection refused',
+                     'premature end of message', 'invalid credential', 'try again',
+                     'timed out', 'no answer', 'temporarily unavailable', 'server busy')
+
+# qsub's refusals that are about one field of the job: (text in the message, field, why).
+_SUBMIT_ERRORS_BY_FIELD = (
+    ('unknown queue', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
+    ('requested queue not found', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
+    ('invalid partition', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
+    ('queue is not enabled', 'JobAttributes.queue_name', 'the queue does not accept jobs'),
+    ('invalid account', 'JobAttributes.account', 'not an account this user may charge'),
+    ('walltime', 'JobAttributes.duration', 'the scheduler does not accept this walltime'),
+    ('resource_list.mem', 'ResourceSpecV1.memory', 'the scheduler does not accept this memory'),
+    ('unknown resource', 'JobAttributes.custom_attributes',
+     'one of the -l resources is not defined on this server'),
+    ('resource limits', 'JobSpec.resources',
+     'the nodes, processes, cores or memory exceed what the queue or server allows'),
+    ('cannot locate feasible nodes', 'JobSpec.resources',
+     'no nodes can satisfy the nodes, processes, cores or GPUs asked for'),
+    ('illegal attribute or resource value', 'JobSpec.resources',
+     'qsub does not accept one of the resource values'),
+)
+
+#: Cancel refusals that mean the job has already ended (or is ending): nothing to cancel.
+_ALREADY_ENDED = ('job has finished', 'unknown job id', 'invalid state for job - complete',
+                  'request invalid for state of job')
+
+
+def directive_value(value: str, field: str) -> str:
+    """``value`` if a ``#PBS`` line can carry it verbatim; an error naming ``field`` if not."""
+    if _PLAIN_VALUE.fullmatch(value):
+        return value
+    raise InvalidJobException(
+        f'{field} {value!r} cannot be written in a #PBS line; use only {_PLAIN_DESCRIPTION} '
+        '(no blanks, quotes or #)')
+
+
+def format_walltime(seconds: float) -> str:
+    """``HH:MM:SS`` for ``-l walltime`` (hours may exceed 24), rounded up, at least 1 s."""
+    total = max(math.ceil(seconds), 1)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f'{hours:02d}:{minutes:02d}:{secs:02d}'
+
+
+def walltime_seconds(text: Optional[str]) -> Optional[int]:
+    """Seconds in a walltime as qstat prints it (``[[H:]M:]S``, fractions dropped), or None."""
+    if text is None:
+        return None
+    match = re.fullmatch(r'(?:(?:(\d+):)?(\d+):)?(\d+)(?:\.\d+)?', text.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return (hours * 60 + minutes) * 60 + seconds
+
+
+def describe_walltime(seconds: int) -> str:
+    """``H:MM:SS`` for messages (``0:01:00``)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f'{hours}:{minutes:02d}:{secs:02d}'
+
+
+def job_name(spec: JobSpec, max_length: int) -> str:
+    """The ``-N`` value: `psij.batch.script.job_name`, starting with a letter (POSIX qsub
+    requires it) and at most ``max_length`` characters."""
+    name = base_job_name(spec)
+    if not name[:1].isalpha():
+        name = 'j' + name
+    return name[:max_length]
+
+
+def memory_mb(memory: int, parts: int = 1) -> int:
+    """``memory`` bytes split over ``parts``, in MiB rounded up (at least 1)."""
+    return max(math.ceil(memory / parts / 1024 / 1024), 1)
+
+
+def custom_directives(attributes: Optional[Mapping[str, object]], prefix: str,
+                      reserved: Mapping[str, str] = RESERVED_OPTIONS) -> List[str]:
+    """The ``#PBS`` arguments for the ``PREFIX.``-prefixed custom attributes (see the module
+    docstring); other keys are for other executors and are ignored."""
+    directives: List[str] = []
+    for key, value in (attributes or {}).items():
+        if not key.startswith(prefix + '.'):
+            continue
+        field = f'JobAttributes.custom_attributes[{key!r}]'
+        rest = key[len(prefix) + 1:]
+        kind, _, name = rest.partition('.')
+        if value is None or value is False:
+            continue
+        if not isinstance(value, (str, int, float, bool)):
+            raise InvalidJobException(
+                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
+        text = None if value is True else directive_value(str(value), field)
+        if kind in ('l', 'W') and name:
+            if not _RESOURCE_NAME.fullmatch(name):
+                raise InvalidJobException(
+                    f'{field}: {name!r} is not a resource or attribute name; use letters, '
+                    'digits, _ and . (starting with a letter)')
+            if text is None and kind == 'W':
+                raise InvalidJobException(f'{field}: -W needs a value (ATTRIBUTE=VALUE)')
+            directives.append(f'-{kind} {name}' if text is None else f'-{kind} {name}={text}')
+        elif len(rest) == 1 and rest.isalpha():
+            if rest in reserved:
+                raise InvalidJobException(f'{field}: qsub -{rest} is not allowed: '
+                                          f'{reserved[rest]}')
+            directives.append(f'-{rest}' if text is None else f'-{rest} {text}')
+        else:
+            raise InvalidJobException(
+                f'{field}: unknown form; allowed: \'{prefix}.l.RESOURCE\' (#PBS -l), '
+                f'\'{prefix}.W.ATTRIBUTE\' (#PBS -W) or \'{prefix}.X\' for a one-letter qsub '
+                'option X')
+    return directives
+
+
+def signal_name(number: int) -> str:
+    """``SIGTERM`` for 15; ``signal N`` for a number Python does not know."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f'signal {number}'
+
+
+def id_sequence(native_id: str) -> str:
+    """The part of a PBS job id before the server name (``123`` or ``123[4]``)."""
+    return native_id.split('.', 1)[0]
+
+
+def match_ids(printed: Iterable[str], requested: Sequence[str]) -> Dict[str, str]:
+    """Which requested id each id printed by ``qstat`` is: itself, or else the one requested id
+    with the same sequence number (``qsub`` and ``qstat`` may spell the server differently,
+    and Slurm's Torque-compatible commands print bare numbers)."""
+    wanted = set(requested)
+    by_sequence: Dict[str, List[str]] = {}
+    for native_id in requested:
+        by_sequence.setdefault(id_sequence(native_id), []).append(native_id)
+    matches: Dict[str, str] = {}
+    for native_id in printed:
+        if native_id in wanted:
+            matches[native_id] = native_id
+            continue
+        candidates = by_sequence.get(id_sequence(native_id), [])
+        if len(candidates) == 1:
+            matches[native_id] = candidates[0]
+    return matches
+
+
+def check_listing_command(result: CommandResult, command: str) -> None:
+    """Raise `StatusCommandError` unless ``qstat`` ran and complained, at most, about job ids
+    it does not know (exit status 0, or 153 with only such lines on stderr)."""
+    if result.returncode == 0:
+        return
+    complaints = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode == EXIT_UNKNOWN_JOB and all(
+            _UNKNOWN_JOB.match(line) for line in complaints):
+        return
+    raise StatusCommandError(result.describe() if complaints or result.returncode is None
+                             else f'{command} exited with status {result.returncode} and no '
+                                  'message')
+
+
+def load_qstat_json(text: str) -> Dict[str, object]:
+    """The object ``qstat -F json`` printed, read leniently.
+
+    Several PBS releases print invalid JSON for some values (a stray backslash before ``'``
+    or ``,``, openpbs #2049; bare numbers with leading zeros, #1255): those are repaired the
+    way later releases print them. Raises `StatusCommandError` if it still cannot be read.
+    """
+    if not text.strip():
+        return {}
+    try:
+        loaded = json.loads(text, strict=False)
+    except ValueError:
+        repaired = re.sub(r'\\(.)', _repair_escape, text, flags=re.DOTALL)
+        repaired = re.sub(r'(:\s*)(-?0\d+)(\s*[,}\]])', r'\1"\2"\3', repaired)
+        try:
+            loaded = json.loads(repaired, strict=False)
+        except ValueError as error:
+            raise StatusCommandError(f'qstat printed JSON that cannot be read ({error}): '
+                                     f'{text.strip()[:200]!r}') from None
+    if not isinstance(loaded, dict):
+        raise StatusCommandError(f'qstat printed JSON that is not an object: {text[:200]!r}')
+    return loaded
+
+
+def _repair_escape(match: 're.Match[str]') -> str:
+    character = match.group(1)
+    return match.group(0) if character in '"\\/bfnrtu' else character
+
+
+def as_int(value: object) -> Optional[int]:
+    """``value`` as an int (qstat prints numbers as numbers or as text), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What qstat says about one job, in the terms both schedulers share.
+
+    :param state: the one-letter job state.
+    :param exit_status: ``Exit_status`` / ``exit_status``, where given.
+    :param ran: the job was started (it has an execution host or a start time).
+    :param deleted: the scheduler says the job was deleted (PBS's substate 91).
+    :param walltime_limit: ``Resource_List.walltime`` in seconds.
+    :param walltime_used: ``resources_used.walltime`` in seconds.
+    :param comment: the scheduler's comment (why a job waits...).
+    """
+
+    state: str
+    exit_status: Optional[int] = None
+    ran: bool = False
+    deleted: bool = False
+    walltime_limit: Optional[int] = None
+    walltime_used: Optional[int] = None
+    comment: Optional[str] = None
+
+
+_QUEUED_STATES = {'Q': 'queued', 'H': 'held', 'W': 'waiting for its start time',
+                  'T': 'being moved'}
+_ACTIVE_STATES = {'R', 'E', 'B', 'S', 'U'}
+#: Final states: F (PBS Pro, finished), C (Torque, completed), X (a finished subjob).
+FINAL_STATES = frozenset({'F', 'C', 'X'})
+
+
+class PbsFamilyScheduler(BatchScheduler):
+    """The commands, directives and state decoding PBS Professional and Torque share.
+
+    A subclass sets the class attributes below, ships ``<name>.mustache``, and implements
+    `script_context` (with `common_context`), `status_command` and `parse_status_output`
+    (turning each job's attributes into a `JobRecord` and then `record_status`).
+    """
+
+    job_id_variable = 'PBS_JOBID'
+    #: ``123``, ``123.server.domain``, ``123[].server`` (an array), ``123[4].server``.
+    native_id_pattern = re.compile(r'[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?')
+    #: The scheduler's name in messages (``PBS``, ``Torque``).
+    label: ClassVar[str] = 'PBS'
+    #: The prefix of this executor's custom attributes.
+    custom_prefix: ClassVar[str] = 'pbs'
+    #: The longest job name ``-N`` takes.
+    name_max_length: ClassVar[int] = 64
+    #: The name of the exit-status attribute (for messages).
+    exit_status_attribute: ClassVar[str] = 'Exit_status'
+    #: Negative exit statuses: what went wrong, for messages.
+    internal_exit_reasons: ClassVar[Mapping[int, str]] = {}
+    #: Negative exit statuses that mean the walltime limit was reached.
+    walltime_exit_statuses: ClassVar[FrozenSet[int]] = frozenset()
+    #: ``qselect -s`` states for `list` (jobs not yet finished); empty: qselect's default.
+    list_states: ClassVar[str] = ''
+    #: Options the custom attributes may not set (see `RESERVED_OPTIONS`).
+    reserved_options: ClassVar[Mapping[str, str]] = RESERVED_OPTIONS
+
+    # --- the job script --------------------------------------------------------------------
+
+    def common_context(self, inputs: ScriptInputs) -> Dict[str, object]:
+        """The template values both schedulers write the same way."""
+        spec = inputs.spec
+        attributes = spec.attributes
+        if not isinstance(spec.resources, ResourceSpecV1):
+            raise InvalidJobException(
+                f'JobSpec.resources is a {type(spec.resources).__name__}; the {self.name} '
+                'executor needs a ResourceSpecV1')
+        directory = str(inputs.marker_directory)
+        if any(character in directory for character in '\n\r\x00'):
+            raise InvalidJobException(f'work directory {directory!r} contains a line break')
+
+        def optional(value: Optional[str], field: str) -> Optional[str]:
+            return directive_value(value, field) if value else None
+
+        return {
+            'job_name': job_name(spec, self.name_max_length),
+            'walltime': format_walltime(attributes.duration.total_seconds()),
+            'queue': optional(attributes.queue_name, 'JobAttributes.queue_name'),
+            'account': optional(attributes.account, 'JobAttributes.account'),
+            'custom_directives': custom_directives(attributes.custom_attributes,
+                                                   self.custom_prefix, self.reserved_options),
+            'start_in_submit_directory': spec.directory is None,
+        }
+
+    # --- submit ----------------------------------------------------------------------------
+
+    def submit_command(self, script_path: str) -> List[str]:
+        """``qsub SCRIPT``."""
+        return ['qsub', script_path]
+
+    def parse_submit_output(self, result: CommandResult) -> str:
+        """The job id ``qsub`` printed (its last line: ``123.server``)."""
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        if result.ok and lines and self.native_id_pattern.fullmatch(lines[-1]):
+            return lines[-1]
+        error = ' '.join((result.stderr.strip() or result.stdout.strip()).split()) or \
+            result.describe()
+        lowered = error.lower()
+        if result.returncode is not None and result.returncode != 0:
+            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
+                if needle in lowered:
+                    raise InvalidJobException(f'{field}: {explanation}; qsub said: {error}')
+        transient = result.returncode is None or any(
+            needle in lowered for needle in _TRANSIENT_ERRORS)
+        if result.ok:
+            error = f'qsub printed no job id: {error[:300]!r}'
+        raise SubmitException(f'qsub did not accept the job: {error}', transient=transient)
+
+    # --- cancel ----------------------------------------------------------------------------
+
+    def cancel_command(self, native_id: str) -> List[str]:
+        """``qdel ID``."""
+        return ['qdel', native_id]
+
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
+        """Nothing if the job is being deleted or had already ended.
+
+        Slurm's Torque-compatible ``qdel`` exits non-zero without a word for a job that has
+        ended or that it does not know, so silence counts as "already ended".
+        """
+        if result.ok:
+            return
+        text = (result.stderr + result.stdout).strip()
+        if result.returncode is not None and (
+                not text or any(needle in text.lower() for needle in _ALREADY_ENDED)):
+            return
+        raise SubmitException(f'qdel of job {native_id} failed: {result.describe()}',
+                              transient=result.returncode is None or any(
+                                  needle in text.lower() for needle in _TRANSIENT_ERRORS))
+
+    # --- list ------------------------------------------------------------------------------
+
+    def list_command(self, user: str) -> List[str]:
+        """``qselect -u USER``: the ids of the user's jobs that have not finished."""
+        command = ['qselect', '-u', user]
+        if self.list_states:
+            command += ['-s', self.list_states]
+        return command
+
+    def parse_list_output(self, result: CommandResult) -> List[str]:
+        """The ids, one per line."""
+        if not result.ok:
+            raise StatusCommandError(result.describe())
+        ids = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        for native_id in ids:
+            if not self.native_id_pattern.fullmatch(native_id):
+                raise StatusCommandError(f'qselect printed a line that is not a job id: '
+                                         f'{native_id[:200]!r}')
+        return ids
+
+    # --- job states ------------------------------------------------------------------------
+
+    def record_status(self, record: JobRecord) -> SchedulerStatus:
+        """The status for what qstat says about one job (never an error: a state this module
+        does not know is NEW, which leaves the job as it is)."""
+        state = record.state
+        if state in _QUEUED_STATES:
+            reason = _QUEUED_STATES[state]
+            return SchedulerStatus(JobState.QUEUED, state, message=f'{reason}: {record.comment}'
+                                   if record.comment else reason)
+        if state in _ACTIVE_STATES:
+            return SchedulerStatus(JobState.ACTIVE, state)
+        if state == 'M':
+            return SchedulerStatus(JobState.FAILED, state, complete=False,
+                                   message=f'moved to another {self.label} server, where this '
+                                           'executor cannot follow it')
+        if state in FINAL_STATES:
+            return self._final_status(record)
+        logger.debug('%s: job state %r is not known here; ignored', self.name, state)
+        return SchedulerStatus(JobState.NEW, state)
+
+    def _final_status(self, record: JobRecord) -> SchedulerStatus:
+        state, code = record.state, record.exit_status
+        detail = f'{self.label} {self.exit_status_attribute} {code}'
+        if code is None:
+            if record.deleted or not record.ran:
+                return SchedulerStatus(JobState.CANCELED, state, message='deleted before it '
+                                       'started' if not record.ran else 'deleted while running')
+            # Ran, ended, no exit status (Slurm's Torque-compatible qstat never gives one):
+            # only the job's marker can tell; it is waited for, then the outcome is unknown.
+            return SchedulerStatus(JobState.FAILED, state, complete=False)
+        limit = record.walltime_limit
+        over_time = limit is not None and record.walltime_used is not None and (
+            record.walltime_used >= limit)
+        if code in self.walltime_exit_statuses or (code > 256 and over_time):
+            limit_text = f' of {describe_walltime(limit)}' if limit is not None else ''
+            return SchedulerStatus(JobState.FAILED, state,
+                                   exit_code=-(code - 256) if code > 256 else None,
+                                   message=f'walltime limit{limit_text} reached ({detail})')
+        if code > 256:
+            exit_code: Optional[int] = -(code - 256)
+            what = f'killed by {signal_name(code - 256)} ({detail})'
+        elif code < 0:
+            exit_code = None
+            reason = self.internal_exit_reasons.get(code, f'{self.label} could not run the job')
+            what = f'{reason} ({detail})'
+            if record.comment:
+                what += f'; comment: {record.comment}'
+        else:
+            exit_code, what = code, ''
+        if record.deleted:
+            return SchedulerStatus(JobState.CANCELED, state, exit_code=exit_code,
+                                   message='deleted while running' + (f': {what}' if what
+                                                                      else ''))
+        if code == 0:
+            return SchedulerStatus(JobState.COMPLETED, state, exit_code=0)
+        return SchedulerStatus(JobState.FAILED, state, exit_code=exit_code, message=what or None)
+
+    def statuses_by_requested_id(self, records: Mapping[str, JobRecord],
+                                 native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
+        """The status of each requested job that qstat reported (see `match_ids`)."""
+        matches = match_ids(records, native_ids)
+        return {matches[printed]: self.record_status(record)
+                for printed, record in records.items() if printed in matches}

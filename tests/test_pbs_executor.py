@@ -1,0 +1,466 @@
+"""The pbs executor's behaviour, through the fake PBS Professional server of
+``tests/doubles/fake_pbs`` (a test double: qsub, qstat, qdel and qselect that run each job at
+once on this machine and answer in PBS's formats).
+
+Most tests here are shared with the torque executor: tests/test_torque_executor.py runs them
+against the double's Torque flavour, and tests/test_torque_slurm_wrappers.py runs those that
+need no double against Slurm's Torque-compatible commands. Each gets the `site` fixture of
+its module: an executor, its work directory, and the double's state directory (None when the
+commands are real).
+"""
+
+import itertools
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+from psij.executors.pbs_common import PbsFamilyScheduler
+
+from psij import (
+    InvalidJobException,
+    Job,
+    JobAttributes,
+    JobExecutor,
+    JobSpec,
+    JobState,
+    JobStatus,
+    ResourceSpecV1,
+)
+from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
+
+DOUBLE = pathlib.Path(__file__).resolve().parent / 'doubles' / 'fake_pbs'
+WAIT = 60.0  # seconds; jobs of the double end within a few seconds
+#: Every test's double starts numbering jobs elsewhere, so that a job a finished test left
+#: behind in the process's one tracker never shares an id with a job of a later test.
+_FIRST_IDS = itertools.count(1000, 1000)
+
+
+@dataclass
+class Site:
+    """Where a test's jobs go."""
+
+    executor: BatchSchedulerExecutor
+    work_dir: pathlib.Path
+    #: The double's state directory; None when the commands are real ones.
+    state: Optional[pathlib.Path]
+    #: The directory the test submits from.
+    submit_dir: pathlib.Path
+
+    @property
+    def prefix(self) -> str:
+        """The custom-attribute prefix of the executor (``pbs``, ``torque``)."""
+        scheduler = self.executor.scheduler
+        assert isinstance(scheduler, PbsFamilyScheduler)
+        return scheduler.custom_prefix
+
+    def double(self) -> pathlib.Path:
+        """The double's state directory (the test needs the double)."""
+        assert self.state is not None, 'this test needs the fake PBS double'
+        return self.state
+
+    def calls(self, command: str) -> List[List[str]]:
+        """The argv of every call of ``command`` the double received, in order."""
+        log = self.double() / 'calls.log'
+        entries = [json.loads(line) for line in log.read_text().splitlines()] \
+            if log.exists() else []
+        return [entry[1:] for entry in entries if entry[0] == command]
+
+    def double_job(self, native_id: str) -> Dict[str, object]:
+        """The double's own record of a job (its state file)."""
+        sequence = native_id.split('.')[0]
+        record: Dict[str, object] = json.loads(
+            (self.double() / 'jobs' / f'{sequence}.json').read_text())
+        return record
+
+
+def make_double_site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, flavour: str,
+                     executor_name: str) -> Iterator[Site]:
+    """A `Site` whose commands are the fake PBS double of ``flavour``; deletes the jobs still
+    queued or running when the test ends."""
+    state = tmp_path / 'fake-pbs-state'
+    state.mkdir()
+    (state / 'next_id').write_text(str(next(_FIRST_IDS)))
+    monkeypatch.setenv('FAKE_PBS_STATE', str(state))
+    monkeypatch.setenv('FAKE_PBS_FLAVOUR', flavour)
+    monkeypatch.setenv('PATH', f'{DOUBLE}{os.pathsep}{os.environ["PATH"]}')
+    submit_dir = tmp_path / 'submit dir'
+    submit_dir.mkdir()
+    monkeypatch.chdir(submit_dir)
+    config = BatchSchedulerExecutorConfig(
+        work_directory=tmp_path / 'work', queue_polling_interval=2.0,
+        initial_queue_polling_delay=0.2, outcome_timeout=8.0)
+    executor = JobExecutor.get_instance(executor_name, config=config)
+    assert isinstance(executor, BatchSchedulerExecutor)
+    yield Site(executor, tmp_path / 'work', state, submit_dir)
+    left = subprocess.run(['qselect'], capture_output=True, text=True).stdout.split()
+    if left:
+        subprocess.run(['qdel', *left], capture_output=True)
+
+
+@pytest.fixture
+def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    yield from make_double_site(tmp_path, monkeypatch, 'pbspro', 'pbs')
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def states_of(job: Job) -> List[JobState]:
+    seen: List[JobState] = []
+    job.set_job_status_callback(lambda _job, status: seen.append(status.state))
+    return seen
+
+
+def final(job: Job, timeout: float = WAIT) -> JobStatus:
+    status = job.wait(timeout=timeout)
+    assert status is not None, f'job {job.native_id} not final after {timeout} s: {job.status}'
+    return status
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f'{what} did not happen within {timeout} s'
+        time.sleep(0.05)
+
+
+def submit_running(site: Site, tmp_path: pathlib.Path, command: str = 'exec sleep 120',
+                   **spec: object) -> Job:
+    """Submit a job that touches a file, then runs ``command``; return once it runs."""
+    started = tmp_path / f'started-{time.monotonic_ns()}'
+    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{started}"; {command}'],
+                      **spec))  # type: ignore[arg-type]
+    site.executor.submit(job)
+    wait_for(started.exists, f'start of job {job.native_id}')
+    return job
+
+
+_ATTACH = '''
+import json, sys
+from psij import Job, JobExecutor
+from psij.batch import BatchSchedulerExecutorConfig
+config = BatchSchedulerExecutorConfig(work_directory=sys.argv[2], outcome_timeout=8,
+                                      initial_queue_polling_delay=0.2)
+executor = JobExecutor.get_instance(sys.argv[1], config=config)
+job = Job()
+executor.attach(job, sys.argv[3])
+first = job.status.state.value
+status = job.wait(timeout=90)
+print(json.dumps({'first': first, 'state': status and status.state.value,
+                  'exit_code': status and status.exit_code,
+                  'message': status and status.message}))
+'''
+
+
+def attach_elsewhere(site: Site, native_id: str) -> Dict[str, object]:
+    """Attach to ``native_id`` from another process with the same work directory."""
+    completed = subprocess.run(
+        [sys.executable, '-c', _ATTACH, site.executor.name,
+         str(site.executor.batch_config.work_directory), native_id],
+        capture_output=True, text=True, timeout=150)
+    assert completed.returncode == 0, completed.stderr
+    result: Dict[str, object] = json.loads(completed.stdout)
+    return result
+
+
+# --- shared behaviour (also run for Torque, and without the double for the wrappers) -----------
+
+def test_exit_codes_and_states(site: Site) -> None:
+    ok = Job(JobSpec('/bin/true'))
+    bad = Job(JobSpec('/bin/sh', ['-c', 'exit 3']))
+    seen = states_of(ok)
+    site.executor.submit(ok)
+    site.executor.submit(bad)
+    assert ok.native_id is not None and site.executor.scheduler.is_valid_native_id(
+        ok.native_id)
+    status = final(ok)
+    assert (status.state, status.exit_code) == (JobState.COMPLETED, 0), status
+    assert seen == [JobState.QUEUED, JobState.ACTIVE, JobState.COMPLETED]
+    status = final(bad)
+    assert (status.state, status.exit_code, status.message) == (JobState.FAILED, 3,
+                                                                'exit code 3'), status
+
+
+def test_arguments_arrive_verbatim(site: Site, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / 'out put.txt'
+    arguments = ['a b', "it's", '"q"', '$HOME', '`date`', 'line\nbreak', 'é ü', '', '*']
+    job = Job(JobSpec('printf', ['[%s]\\n', *arguments], stdout_path=out, name='verbatim'))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert out.read_text() == ''.join(f'[{argument}]\n' for argument in arguments)
+
+
+def test_environment_directory_and_streams(site: Site, tmp_path: pathlib.Path) -> None:
+    directory = tmp_path / 'my dir'
+    directory.mkdir()
+    (directory / 'input.txt').write_text('from stdin\n')
+    script = 'pwd; printf "%s|%s|%s\\n" "$GREETING" "$EMPTY" "$N"; cat; echo oops >&2'
+    job = Job(JobSpec('/bin/sh', ['-c', script], directory=directory,
+                      environment={'GREETING': "hi 'there' $USER `x` \\n", 'EMPTY': '', 'N': 7},
+                      stdin_path='input.txt', stdout_path='out.txt', stderr_path='err.txt'))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert (directory / 'out.txt').read_text() == (
+        f"{directory}\nhi 'there' $USER `x` \\n||7\nfrom stdin\n")
+    assert (directory / 'err.txt').read_text() == 'oops\n'
+
+
+def test_without_a_directory_the_job_starts_where_it_was_submitted(site: Site) -> None:
+    job = Job(JobSpec('/bin/pwd', stdout_path='where.txt'))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert (site.submit_dir / 'where.txt').read_text() == f'{site.submit_dir}\n'
+
+
+def test_missing_directory_fails_with_a_message(site: Site, tmp_path: pathlib.Path) -> None:
+    job = Job(JobSpec('/bin/true', directory=tmp_path / 'nowhere'))
+    site.executor.submit(job)
+    status = final(job)
+    assert status.state == JobState.FAILED
+    assert 'JobSpec.directory' in (status.message or ''), status
+
+
+def test_cancel_pending_job(site: Site) -> None:
+    job = Job(JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={f'{site.prefix}.h': True})))
+    seen = states_of(job)
+    site.executor.submit(job)
+    assert job.status.state == JobState.QUEUED
+    job.cancel()
+    assert final(job).state == JobState.CANCELED
+    assert seen == [JobState.QUEUED, JobState.CANCELED]
+
+
+def test_cancel_running_job(site: Site, tmp_path: pathlib.Path) -> None:
+    job = submit_running(site, tmp_path)
+    assert job.wait(timeout=WAIT, target_states=[JobState.ACTIVE]) is not None
+    job.cancel()
+    status = final(job)
+    assert status.state == JobState.CANCELED, status
+
+
+def test_cancel_of_a_job_that_has_ended_is_not_an_error(site: Site) -> None:
+    job = Job(JobSpec('/bin/true'))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    # A job this process still thinks is queued, but that the scheduler has finished: qdel
+    # says so ("Job has finished", or nothing at all from Slurm's Torque-compatible qdel).
+    stale = Job(JobSpec('/bin/true'))
+    stale.executor = site.executor
+    stale.native_id = job.native_id
+    stale._set_status(JobStatus(JobState.QUEUED))
+    site.executor.cancel(stale)
+    if site.state is not None:
+        assert site.calls('qdel')[-1] == [job.native_id]
+
+
+def test_multiple_launcher_starts_every_copy(site: Site, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / 'ranks.txt'
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo "rank $PSIJ_RANK of $PSIJ_PROCESS_COUNT '
+                                        '$(wc -l < "$PSIJ_NODEFILE")"'],
+                      stdout_path=out, launcher='multiple',
+                      resources=ResourceSpecV1(process_count=3)))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert sorted(out.read_text().split('\n')[:-1]) == [f'rank {rank} of 3 3'
+                                                       for rank in range(3)]
+
+
+def test_many_jobs_are_all_accounted_for(site: Site) -> None:
+    jobs = [Job(JobSpec('/bin/sh', ['-c', f'exit {index % 3}'])) for index in range(30)]
+    for job in jobs:
+        site.executor.submit(job)
+    for index, job in enumerate(jobs):
+        status = final(job, timeout=180)
+        expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
+        assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
+
+
+def test_attach_from_another_process_while_running_and_after(site: Site,
+                                                             tmp_path: pathlib.Path) -> None:
+    job = submit_running(site, tmp_path, 'sleep 3; exit 7')
+    assert job.native_id is not None
+    during = attach_elsewhere(site, job.native_id)
+    assert (during['state'], during['exit_code']) == ('FAILED', 7), during
+    assert final(job).exit_code == 7
+    after = attach_elsewhere(site, job.native_id)
+    assert (after['first'], after['state'], after['exit_code']) == ('FAILED', 'FAILED', 7), after
+
+
+def test_attach_rejects_a_malformed_id(site: Site) -> None:
+    with pytest.raises(InvalidJobException, match='native_id'):
+        site.executor.attach(Job(), '../etc')
+
+
+def test_bad_queue_names_the_field(site: Site) -> None:
+    job = Job(JobSpec('/bin/true', attributes=JobAttributes(queue_name='no_such_queue')))
+    with pytest.raises(InvalidJobException, match='JobAttributes.queue_name'):
+        site.executor.submit(job)
+    assert job.status.state == JobState.NEW and job.executor is None
+
+
+def test_script_and_markers_are_user_only(site: Site) -> None:
+    job = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
+    site.executor.submit(job)
+    assert final(job).exit_code == 2
+    directory = site.executor.directory
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
+    assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
+    assert (directory / f'{job.native_id}.ec').read_text() == '2\n'
+
+
+# --- shared behaviour that needs the double --------------------------------------------------
+
+def test_submitter_environment_is_not_copied(site: Site, tmp_path: pathlib.Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    site.double()
+    monkeypatch.setenv('PSIJ_TEST_OUTER', 'outer value')
+    out = tmp_path / 'out.txt'
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo "${PSIJ_TEST_OUTER-unset} $PBS_ENVIRONMENT"'],
+                      stdout_path=out, environment={'INNER': 'x'}))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert out.read_text() == 'unset PBS_BATCH\n'  # PBS's login environment: no -V
+    assert job.native_id is not None
+    spooled = site.double() / 'jobs' / f'{job.native_id.split(".")[0]}.script'
+    assert not any(line.startswith('#PBS -V') for line in spooled.read_text().splitlines())
+
+
+def test_walltime_limit_ends_the_job_as_failed_naming_it(site: Site) -> None:
+    site.double()
+    job = Job(JobSpec('/bin/sleep', ['60'], attributes=JobAttributes(
+        duration=timedelta(seconds=2))))
+    site.executor.submit(job)
+    status = final(job)
+    assert status.state == JobState.FAILED, status
+    assert 'walltime limit of 0:00:02 reached' in (status.message or ''), status
+
+
+def test_list_shows_the_jobs_still_in_the_queue(site: Site, tmp_path: pathlib.Path) -> None:
+    site.double()
+    held = Job(JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={f'{site.prefix}.h': True})))
+    site.executor.submit(held)
+    running = submit_running(site, tmp_path)
+    done = Job(JobSpec('/bin/true'))
+    site.executor.submit(done)
+    assert final(done).state == JobState.COMPLETED
+    listed = site.executor.list()
+    assert held.native_id in listed and running.native_id in listed
+    assert done.native_id not in listed
+    assert site.calls('qselect')[-1][:2] == ['-u', site.executor.user()]
+
+
+def test_attach_after_the_markers_are_gone_asks_qstat(site: Site) -> None:
+    site.double()
+    job = Job(JobSpec('/bin/sh', ['-c', 'exit 5']))
+    site.executor.submit(job)
+    assert final(job).exit_code == 5
+    assert job.native_id is not None
+    (site.executor.directory / f'{job.native_id}.ec').unlink()
+    result = attach_elsewhere(site, job.native_id)
+    assert (result['state'], result['exit_code']) == ('FAILED', 5), result
+
+
+def test_attach_to_an_unknown_id_ends_with_an_unknown_outcome(site: Site) -> None:
+    site.double()
+    result = attach_elsewhere(site, '987654')
+    assert result['state'] == 'FAILED', result
+    assert 'outcome unknown' in str(result['message']), result
+
+
+def test_job_that_vanishes_without_a_marker_has_an_unknown_outcome(site: Site) -> None:
+    """Torque's keep_completed=0, PBS without job history: once a job ends, qstat no longer
+    knows it; with no exit-code marker either, its outcome is unknown (never COMPLETED)."""
+    (site.double() / 'keep_completed').write_text('0')
+    job = Job(JobSpec('/bin/sleep', ['60'], attributes=JobAttributes(
+        duration=timedelta(seconds=1))))
+    site.executor.submit(job)
+    status = final(job)
+    assert status.state == JobState.FAILED, status
+    assert (status.message or '').startswith('outcome unknown'), status
+
+
+def test_unknown_resource_names_the_custom_attribute(site: Site) -> None:
+    site.double()
+    job = Job(JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={f'{site.prefix}.l.nosuchthing': 1})))
+    with pytest.raises(InvalidJobException, match='JobAttributes.custom_attributes') as raised:
+        site.executor.submit(job)
+    assert 'Unknown resource Resource_List.nosuchthing' in str(raised.value)
+
+
+def test_failing_status_command_changes_no_job(site: Site) -> None:
+    """qstat fails for a while: jobs that end with a marker still end right; a job only the
+    scheduler can settle (killed at its walltime, no marker) stays as it was until qstat
+    answers again; a held job stays QUEUED."""
+    (site.double() / 'qstat.fail').write_text(
+        'Communication failure.\nqstat: cannot connect to server fake (errno=15031)\n')
+    ok = Job(JobSpec('/bin/true'))
+    bad = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
+    killed = Job(JobSpec('/bin/sleep', ['60'], attributes=JobAttributes(
+        duration=timedelta(seconds=1))))
+    held = Job(JobSpec('/bin/true', attributes=JobAttributes(
+        custom_attributes={f'{site.prefix}.h': True})))
+    for job in (ok, bad, killed, held):
+        site.executor.submit(job)
+    assert (final(ok).state, final(ok).exit_code) == (JobState.COMPLETED, 0)
+    assert (final(bad).state, final(bad).exit_code) == (JobState.FAILED, 2)
+    assert killed.native_id is not None
+    wait_for(lambda: site.double_job(str(killed.native_id))['exit_status'] is not None,
+             'the walltime kill')
+    failures = len(site.calls('qstat'))
+    wait_for(lambda: len(site.calls('qstat')) >= failures + 2, 'two more failing qstat calls')
+    assert not killed.status.state.final, killed.status
+    assert held.status.state == JobState.QUEUED
+    (site.double() / 'qstat.fail').unlink()
+    status = final(killed)
+    assert status.state == JobState.FAILED and 'walltime limit' in (status.message or '')
+    assert held.status.state == JobState.QUEUED
+    held.cancel()
+    assert final(held).state == JobState.CANCELED
+
+
+# --- PBS Professional only -------------------------------------------------------------------
+
+def test_status_is_one_qstat_for_all_jobs_with_history(site: Site) -> None:
+    jobs = [Job(JobSpec('/bin/sleep', ['3'])) for _ in range(3)]
+    for job in jobs:
+        site.executor.submit(job)
+    for job in jobs:
+        assert final(job).state == JobState.COMPLETED
+    status_calls = [call for call in site.calls('qstat') if len(call) > 4]
+    assert status_calls, 'no status command ran'
+    for call in status_calls:
+        assert call[:4] == ['-f', '-F', 'json', '-x']
+        assert all(re.fullmatch(r'\d+\.fake-pbs', native_id) for native_id in call[4:])
+    assert any(len(call) == 7 for call in status_calls)  # all three in one command
+
+
+def test_qdel_from_outside_is_canceled(site: Site, tmp_path: pathlib.Path) -> None:
+    job = submit_running(site, tmp_path)
+    assert job.native_id is not None
+    subprocess.run(['qdel', job.native_id], check=True)  # an administrator, say
+    status = final(job)
+    assert status.state == JobState.CANCELED, status
+    assert status.message == 'deleted while running: killed by SIGTERM (PBS Exit_status 271)'
+
+
+def test_select_statement_reaches_the_scheduler(site: Site) -> None:
+    job = Job(JobSpec('/bin/sh', ['-c', 'wc -l < "$PBS_NODEFILE"'], stdout_path='n.txt',
+                      resources=ResourceSpecV1(node_count=2, processes_per_node=3)))
+    site.executor.submit(job)
+    assert final(job).state == JobState.COMPLETED
+    assert job.native_id is not None
+    resources = site.double_job(job.native_id)['resources']
+    assert resources == {'walltime': '00:10:00', 'select': '2:ncpus=3:mpiprocs=3',
+                         'place': 'scatter'}
+    assert (site.submit_dir / 'n.txt').read_text().strip() == '6'
