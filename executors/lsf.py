@@ -38,7 +38,7 @@ from psij.batch import (
     StatusCommandError,
 )
 from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, job_name
+from psij.batch.script import ScriptInputs, custom_options, job_name
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
@@ -126,32 +126,24 @@ def format_run_limit(seconds: float) -> str:
     return str(max(math.ceil(seconds / 60), 1))
 
 
+def _check_custom_option(option: str, field: str) -> None:
+    if not _OPTION_NAME.fullmatch(option):
+        raise InvalidJobException(
+            f'{field}: {option!r} is not a bsub option name; use a letter then letters, '
+            "digits or _ after 'lsf.' (e.g. 'lsf.app', 'lsf.R')")
+    if option in _RESERVED_OPTIONS:
+        raise InvalidJobException(
+            f'{field}: the executor sets -{option} itself; use '
+            f'{_RESERVED_OPTIONS[option]} instead')
+
+
 def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     """The ``#BSUB`` arguments for the ``lsf.``-prefixed custom attributes: ``-KEY VALUE``,
     ``-KEY`` for True, nothing for False or None."""
     directives: List[str] = []
-    for key, value in (attributes or {}).items():
-        if not key.startswith('lsf.'):
-            continue
-        option = key[len('lsf.'):]
-        field = f'JobAttributes.custom_attributes[{key!r}]'
-        if not _OPTION_NAME.fullmatch(option):
-            raise InvalidJobException(
-                f'{field}: {option!r} is not a bsub option name; use a letter then letters, '
-                "digits or _ after 'lsf.' (e.g. 'lsf.app', 'lsf.R')")
-        if option in _RESERVED_OPTIONS:
-            raise InvalidJobException(
-                f'{field}: the executor sets -{option} itself; use '
-                f'{_RESERVED_OPTIONS[option]} instead')
-        if value is None or value is False:
-            continue
-        if value is True:
-            directives.append(f'-{option}')
-            continue
-        if not isinstance(value, (str, int, float)):
-            raise InvalidJobException(
-                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
-        directives.append(f'-{option} {directive_value(str(value), field)}')
+    for option, field, value in custom_options(attributes, 'lsf', _check_custom_option):
+        directives.append(f'-{option}' if value is True
+                          else f'-{option} {directive_value(str(value), field)}')
     return directives
 
 

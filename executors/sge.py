@@ -88,7 +88,7 @@ from psij.batch import (
     StatusCommandError,
 )
 from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, job_name
+from psij.batch.script import ScriptInputs, custom_options, job_name
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor_config import JobExecutorConfig
@@ -279,30 +279,26 @@ def _time_seconds(text: str) -> Optional[int]:
     return total
 
 
+def _check_custom_option(option: str, field: str) -> None:
+    if option == 'pe':
+        return  # the parallel environment, checked by _parallel_environment
+    if not _OPTION_NAME.fullmatch(option):
+        raise InvalidJobException(
+            f'{field}: {option!r} is not a qsub option name; use letters, digits and _ '
+            "after 'sge.' (e.g. 'sge.l' for -l, 'sge.hold_jid' for -hold_jid)")
+    if option in _RESERVED_OPTIONS:
+        raise InvalidJobException(
+            f'{field}: -{option} is not allowed: {_RESERVED_OPTIONS[option]}')
+
+
 def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     """The ``#$`` arguments for the ``sge.``-prefixed custom attributes (``sge.pe`` apart)."""
     directives: List[str] = []
-    for key, value in (attributes or {}).items():
-        if not key.startswith('sge.') or key == 'sge.pe':
-            continue
-        option = key[len('sge.'):]
-        field = f'JobAttributes.custom_attributes[{key!r}]'
-        if not _OPTION_NAME.fullmatch(option):
-            raise InvalidJobException(
-                f'{field}: {option!r} is not a qsub option name; use letters, digits and _ '
-                "after 'sge.' (e.g. 'sge.l' for -l, 'sge.hold_jid' for -hold_jid)")
-        if option in _RESERVED_OPTIONS:
-            raise InvalidJobException(
-                f'{field}: -{option} is not allowed: {_RESERVED_OPTIONS[option]}')
-        if value is None or value is False:
-            continue
-        if value is True:
-            directives.append(f'-{option}')
-            continue
-        if not isinstance(value, (str, int, float)):
-            raise InvalidJobException(
-                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
-        directives.append(f'-{option} {directive_value(str(value), field)}')
+    for option, field, value in custom_options(attributes, 'sge', _check_custom_option):
+        if option == 'pe':
+            continue  # the parallel environment: see _parallel_environment
+        directives.append(f'-{option}' if value is True
+                          else f'-{option} {directive_value(str(value), field)}')
     return directives
 
 

@@ -49,7 +49,7 @@ from psij.batch import (
     StatusCommandError,
 )
 from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, job_name
+from psij.batch.script import ScriptInputs, custom_options, job_name
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
@@ -158,33 +158,27 @@ def format_time_limit(seconds: float) -> str:
     return f'{days}-{hours:02d}:{minutes:02d}:{secs:02d}'
 
 
+def _check_custom_option(option: str, field: str) -> None:
+    if not _OPTION_NAME.fullmatch(option):
+        raise InvalidJobException(
+            f'{field}: {option!r} is not an sbatch option name; use letters, digits and - '
+            "after 'slurm.' (e.g. 'slurm.constraint')")
+    if option in _RESERVED_OPTIONS:
+        raise InvalidJobException(
+            f'{field}: the executor sets --{option} itself (for its markers); use '
+            f'{_RESERVED_OPTIONS[option]} instead')
+
+
 def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     """The ``#SBATCH`` arguments for the ``slurm.``-prefixed custom attributes."""
     directives: List[str] = []
-    for key, value in (attributes or {}).items():
-        if not key.startswith('slurm.'):
-            continue
-        option = key[len('slurm.'):]
-        field = f'JobAttributes.custom_attributes[{key!r}]'
-        if not _OPTION_NAME.fullmatch(option):
-            raise InvalidJobException(
-                f'{field}: {option!r} is not an sbatch option name; use letters, digits and - '
-                "after 'slurm.' (e.g. 'slurm.constraint')")
-        if option in _RESERVED_OPTIONS:
-            raise InvalidJobException(
-                f'{field}: the executor sets --{option} itself (for its markers); use '
-                f'{_RESERVED_OPTIONS[option]} instead')
+    for option, field, value in custom_options(attributes, 'slurm', _check_custom_option):
         flag = f'-{option}' if len(option) == 1 else f'--{option}'
-        if value is None or value is False:
-            continue
         if value is True:
             directives.append(flag)
-            continue
-        if not isinstance(value, (str, int, float)):
-            raise InvalidJobException(
-                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
-        text = directive_value(str(value), field)
-        directives.append(f'{flag} {text}' if len(option) == 1 else f'{flag}={text}')
+        else:
+            text = directive_value(str(value), field)
+            directives.append(f'{flag} {text}' if len(option) == 1 else f'{flag}={text}')
     return directives
 
 

@@ -12,7 +12,7 @@ import pathlib
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import pystache
 
@@ -55,6 +55,33 @@ def job_name(spec: JobSpec) -> str:
     """
     name = spec.name or pathlib.PurePath(spec.executable or 'job').name or 'job'
     return _JOB_NAME_UNSAFE.sub('_', name)[:JOB_NAME_MAX_LENGTH]
+
+
+def custom_options(attributes: Optional[Mapping[str, object]], prefix: str,
+                   check_option: Callable[[str, str], None]
+                   ) -> Iterator[Tuple[str, str, Union[str, bool]]]:
+    """The ``PREFIX.OPTION`` custom attributes that are set, as ``(OPTION, field, value)``.
+
+    ``check_option(option, field)`` sees every such key (set or not) and raises
+    `InvalidJobException` for an option the scheduler must not get. A value of None or False
+    leaves the option out; True is returned as True (a bare flag); str, int and float as
+    text; anything else is refused naming the field. Keys of other prefixes are ignored.
+    """
+    for key, value in (attributes or {}).items():
+        if not key.startswith(prefix + '.'):
+            continue
+        option = key[len(prefix) + 1:]
+        field = f'JobAttributes.custom_attributes[{key!r}]'
+        check_option(option, field)
+        if value is None or value is False:
+            continue
+        if value is True:
+            yield option, field, True
+        elif isinstance(value, (str, int, float)):
+            yield option, field, str(value)
+        else:
+            raise InvalidJobException(
+                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
 
 
 def render_template(text: str, context: Dict[str, object]) -> str:
