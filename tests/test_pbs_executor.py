@@ -314,7 +314,7 @@ def test_script_and_markers_are_user_only(site: Site) -> None:
     assert directory.stat().st_mode & 0o777 == 0o700
     assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
     assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').read_text() == '2\n'
+    assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
 
 
 # --- shared behaviour that needs the double --------------------------------------------------

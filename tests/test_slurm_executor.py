@@ -287,7 +287,7 @@ def test_work_directory_script_and_markers_are_user_only(executor: JobExecutor,
     assert directory.stat().st_mode & 0o777 == 0o700
     assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
     assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').read_text() == '2\n'
+    assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
 
 
 def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor,
