@@ -6,16 +6,16 @@ would run the real ones, the jobs really run (in the background, on this machine
 double answers in LSF's formats. What the double can and cannot stand for is in its docstring.
 """
 
+import functools
 import json
 import os
 import pathlib
 import subprocess
-import sys
-import time
 from datetime import timedelta
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from batch_helpers import attach_elsewhere, final_status, recorded_states, wait_until
 
 from psij import (
     InvalidJobException,
@@ -24,13 +24,16 @@ from psij import (
     JobExecutor,
     JobSpec,
     JobState,
-    JobStatus,
     ResourceSpecV1,
 )
 from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
 
 DOUBLE = pathlib.Path(__file__).resolve().parent / 'doubles' / 'fake_lsf'
 WAIT = 60.0  # seconds; jobs here end in a few seconds
+
+_states = recorded_states
+_final = functools.partial(final_status, timeout=WAIT)
+_wait_for = functools.partial(wait_until, timeout=WAIT)
 CONTROLS = ('PSIJ_FAKE_LSF_HOLD', 'PSIJ_FAKE_LSF_PEND_SECONDS', 'PSIJ_FAKE_LSF_ADMIN',
             'PSIJ_FAKE_LSF_SECONDS_PER_MINUTE', 'PSIJ_FAKE_LSF_QUEUES',
             'PSIJ_FAKE_LSF_CLEAN_PERIOD', 'PSIJ_FAKE_LSF_TERMINATE_INTERVAL')
@@ -97,25 +100,6 @@ def executor(fake_lsf: FakeLsf, work_dir: pathlib.Path) -> JobExecutor:
 def _config(work_dir: pathlib.Path) -> BatchSchedulerExecutorConfig:
     return BatchSchedulerExecutorConfig(work_directory=work_dir, queue_polling_interval=2.0,
                                         initial_queue_polling_delay=0.2, outcome_timeout=30.0)
-
-
-def _states(job: Job) -> List[JobState]:
-    seen: List[JobState] = []
-    job.set_job_status_callback(lambda _job, status: seen.append(status.state))
-    return seen
-
-
-def _final(job: Job, timeout: float = WAIT) -> JobStatus:
-    status = job.wait(timeout=timeout)
-    assert status is not None, f'job {job.native_id} not final after {timeout} s: {job.status}'
-    return status
-
-
-def _wait_for(condition: Any, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f'{what}: not within {timeout} s'
-        time.sleep(0.05)
 
 
 def _submit_running(executor: JobExecutor, started: pathlib.Path, seconds: int = 120) -> Job:
@@ -348,30 +332,11 @@ def test_run_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecutor
 
 # --- attach and list ---------------------------------------------------------------------
 
-_ATTACH_SCRIPT = '''
-import json, sys
-from psij import Job, JobExecutor
-from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
-config = BatchSchedulerExecutorConfig(work_directory=sys.argv[1], outcome_timeout=30,
-                                      queue_polling_interval=2)
-executor = JobExecutor.get_instance('lsf', config=config)
-job = Job()
-executor.attach(job, sys.argv[2])
-first = job.status.state.value
-status = job.wait(timeout=60)
-print(json.dumps({'first': first, 'state': status and status.state.value,
-                  'exit_code': status and status.exit_code,
-                  'message': status and status.message}))
-'''
-
-
 def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> Dict[str, Any]:
     # The child inherits PATH and PSIJ_FAKE_LSF_DIR: it reaches the same (fake) LSF.
-    completed = subprocess.run([sys.executable, '-c', _ATTACH_SCRIPT, str(work_dir), native_id],
-                               capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    result: Dict[str, Any] = json.loads(completed.stdout)
-    return result
+    return attach_elsewhere('lsf', work_dir, native_id,
+                            {'outcome_timeout': 30, 'queue_polling_interval': 2}, wait=60,
+                            timeout=120)
 
 
 def test_attach_from_another_process_while_running_and_after(executor: JobExecutor,

@@ -9,19 +9,21 @@ its module: an executor, its work directory, and the double's state directory (N
 commands are real).
 """
 
+import functools
 import itertools
 import json
 import os
 import pathlib
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
+from batch_helpers import attach_elsewhere as attach_in_another_process
+from batch_helpers import final_status, recorded_states, wait_until
 from psij.executors.pbs_common import PbsFamilyScheduler
 
 from psij import (
@@ -38,6 +40,10 @@ from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
 
 DOUBLE = pathlib.Path(__file__).resolve().parent / 'doubles' / 'fake_pbs'
 WAIT = 60.0  # seconds; jobs of the double end within a few seconds
+
+states_of = recorded_states
+final = functools.partial(final_status, timeout=WAIT)
+wait_for = functools.partial(wait_until, timeout=WAIT)
 #: Every test's double starts numbering jobs elsewhere, so that a job a finished test left
 #: behind in the process's one tracker never shares an id with a job of a later test.
 _FIRST_IDS = itertools.count(1000, 1000)
@@ -112,25 +118,6 @@ def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Si
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def states_of(job: Job) -> List[JobState]:
-    seen: List[JobState] = []
-    job.set_job_status_callback(lambda _job, status: seen.append(status.state))
-    return seen
-
-
-def final(job: Job, timeout: float = WAIT) -> JobStatus:
-    status = job.wait(timeout=timeout)
-    assert status is not None, f'job {job.native_id} not final after {timeout} s: {job.status}'
-    return status
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f'{what} did not happen within {timeout} s'
-        time.sleep(0.05)
-
-
 def submit_running(site: Site, tmp_path: pathlib.Path, command: str = 'exec sleep 120',
                    **spec: object) -> Job:
     """Submit a job that touches a file, then runs ``command``; return once it runs."""
@@ -142,32 +129,11 @@ def submit_running(site: Site, tmp_path: pathlib.Path, command: str = 'exec slee
     return job
 
 
-_ATTACH = '''
-import json, sys
-from psij import Job, JobExecutor
-from psij.batch import BatchSchedulerExecutorConfig
-config = BatchSchedulerExecutorConfig(work_directory=sys.argv[2], outcome_timeout=8,
-                                      initial_queue_polling_delay=0.2)
-executor = JobExecutor.get_instance(sys.argv[1], config=config)
-job = Job()
-executor.attach(job, sys.argv[3])
-first = job.status.state.value
-status = job.wait(timeout=90)
-print(json.dumps({'first': first, 'state': status and status.state.value,
-                  'exit_code': status and status.exit_code,
-                  'message': status and status.message}))
-'''
-
-
 def attach_elsewhere(site: Site, native_id: str) -> Dict[str, object]:
     """Attach to ``native_id`` from another process with the same work directory."""
-    completed = subprocess.run(
-        [sys.executable, '-c', _ATTACH, site.executor.name,
-         str(site.executor.batch_config.work_directory), native_id],
-        capture_output=True, text=True, timeout=150)
-    assert completed.returncode == 0, completed.stderr
-    result: Dict[str, object] = json.loads(completed.stdout)
-    return result
+    return attach_in_another_process(
+        site.executor.name, site.executor.batch_config.work_directory, native_id,
+        {'outcome_timeout': 8, 'initial_queue_polling_delay': 0.2})
 
 
 # --- shared behaviour (also run for Torque, and without the double for the wrappers) -----------

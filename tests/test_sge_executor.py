@@ -4,16 +4,21 @@ Under CI=true a missing Grid Engine fails these tests (see `require_sge`). The q
 schedules every second and writes accounting at once, so jobs end within a few seconds.
 """
 
-import json
+import functools
 import os
 import pathlib
 import subprocess
-import sys
 import time
 from datetime import timedelta
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import pytest
+from batch_helpers import (
+    attach_elsewhere,
+    final_status,
+    recorded_states,
+    submit_and_wait_until_running,
+)
 from conftest import require_command, require_sge
 from psij.executors.sge import SgeExecutorConfig
 
@@ -24,11 +29,19 @@ from psij import (
     JobExecutor,
     JobSpec,
     JobState,
-    JobStatus,
     ResourceSpecV1,
 )
 
 WAIT = 60.0  # seconds; jobs here end in a few seconds unless the cluster is busy
+
+_states = recorded_states
+_final = functools.partial(final_status, timeout=WAIT)
+_submit_and_wait_until_running = functools.partial(submit_and_wait_until_running,
+                                                   timeout=WAIT)
+
+
+def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> Dict[str, Any]:
+    return attach_elsewhere('sge', work_dir, native_id, {'outcome_timeout': 30})
 
 
 @pytest.fixture
@@ -37,28 +50,6 @@ def executor(work_dir: pathlib.Path) -> Iterator[JobExecutor]:
     config = SgeExecutorConfig(work_directory=work_dir, queue_polling_interval=5.0,
                                parallel_environment='smp')
     yield JobExecutor.get_instance('sge', config=config)
-
-
-def _states(job: Job) -> List[JobState]:
-    seen: List[JobState] = []
-    job.set_job_status_callback(lambda _job, status: seen.append(status.state))
-    return seen
-
-
-def _final(job: Job, timeout: float = WAIT) -> JobStatus:
-    status = job.wait(timeout=timeout)
-    assert status is not None, f'job {job.native_id} not final after {timeout} s: {job.status}'
-    return status
-
-
-def _submit_and_wait_until_running(executor: JobExecutor, job: Job,
-                                   started: pathlib.Path) -> None:
-    """Submit ``job``, whose command touches ``started`` first, and wait for that file."""
-    executor.submit(job)
-    deadline = time.monotonic() + WAIT
-    while not started.exists():
-        assert time.monotonic() < deadline, 'the job never started'
-        time.sleep(0.1)
 
 
 def _qstat_j(native_id: str) -> Dict[str, str]:
@@ -317,30 +308,6 @@ def test_many_jobs_are_all_accounted_for(executor: JobExecutor) -> None:
         status = _final(job, timeout=180)
         expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
         assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
-
-
-_ATTACH_SCRIPT = '''
-import json, sys
-from psij import Job, JobExecutor
-from psij.batch import BatchSchedulerExecutorConfig
-config = BatchSchedulerExecutorConfig(work_directory=sys.argv[1], outcome_timeout=30)
-executor = JobExecutor.get_instance('sge', config=config)
-job = Job()
-executor.attach(job, sys.argv[2])
-first = job.status.state.value
-status = job.wait(timeout=90)
-print(json.dumps({'first': first, 'state': status and status.state.value,
-                  'exit_code': status and status.exit_code,
-                  'message': status and status.message}))
-'''
-
-
-def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> 'dict[str, object]':
-    completed = subprocess.run([sys.executable, '-c', _ATTACH_SCRIPT, str(work_dir), native_id],
-                               capture_output=True, text=True, timeout=150)
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, object] = json.loads(completed.stdout)
-    return result
 
 
 def test_attach_from_another_process_while_running_and_after(executor: JobExecutor,
