@@ -1,14 +1,15 @@
-"""Helpers shared by the behaviour tests of the batch executors (Slurm, Grid Engine, LSF,
-PBS, Torque): waiting for a job, and attaching to it from another process."""
+"""Helpers shared by the tests of the batch executors (Slurm, Grid Engine, LSF, PBS, Torque):
+waiting for a job, attaching to it from another process, and golden job scripts."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
 import time
 from typing import Any, Callable, Dict, List, Mapping
 
-from psij import Job, JobExecutor, JobState, JobStatus
+from psij import Job, JobExecutor, JobSpec, JobState, JobStatus
 
 # Run by `attach_elsewhere` in a fresh interpreter: attach to a job by native id and report
 # the state right after attach and the status it ends with.
@@ -72,3 +73,25 @@ def attach_elsewhere(executor_name: str, work_directory: pathlib.Path, native_id
     assert completed.returncode == 0, completed.stderr
     result: Dict[str, Any] = json.loads(completed.stdout)
     return result
+
+
+# --- golden batch scripts ----------------------------------------------------------------
+
+#: The job id golden scripts are rendered with (file names in the scripts use it).
+GOLDEN_JOB_ID = '00000000-0000-4000-8000-000000000000'
+
+
+def golden_job(spec: JobSpec) -> Job:
+    """A job of ``spec`` with the fixed id of golden scripts."""
+    job = Job(spec)
+    job._id = GOLDEN_JOB_ID
+    return job
+
+
+def check_golden(script: str, path: pathlib.Path, case: str) -> None:
+    """``script`` must equal the golden file ``path``; with ``PSIJ_UPDATE_GOLDEN=1`` the file
+    is rewritten first (review the diff)."""
+    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+    assert script == path.read_text(), f'{case}: script differs from {path}'

@@ -15,9 +15,10 @@ from typing import Callable, Dict, List
 
 import psij.launchers
 import pytest
+from batch_helpers import check_golden, golden_job
 from psij.executors.lsf import LsfJobExecutor, format_run_limit
 
-from psij import InvalidJobException, Job, JobAttributes, JobSpec, ResourceSpecV1
+from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
 from psij.batch import BatchSchedulerExecutorConfig
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'lsf'
@@ -25,10 +26,7 @@ WORK = pathlib.Path('/shared/psij work')
 LAUNCHERS = str(pathlib.Path(psij.launchers.__file__).parent)
 
 
-def _job(spec: JobSpec) -> Job:
-    job = Job(spec)
-    job._id = '00000000-0000-4000-8000-000000000000'  # file names in the script use it
-    return job
+_job = golden_job
 
 
 def _minimal() -> JobSpec:
@@ -101,10 +99,7 @@ def directives(script: str) -> List[str]:
 def test_golden_script(case: str) -> None:
     script = render(CASES[case]())
     path = GOLDEN / f'{case}.sh'
-    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script)
-    assert script == path.read_text(), f'{case}: script differs from {path}'
+    check_golden(script, path, case)
 
 
 def test_golden_scripts_are_valid_bash() -> None:

@@ -6,7 +6,6 @@ exactly what a change did to what users submit. After an intended change, regene
 the diff. The cases are shared with the torque executor (tests/test_torque_script.py).
 """
 
-import os
 import pathlib
 import subprocess
 from datetime import timedelta
@@ -14,6 +13,8 @@ from typing import Callable, Dict, Type
 
 import psij.launchers
 import pytest
+from batch_helpers import GOLDEN_JOB_ID
+from batch_helpers import check_golden as compare_with_golden_file
 from psij.executors.pbs import PbsJobExecutor
 
 from psij import InvalidJobException, Job, JobAttributes, JobSpec, ResourceSpecV1
@@ -80,7 +81,7 @@ def render(executor_class: Type[BatchSchedulerExecutor], spec: JobSpec,
     """The script ``executor_class`` would submit for ``spec`` (fixed job id and paths)."""
     executor = executor_class(config=BatchSchedulerExecutorConfig(work_directory=work))
     job = Job(spec)
-    job._id = '00000000-0000-4000-8000-000000000000'  # file names in the script use it
+    job._id = GOLDEN_JOB_ID  # file names in the script use it
     return executor.generate_script(job).replace(LAUNCHERS, '<LAUNCHERS>')
 
 
@@ -88,10 +89,7 @@ def check_golden(executor_class: Type[BatchSchedulerExecutor], case: str) -> Non
     """Compare the script of ``case`` with its golden file (or rewrite it, see above)."""
     script = render(executor_class, CASES[case]())
     path = GOLDEN / executor_class.name / f'{case}.sh'
-    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script)
-    assert script == path.read_text(), f'{case}: script differs from {path}'
+    compare_with_golden_file(script, path, case)
 
 
 def check_valid_bash(executor_class: Type[BatchSchedulerExecutor]) -> None:

@@ -5,7 +5,6 @@ shows exactly what a change did to what users submit. After an intended change, 
 with ``PSIJ_UPDATE_GOLDEN=1 pytest tests/test_sge_script.py`` and review the diff.
 """
 
-import os
 import pathlib
 import subprocess
 from datetime import timedelta
@@ -13,6 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 import psij.launchers
 import pytest
+from batch_helpers import check_golden, golden_job
 from hypothesis import given
 from hypothesis import strategies as st
 from psij.executors.sge import (
@@ -24,7 +24,7 @@ from psij.executors.sge import (
     sge_job_name,
 )
 
-from psij import InvalidJobException, Job, JobAttributes, JobExecutor, JobSpec, ResourceSpecV1
+from psij import InvalidJobException, JobAttributes, JobExecutor, JobSpec, ResourceSpecV1
 from psij.batch import BatchSchedulerExecutorConfig
 from psij.batch.script import shell_quote
 
@@ -33,10 +33,7 @@ WORK = pathlib.Path('/shared/psij work')
 LAUNCHERS = str(pathlib.Path(psij.launchers.__file__).parent)
 
 
-def _job(spec: JobSpec) -> Job:
-    job = Job(spec)
-    job._id = '00000000-0000-4000-8000-000000000000'  # file names in the script use it
-    return job
+_job = golden_job
 
 
 def _minimal() -> JobSpec:
@@ -103,10 +100,7 @@ def render(spec: JobSpec, work: pathlib.Path = WORK,
 def test_golden_script(case: str) -> None:
     script = render(CASES[case](), settings=CONFIGS.get(case))
     path = GOLDEN / f'{case}.sh'
-    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script)
-    assert script == path.read_text(), f'{case}: script differs from {path}'
+    check_golden(script, path, case)
 
 
 def test_golden_scripts_are_valid_bash() -> None:

@@ -5,16 +5,16 @@ shows exactly what a change did to what users submit. After an intended change, 
 with ``PSIJ_UPDATE_GOLDEN=1 pytest tests/test_slurm_script.py`` and review the diff.
 """
 
-import os
 import pathlib
 from datetime import timedelta
 from typing import Callable, Dict
 
 import psij.launchers
 import pytest
+from batch_helpers import check_golden, golden_job
 from psij.executors.slurm import SlurmJobExecutor, format_time_limit
 
-from psij import InvalidJobException, Job, JobAttributes, JobSpec, ResourceSpecV1
+from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
 from psij.batch import BatchSchedulerExecutorConfig
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'slurm'
@@ -22,10 +22,7 @@ WORK = pathlib.Path('/shared/psij work')
 LAUNCHERS = str(pathlib.Path(psij.launchers.__file__).parent)
 
 
-def _job(spec: JobSpec) -> Job:
-    job = Job(spec)
-    job._id = '00000000-0000-4000-8000-000000000000'  # file names in the script use it
-    return job
+_job = golden_job
 
 
 def _minimal() -> JobSpec:
@@ -83,10 +80,7 @@ def render(spec: JobSpec, work: pathlib.Path = WORK) -> str:
 def test_golden_script(case: str) -> None:
     script = render(CASES[case]())
     path = GOLDEN / f'{case}.sh'
-    if os.environ.get('PSIJ_UPDATE_GOLDEN') == '1':
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script)
-    assert script == path.read_text(), f'{case}: script differs from {path}'
+    check_golden(script, path, case)
 
 
 def test_golden_scripts_are_valid_bash() -> None:
