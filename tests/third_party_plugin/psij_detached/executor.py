@@ -31,11 +31,14 @@ TIMED_OUT = 124  # what coreutils' timeout exits with when it ended the command
 # sh -c WRAPPER EC_FILE TIMEOUT_SECONDS COMMAND...: timeout makes its own process group,
 # so a SIGTERM to the wrapper's session reaches the job through the trap. (A background
 # command's stdin is /dev/null in sh: hence the copy of stdin on descriptor 3.)
+# The trap is set before the job starts, so a SIGTERM that comes at once is not lost.
 WRAPPER = '''
+child= terminated=
+trap 'terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
 exec 3<&0
 timeout --kill-after=5 "$@" <&3 3<&- &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM
+[ -n "$terminated" ] && kill -TERM "$child" 2>/dev/null
 wait "$child"
 code=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
