@@ -194,17 +194,22 @@ def test_callbacks_see_every_state_in_order(executor: JobExecutor) -> None:
 
 
 def test_one_reaper_thread_for_many_jobs_and_executors(work_dir: pathlib.Path) -> None:
+    threads_before = set(threading.enumerate())  # earlier tests may leave threads finishing
     executors = [JobExecutor.get_instance(
         'local', config=JobExecutorConfig(work_directory=work_dir / str(i))) for i in range(3)]
     jobs = [Job(JobSpec('/bin/sleep', ['1'])) for _ in range(150)]
     for index, job in enumerate(jobs):
         executors[index % 3].submit(job)
-    threads_in_flight = threading.active_count()
+    new_threads_in_flight = [thread.name for thread in threading.enumerate()
+                             if thread not in threads_before]
     for job in jobs:
         assert job.wait(timeout=60) is not None
     names = [thread.name for thread in threading.enumerate()]
     assert names.count('psij-reaper') == 1
-    assert threads_in_flight <= 3  # main, reaper, and possibly the status poller
+    # 150 jobs in flight add no thread but the reaper (and possibly the status poller)
+    assert set(new_threads_in_flight) <= {'psij-reaper', 'psij-status-poller'}, \
+        new_threads_in_flight
+    assert len(new_threads_in_flight) == len(set(new_threads_in_flight)), new_threads_in_flight
 
 
 def test_list_returns_the_running_jobs_of_this_work_directory(
