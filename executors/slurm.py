@@ -29,6 +29,10 @@ How the job maps to ``sbatch`` options:
                                             lines above, so it overrides them.
 ==========================================  ==============================================
 
+sbatch is run as ``env -u SBATCH_… sbatch --parsable SCRIPT``: the ``SBATCH_*`` variables of
+the submitting environment that would override one of the script's ``#SBATCH`` lines (or clash
+with it) are unset, so the job's fields win; the others still apply.
+
 Final states: ``COMPLETED`` → COMPLETED; ``FAILED`` → FAILED with the exit code;
 ``CANCELLED`` → CANCELED (saying by whom when accounting knows); ``TIMEOUT`` → FAILED,
 "time limit of ... reached"; ``OUT_OF_MEMORY``, ``NODE_FAIL``, ``PREEMPTED``, ``BOOT_FAIL``,
@@ -54,6 +58,8 @@ from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
 from psij.transport import CommandResult
+
+from .slurm_input_environment import without_overriding_variables
 
 logger = logging.getLogger('psij.executors.slurm')
 
@@ -289,6 +295,11 @@ class Slurm(BatchScheduler):
     def submit_command(self, script_path: str) -> List[str]:
         """``sbatch --parsable SCRIPT``."""
         return ['sbatch', '--parsable', script_path]
+
+    def submit_command_for(self, script_path: str, script: str) -> List[str]:
+        """`submit_command` through ``env -u``, without the ``SBATCH_*`` input variables that
+        would override the script's ``#SBATCH`` lines (see `slurm_input_environment`)."""
+        return without_overriding_variables(script, self.submit_command(script_path))
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id printed by ``sbatch --parsable`` (``ID`` or ``ID;cluster``)."""

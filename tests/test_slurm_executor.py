@@ -267,3 +267,33 @@ def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor
     status = _final(job)
     assert status.state == JobState.CANCELED, status
     assert status.message == f'canceled by uid {os.getuid()}', status
+
+
+def test_sbatch_variables_of_the_submitting_shell_do_not_override_the_job(
+        executor: JobExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each of these would win over the script's #SBATCH line (the memory one makes sbatch
+    # refuse --mem outright); the job's fields must win instead
+    monkeypatch.setenv('SBATCH_TIMELIMIT', '1')
+    monkeypatch.setenv('SBATCH_PARTITION', 'no_such_partition')
+    monkeypatch.setenv('SBATCH_MEM_PER_CPU', '10')
+    monkeypatch.setenv('SBATCH_JOB_NAME', 'from_the_environment')
+    # an option the job leaves to the site still comes from the environment
+    monkeypatch.setenv('SBATCH_NO_REQUEUE', '1')
+    job = Job(JobSpec('/bin/sleep', ['30'], name='fields win', resources=ResourceSpecV1(
+        memory=64 * 1024 * 1024), attributes=JobAttributes(
+        duration=timedelta(minutes=7), queue_name='debug',
+        custom_attributes={'slurm.hold': True})))
+    executor.submit(job)
+    try:
+        native_id = job.native_id
+        assert native_id is not None
+        assert _squeue_field(native_id, '%l') == '7:00'
+        assert _squeue_field(native_id, '%P') == 'debug'
+        assert _squeue_field(native_id, '%j') == 'fields_win'
+        shown = subprocess.run(['scontrol', 'show', 'job', native_id], capture_output=True,
+                               text=True, check=True).stdout
+        assert 'MinMemoryNode=64M' in shown, shown
+        assert 'Requeue=0' in shown, shown
+    finally:
+        job.cancel()
+    assert _final(job).state == JobState.CANCELED

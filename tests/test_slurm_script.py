@@ -7,12 +7,13 @@ with ``PSIJ_UPDATE_GOLDEN=1 pytest tests/test_slurm_script.py`` and review the d
 
 import pathlib
 from datetime import timedelta
-from typing import Callable, Dict
+from typing import Callable, Dict, List
 
 import psij.launchers
 import pytest
 from batch_helpers import check_golden, golden_job
-from psij.executors.slurm import SlurmJobExecutor, format_time_limit
+from psij.executors.slurm import Slurm, SlurmJobExecutor, format_time_limit
+from psij.executors.slurm_input_environment import directive_options, overriding_variables
 
 from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
 from psij.batch import BatchSchedulerExecutorConfig
@@ -127,3 +128,43 @@ def test_values_that_cannot_be_written_name_their_field(spec: JobSpec, field: st
 def test_work_directory_with_percent_is_refused() -> None:
     with pytest.raises(InvalidJobException, match='work_directory'):
         render(JobSpec('/bin/true'), work=pathlib.Path('/tmp/100%'))
+
+
+# --- the SBATCH_* input variables that would override the script ---------------------------
+
+def _submit_argv(spec: JobSpec) -> List[str]:
+    return Slurm().submit_command_for('/w/job.sh', render(spec))
+
+
+def test_submit_unsets_the_input_variables_of_the_options_the_script_sets() -> None:
+    argv = _submit_argv(CASES['resources']())
+    assert argv[0] == 'env' and argv[-4:] == ['--', 'sbatch', '--parsable', '/w/job.sh']
+    unset = {argv[i + 1] for i, word in enumerate(argv[:-4]) if word == '-u'}
+    # --mem excludes --mem-per-cpu and --mem-per-gpu, so their variables go too
+    assert unset == {'SBATCH_JOB_NAME', 'SBATCH_OUTPUT', 'SBATCH_ERROR', 'SBATCH_TIMELIMIT',
+                     'SBATCH_PARTITION', 'SBATCH_ACCOUNT', 'SBATCH_RESERVATION',
+                     'SBATCH_GPUS_PER_TASK', 'SBATCH_EXCLUSIVE', 'SBATCH_MEM_PER_NODE',
+                     'SBATCH_MEM_PER_CPU', 'SBATCH_MEM_PER_GPU'}
+
+
+def test_submit_keeps_the_input_variables_of_options_the_script_leaves_to_the_site() -> None:
+    unset = overriding_variables(render(CASES['minimal']()))
+    assert 'SBATCH_ACCOUNT' not in unset and 'SBATCH_PARTITION' not in unset
+    assert 'SBATCH_QOS' not in unset and 'SBATCH_EXPORT' not in unset
+    assert 'SBATCH_TIMELIMIT' in unset
+
+
+def test_custom_attributes_unset_their_input_variables_also_by_one_letter_name() -> None:
+    unset = overriding_variables(render(CASES['custom_attributes']()))
+    assert 'SBATCH_CONSTRAINT' in unset  # slurm.constraint and slurm.C
+    assert 'SBATCH_REQUEUE' not in unset  # slurm.requeue=False writes no line
+    assert 'SBATCH_QOS' not in unset  # slurm.qos=None writes no line
+    assert 'SBATCH_EXPORT' in overriding_variables(render(CASES['verbatim']()))
+
+
+def test_only_the_directive_block_counts() -> None:
+    script = ('#!/bin/bash\n#SBATCH --time=1\n\n# a comment\n#SBATCH -p debug\n'
+              'echo hi\n#SBATCH --account=late\n')
+    assert directive_options(script) == ['time', 'partition']
+    assert Slurm().submit_command_for('/s', '#!/bin/bash\necho\n') == ['sbatch', '--parsable',
+                                                                       '/s']

@@ -112,7 +112,7 @@ class BatchSchedulerExecutor(JobExecutor):
         self._check_job(job)
         try:
             script_path, script = self._write_script(job)
-            result = self.transport.run(self.scheduler.submit_command(str(script_path)),
+            result = self.transport.run(self.scheduler.submit_command_for(str(script_path), script),
                                         stdin=self.scheduler.submit_input(script),
                                         timeout=self.batch_config.command_timeout)
             native_id = self.scheduler.parse_submit_output(result)

@@ -84,6 +84,12 @@ class BatchScheduler(ABC):
     def submit_command(self, script_path: str) -> List[str]:
         """The argv that submits the script at ``script_path``."""
 
+    def submit_command_for(self, script_path: str, script: str) -> List[str]:
+        """The argv that submits ``script``, written at ``script_path``: `submit_command` by
+        default. A scheduler whose command depends on the script's content overrides this
+        (Slurm unsets the ``SBATCH_*`` variables that would override its ``#SBATCH`` lines)."""
+        return self.submit_command(script_path)
+
     def submit_input(self, script: str) -> Optional[str]:
         """What the submit command reads on its standard input: nothing by default; a
         scheduler whose submit command reads the script from stdin (LSF's ``bsub``) returns
