@@ -217,6 +217,23 @@ def test_a_marker_left_by_an_earlier_job_with_the_same_id_is_not_evidence(
     assert (history.final.state, history.final.exit_code) == (JobState.FAILED, 4)
 
 
+def test_a_started_marker_left_by_an_earlier_job_with_the_same_id_is_not_evidence(
+        sim: Simulation) -> None:
+    """An old job's ``.started`` with the new job's native id must not make the new job,
+    still waiting in the queue, ACTIVE; the new job's own marker, written over it, does."""
+    executor = sim.executor()
+    (history,) = sim.submit(executor)
+    job = history.job
+    marker(executor, job.native_id, '.started', '1700000000\nPSIJ-JOB: earlier-job\n')
+    sim.poller.run_for(5 * CEILING)
+    assert job.status.state == JobState.QUEUED
+    marker(executor, job.native_id, '.started', f'1800000000\nPSIJ-JOB: {job.id}\n')
+    assert sim.poller.run_until(lambda: job.status.state == JobState.ACTIVE, 5.0)
+    marker(executor, job.native_id, '.ec', f'0\nPSIJ-JOB: {job.id}\n')
+    sim.run_until_final([history], 5.0)
+    assert history.states == [JobState.QUEUED, JobState.ACTIVE, JobState.COMPLETED]
+
+
 def test_non_zero_marker_is_failed_once_the_scheduler_says_failed(sim: Simulation) -> None:
     _, history, written_at = _running_job_with_exit_marker(sim, '3\n',
                                                            marker_polling_interval=0.5)

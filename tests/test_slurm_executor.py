@@ -255,6 +255,9 @@ def test_work_directory_script_and_markers_are_user_only(executor: JobExecutor,
     assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
     assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
     assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
+    started = directory / f'{job.native_id}.started'
+    assert started.stat().st_mode & 0o777 == 0o600
+    assert started.read_text().splitlines()[1:] == [f'PSIJ-JOB: {job.id}']
 
 
 def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor,

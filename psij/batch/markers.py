@@ -2,7 +2,8 @@
 
 The job script (see ``job_body.mustache``) writes, named after the scheduler's job id:
 
-* ``<native_id>.started``: the job has started on its lead node;
+* ``<native_id>.started``: the job has started on its lead node (the time, and psij's job id;
+  written under a temporary name and renamed, like the ``.ec`` marker);
 * ``<native_id>.ec``: the job has ended; the first line is the exit code, any further lines
   are the launcher's own failure messages. It is written under a temporary name and renamed,
   so a reader never sees half of it;
@@ -47,6 +48,14 @@ class ExitMarker:
 JOB_ID_PREFIX = 'PSIJ-JOB: '
 
 
+def marker_job_id(text: str) -> Optional[str]:
+    """psij's id of the job that wrote a marker (its last ``PSIJ-JOB:`` line), or None if the
+    marker does not say (markers of older versions, markers written by hand)."""
+    job_ids = [line[len(JOB_ID_PREFIX):] for line in text.splitlines()
+               if line.startswith(JOB_ID_PREFIX)]
+    return job_ids[-1] if job_ids else None
+
+
 def parse_exit_marker(text: str) -> Optional[ExitMarker]:
     """The contents of an ``.ec`` marker, or None if they are not a complete marker."""
     lines = text.splitlines()
@@ -56,13 +65,12 @@ def parse_exit_marker(text: str) -> Optional[ExitMarker]:
         exit_code = int(lines[0])
     except ValueError:
         return None
-    job_ids = [line[len(JOB_ID_PREFIX):] for line in lines[1:] if line.startswith(JOB_ID_PREFIX)]
     rest = [line for line in lines[1:] if not line.startswith(JOB_ID_PREFIX)]
     failures = [line[len(LAUNCHER_ERROR_PREFIX):] for line in rest
                 if line.startswith(LAUNCHER_ERROR_PREFIX)]
     others = [line for line in rest if line and not line.startswith(LAUNCHER_ERROR_PREFIX)]
     return ExitMarker(exit_code, '; '.join(failures) or None, '; '.join(others) or None,
-                      job_id=job_ids[-1] if job_ids else None)
+                      job_id=marker_job_id(text))
 
 
 def is_safe_file_stem(native_id: str) -> bool:

@@ -304,11 +304,27 @@ class SchedulerTracker:
                         changed = True
                         self._on_exit_marker(tracked, now, wait_for_reason)
                         continue
-                if not tracked.started and tracked.native_id + markers.STARTED in names:
+                if not tracked.started and tracked.native_id + markers.STARTED in names \
+                        and self._started_marker_is_ours(tracked, directory):
                     tracked.started = True
                     changed = True
                     self._set_status(tracked, JobStatus(JobState.ACTIVE))
         return changed
+
+    def _started_marker_is_ours(self, tracked: TrackedJob, directory: pathlib.Path) -> bool:
+        """False if the job's ``.started`` marker names another psij job: one left by an
+        earlier job with the same (reused) scheduler id, which the new job will replace."""
+        if tracked.attached:
+            return True
+        text = self.transport.read_file(directory / (tracked.native_id + markers.STARTED))
+        if text is None:
+            return False
+        job_id = markers.marker_job_id(text)
+        if job_id not in (None, tracked.job.id):
+            logger.debug('ignoring the .started marker of job %s of an earlier job',
+                         tracked.native_id)
+            return False
+        return True
 
     def _on_exit_marker(self, tracked: TrackedJob, now: float, wait_for_reason: bool) -> None:
         marker = tracked.exit_marker

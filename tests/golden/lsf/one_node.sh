@@ -38,7 +38,8 @@ psij_end() {
     )
     exit "$1"
 }
-(umask 077 && printf '%(%s)T\n' -1 >"$psij_prefix.started")
+(umask 077 && { printf '%(%s)T\n' -1; printf 'PSIJ-JOB: %s\n' 00000000-0000-4000-8000-000000000000; } \
+    >"$psij_prefix.started.tmp" && mv -f -- "$psij_prefix.started.tmp" "$psij_prefix.started")
 export PSIJ_NODEFILE="$psij_prefix.nodefile"
 psij_write_nodefile >"$PSIJ_NODEFILE"
 psij_exit_code=

@@ -40,7 +40,8 @@ psij_end() {
     )
     exit "$1"
 }
-(umask 077 && printf '%(%s)T\n' -1 >"$psij_prefix.started")
+(umask 077 && { printf '%(%s)T\n' -1; printf 'PSIJ-JOB: %s\n' 00000000-0000-4000-8000-000000000000; } \
+    >"$psij_prefix.started.tmp" && mv -f -- "$psij_prefix.started.tmp" "$psij_prefix.started")
 cd -- '/data/my run' || psij_end 1 'JobSpec.directory '"'"'/data/my run'"'"' cannot be entered on the node'
 export GREETING='hello '"'"'world'"'"' $USER'
 export EMPTY=''
