@@ -10,8 +10,10 @@ import errno
 import os
 import pathlib
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence, Set
+from typing import IO, Optional, Protocol, Sequence, Set
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,32 @@ class CommandResult:
         return f'{self.argv[0] if self.argv else "command"} {status}{shown}'
 
 
+class RunningCommand(Protocol):
+    """A command started by `Transport.start`, looked at without blocking the caller."""
+
+    def poll(self, wait: float = 0.0) -> Optional[CommandResult]:
+        """The result once the command has ended, waiting at most ``wait`` seconds for it;
+        None while it runs. Past the command's timeout it is killed, and the result says so."""
+
+    def cancel(self) -> None:
+        """Kill the command if it still runs, and release what it holds."""
+
+
+class FinishedCommand:
+    """A `RunningCommand` that has already ended: for a transport that can only run
+    commands to completion, ``start`` returns ``FinishedCommand(self.run(...))``."""
+
+    def __init__(self, result: CommandResult) -> None:
+        self.result = result
+
+    def poll(self, wait: float = 0.0) -> Optional[CommandResult]:
+        """The result; see `RunningCommand.poll`."""
+        return self.result
+
+    def cancel(self) -> None:
+        """Nothing to do; see `RunningCommand.cancel`."""
+
+
 class Transport(Protocol):
     """Runs commands and handles files where the scheduler runs."""
 
@@ -51,6 +79,12 @@ class Transport(Protocol):
     def run(self, argv: Sequence[str], stdin: Optional[str] = None,
             timeout: float = 60.0) -> CommandResult:
         """Run ``argv`` (no shell) and wait for it at most ``timeout`` seconds."""
+
+    def start(self, argv: Sequence[str], stdin: Optional[str] = None,
+              timeout: float = 60.0) -> RunningCommand:
+        """Start ``argv`` (no shell) and return at once; the status tracker uses this, so that
+        a scheduler command that hangs does not hold up everything else on the poller
+        thread."""
 
     def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
         """Create ``path`` (and its parents) if needed and set its mode to ``mode``."""
@@ -91,6 +125,17 @@ class LocalTransport:
                              completed.stdout.decode(errors='replace'),
                              completed.stderr.decode(errors='replace'))
 
+    def start(self, argv: Sequence[str], stdin: Optional[str] = None,
+              timeout: float = 60.0) -> RunningCommand:
+        """Start ``argv`` as a subprocess; see `Transport.start`."""
+        try:
+            return LocalRunningCommand(argv, stdin, timeout)
+        except FileNotFoundError:
+            return FinishedCommand(
+                CommandResult(argv, None, '', f'{argv[0]}: command not found on PATH'))
+        except PermissionError as error:
+            return FinishedCommand(CommandResult(argv, None, '', f'{argv[0]}: {error.strerror}'))
+
     def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
         """See `Transport.make_directory`."""
         path.mkdir(mode=mode, parents=True, exist_ok=True)
@@ -126,3 +171,71 @@ class LocalTransport:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+class LocalRunningCommand:
+    """A subprocess started by `LocalTransport.start`. Its output goes to unnamed temporary
+    files, so a command that prints a lot never blocks on a full pipe while nobody reads."""
+
+    def __init__(self, argv: Sequence[str], stdin: Optional[str], timeout: float) -> None:
+        self.argv = list(argv)
+        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout
+        self._result: Optional[CommandResult] = None
+        self._stdout: IO[bytes] = tempfile.TemporaryFile()
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        input_file: Optional[IO[bytes]] = None
+        try:
+            if stdin is not None:
+                input_file = tempfile.TemporaryFile()
+                input_file.write(stdin.encode())
+                input_file.seek(0)
+            self._process = subprocess.Popen(
+                self.argv, stdin=input_file if input_file is not None else subprocess.DEVNULL,
+                stdout=self._stdout, stderr=self._stderr)
+        except BaseException:
+            self._stdout.close()
+            self._stderr.close()
+            raise
+        finally:
+            if input_file is not None:
+                input_file.close()
+
+    def poll(self, wait: float = 0.0) -> Optional[CommandResult]:
+        """See `RunningCommand.poll`."""
+        if self._result is not None:
+            return self._result
+        wait = min(wait, max(self._deadline - time.monotonic(), 0.0))
+        try:
+            returncode = self._process.wait(timeout=wait) if wait > 0 else self._process.poll()
+        except subprocess.TimeoutExpired:
+            returncode = None
+        if returncode is None:
+            if time.monotonic() < self._deadline:
+                return None
+            self._kill()
+            self._result = CommandResult(self.argv, None, '',
+                                         f'{self.argv[0]}: no answer after {self._timeout:g} s')
+            return self._result
+        self._result = CommandResult(self.argv, returncode, self._read(self._stdout),
+                                     self._read(self._stderr))
+        return self._result
+
+    def cancel(self) -> None:
+        """See `RunningCommand.cancel`."""
+        if self._result is None:
+            self._kill()
+            self._result = CommandResult(self.argv, None, '', f'{self.argv[0]}: canceled')
+
+    def _kill(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._stdout.close()
+        self._stderr.close()
+
+    @staticmethod
+    def _read(stream: IO[bytes]) -> str:
+        stream.seek(0)
+        text = stream.read().decode(errors='replace')
+        stream.close()
+        return text

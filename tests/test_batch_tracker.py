@@ -14,11 +14,13 @@ import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import pytest
+from batch_helpers import wait_until
 from doubles.fake_batch_scheduler import (
     ACCOUNTING,
     CANCEL,
     STATUS,
     FakeClock,
+    RecordedCommand,
     RecordingTransport,
     ScriptedScheduler,
     SimulatedPoller,
@@ -29,6 +31,7 @@ from doubles.fake_batch_scheduler import (
 import psij.batch.tracker as tracker_module
 from psij import Job, JobSpec, JobState, JobStatus
 from psij.batch import BatchSchedulerExecutor, SchedulerStatus
+from psij.transport import LocalTransport, RunningCommand
 
 #: Executor settings of the simulated tests (simulated seconds: they cost no real time).
 SETTINGS = {'queue_polling_interval': 30.0, 'initial_queue_polling_delay': 1.0,
@@ -162,6 +165,70 @@ def test_zero_exit_marker_completes_without_a_status_command(sim: Simulation) ->
     assert history.final.exit_code == 0
     assert job.status.state == JobState.COMPLETED
     assert sim.transport.runs_of(STATUS, ACCOUNTING) == []
+
+
+class HangingStatusTransport(RecordingTransport):
+    """A `RecordingTransport` whose status command really runs, as ``sleep 30``: a scheduler
+    whose status command hangs (a controller that does not answer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: List[RunningCommand] = []
+
+    def start(self, argv: Sequence[str], stdin: Optional[str] = None,
+              timeout: float = 60.0) -> RunningCommand:
+        if argv[0] != STATUS:
+            return super().start(argv, stdin, timeout)
+        self.commands.append(RecordedCommand(self.clock(), tuple(argv), 'hanging'))
+        command = LocalTransport.start(self, ['sleep', '30'], timeout=timeout)
+        self.started.append(command)
+        return command
+
+
+def test_a_hanging_status_command_does_not_hold_up_markers_or_other_trackers(
+        tmp_path: pathlib.Path) -> None:
+    hanging = HangingStatusTransport()
+    stuck = scripted_executor(ScriptedScheduler(), hanging, tmp_path / 'stuck',
+                              initial_queue_polling_delay=0.1, marker_polling_interval=0.2)
+    other_transport = RecordingTransport()
+    other = scripted_executor(ScriptedScheduler(), other_transport, tmp_path / 'other',
+                              initial_queue_polling_delay=60.0, marker_polling_interval=0.2)
+    stuck_job, other_job = Job(JobSpec('/bin/true')), Job(JobSpec('/bin/true'))
+    stuck.submit(stuck_job)
+    wait_until(lambda: len(hanging.started) == 1, 'the status command', 5.0)
+    time.sleep(1.0)  # past the poller's short wait for a command it has just started
+    other.submit(other_job)
+    written_at = time.monotonic()
+    marker(other, other_job.native_id, '.ec', f'0\nPSIJ-JOB: {other_job.id}\n')
+    marker(stuck, stuck_job.native_id, '.ec', f'0\nPSIJ-JOB: {stuck_job.id}\n')
+    for job in (other_job, stuck_job):
+        status = job.wait(timeout=10)
+        assert status is not None and status.state == JobState.COMPLETED
+    # seen by the marker listing while the status command (30 s) still ran
+    assert time.monotonic() - written_at < 5.0
+    assert len(hanging.runs_of(STATUS)) == 1
+    # nothing is left to ask about: the hanging command was stopped, not left behind
+    wait_until(lambda: hanging.started[0].poll() is not None, 'the stop of the command', 5.0)
+    result = hanging.started[0].poll()
+    assert result is not None and result.returncode is None
+
+
+def test_a_status_command_past_its_timeout_is_killed_and_retried(
+        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+    hanging = HangingStatusTransport()
+    executor = scripted_executor(ScriptedScheduler(), hanging, tmp_path,
+                                 initial_queue_polling_delay=0.1, command_timeout=1.0)
+    job = Job(JobSpec('/bin/true'))
+    with caplog.at_level(logging.WARNING, logger='psij.batch.tracker'):
+        executor.submit(job)
+        wait_until(lambda: len(hanging.started) >= 2, 'a second status command', 10.0)
+    assert job.status.state == JobState.QUEUED  # a command that did not answer is no evidence
+    first = hanging.started[0].poll()
+    assert first is not None and 'no answer after 1 s' in first.stderr
+    assert 'status command failed' in caplog.text
+    marker(executor, job.native_id, '.ec', f'0\nPSIJ-JOB: {job.id}\n')
+    status = job.wait(timeout=10)
+    assert status is not None and status.state == JobState.COMPLETED
 
 
 def test_markers_settle_a_job_on_the_real_poller_thread(tmp_path: pathlib.Path) -> None:

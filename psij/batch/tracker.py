@@ -39,7 +39,7 @@ from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.poller import get_poller
-from psij.transport import Transport
+from psij.transport import CommandResult, RunningCommand, Transport
 
 if TYPE_CHECKING:
     from psij.batch.executor import BatchSchedulerExecutor
@@ -59,6 +59,12 @@ CANCEL_LOOK_DELAY = 0.2
 EXIT_REASON_WAIT = 10.0
 #: The longest wait between two accounting commands.
 MAX_ACCOUNTING_INTERVAL = 30.0
+#: How long the poller thread waits for a scheduler command it has just started; a command
+#: that takes longer is looked at again every `MIN_LOOK_INTERVAL`, doubling up to
+#: `MAX_LOOK_INTERVAL`, while markers (and other trackers) go on.
+QUICK_COMMAND_WAIT = 0.5
+MIN_LOOK_INTERVAL = 0.05
+MAX_LOOK_INTERVAL = 0.5
 
 _NEVER = math.inf
 
@@ -85,6 +91,18 @@ class TrackedJob:
     #: Successful accounting answers in a row that did not know the job.
     accounting_misses: int = 0
     done: bool = False
+
+
+@dataclass(eq=False)
+class CommandInFlight:
+    """A status or accounting command that has been started and has not answered yet."""
+
+    kind: str
+    command: RunningCommand
+    ids: List[str]
+    jobs: List[TrackedJob]
+    next_look_at: float
+    look_interval: float = MIN_LOOK_INTERVAL
 
 
 def _exit_code_text(exit_code: int) -> str:
@@ -163,6 +181,7 @@ class SchedulerTracker:
         self._last_marker_change = -_NEVER
         self._last_command_at = -_NEVER
         self._last_command_kind = ''
+        self._in_flight: Optional[CommandInFlight] = None
         #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
         self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0}
 
@@ -209,6 +228,7 @@ class SchedulerTracker:
         now = time.monotonic()
         jobs = self._unfinished()
         if not jobs:
+            self._drop_command_in_flight()
             self._rest()
             return None
         if now >= self._next_marker_at:
@@ -222,7 +242,10 @@ class SchedulerTracker:
                     self._marker_interval = min(self._marker_interval * 1.5, ceiling)
                 self._next_marker_at = now + self._marker_interval
         jobs = self._unfinished()
-        if jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
+        if self._in_flight is not None:
+            if now >= self._in_flight.next_look_at:
+                self._look_at_command_in_flight()
+        elif jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
             accounting_due = now >= self._next_accounting_at
             if now >= self._next_status_at and not (
                     accounting_due and self._last_command_kind == 'status'):
@@ -234,8 +257,46 @@ class SchedulerTracker:
             if self._jobs:
                 due = self._next_due()
                 return max(due - time.monotonic(), 0.01)
+        self._drop_command_in_flight()
         self._rest()
         return None
+
+    def _start_command(self, kind: str, argv: List[str], ids: List[str],
+                       jobs: List[TrackedJob], now: float) -> None:
+        """Start one scheduler command and give it `QUICK_COMMAND_WAIT` to answer."""
+        self._last_command_at = now
+        self._last_command_kind = kind
+        self.command_counts[kind] += 1
+        command = self.transport.start(argv,
+                                       timeout=jobs[0].executor.batch_config.command_timeout)
+        with self._lock:
+            self._in_flight = CommandInFlight(kind, command, ids, jobs, next_look_at=now)
+        self._look_at_command_in_flight(QUICK_COMMAND_WAIT)
+
+    def _look_at_command_in_flight(self, wait: float = 0.0) -> None:
+        in_flight = self._in_flight
+        assert in_flight is not None
+        result = in_flight.command.poll(wait)
+        now = time.monotonic()
+        if result is None:
+            with self._lock:
+                in_flight.next_look_at = now + in_flight.look_interval
+                in_flight.look_interval = min(in_flight.look_interval * 2, MAX_LOOK_INTERVAL)
+            return
+        with self._lock:
+            self._in_flight = None
+        jobs = [job for job in in_flight.jobs if not job.done]
+        if in_flight.kind == 'status':
+            self._status_answered(result, in_flight.ids, jobs, now)
+        else:
+            self._accounting_answered(result, in_flight.ids, jobs, now)
+
+    def _drop_command_in_flight(self) -> None:
+        """No job is left to ask about: stop the command still running, if any."""
+        with self._lock:
+            in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.command.cancel()
 
     def _rest(self) -> None:
         """Forget the timing of the jobs that are gone, so that the next submission starts
@@ -251,9 +312,12 @@ class SchedulerTracker:
 
     def _next_due(self) -> float:
         earliest_command = self._last_command_at + MIN_COMMAND_SPACING
-        due = [self._next_marker_at,
-               max(self._next_status_at, earliest_command),
-               max(self._next_accounting_at, earliest_command)]
+        if self._in_flight is not None:
+            due = [self._next_marker_at, self._in_flight.next_look_at]
+        else:
+            due = [self._next_marker_at,
+                   max(self._next_status_at, earliest_command),
+                   max(self._next_accounting_at, earliest_command)]
         for job in self._jobs:
             if job.exit_marker_seen_at is not None:
                 due.append(job.exit_marker_seen_at + EXIT_REASON_WAIT)
@@ -344,20 +408,21 @@ class SchedulerTracker:
         # Jobs already handed to accounting are asked about too: if the queue shows one again
         # (it was missing from one answer only), it goes back to being watched there.
         in_queue = jobs
-        config = jobs[0].executor.batch_config
-        ceiling = min(job.executor.batch_config.queue_polling_interval for job in jobs)
         if not in_queue:
             with self._lock:
                 self._next_status_at = _NEVER
             return
         ids = sorted({job.native_id for job in in_queue})
-        self._last_command_at = now
-        self._last_command_kind = 'status'
-        self.command_counts['status'] += 1
         with self._lock:
             self._next_status_at = _NEVER  # a request made while the command runs lowers it
-        result = self.transport.run(self.scheduler.status_command(ids),
-                                    timeout=config.command_timeout)
+        self._start_command('status', self.scheduler.status_command(ids), ids, in_queue, now)
+
+    def _status_answered(self, result: CommandResult, ids: List[str],
+                         in_queue: List[TrackedJob], now: float) -> None:
+        if not in_queue:
+            return
+        config = in_queue[0].executor.batch_config
+        ceiling = min(job.executor.batch_config.queue_polling_interval for job in in_queue)
         try:
             statuses = self.scheduler.parse_status_output(result, ids)
         except StatusCommandError as error:
@@ -443,10 +508,10 @@ class SchedulerTracker:
             with self._lock:
                 self._next_accounting_at = _NEVER
             return
-        self._last_command_at = now
-        self._last_command_kind = 'accounting'
-        self.command_counts['accounting'] += 1
-        result = self.transport.run(command, timeout=jobs[0].executor.batch_config.command_timeout)
+        self._start_command('accounting', command, ids, waiting, now)
+
+    def _accounting_answered(self, result: CommandResult, ids: List[str],
+                             waiting: List[TrackedJob], now: float) -> None:
         try:
             records = self.scheduler.parse_accounting_output(result, ids)
         except StatusCommandError as error:

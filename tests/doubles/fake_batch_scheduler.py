@@ -29,7 +29,7 @@ from psij.batch import (
 from psij.batch.script import ScriptInputs
 from psij.job_state import JobState
 from psij.poller import PollTarget
-from psij.transport import CommandResult, LocalTransport
+from psij.transport import CommandResult, FinishedCommand, LocalTransport, RunningCommand
 
 STATUS = 'scripted-status'
 ACCOUNTING = 'scripted-accounting'
@@ -99,10 +99,13 @@ class ScriptedScheduler(BatchScheduler):
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
-        """The scripted `queue` entries of ``native_ids``, or `StatusCommandError`."""
+        """The scripted `queue` entries of ``native_ids``, or `StatusCommandError` (also for
+        a command that failed or did not answer)."""
         self.status_calls.append(list(native_ids))
         if self.status_error is not None:
             raise StatusCommandError(self.status_error)
+        if not result.ok:
+            raise StatusCommandError(result.describe())
         return {native_id: self.queue[native_id] for native_id in native_ids
                 if native_id in self.queue}
 
@@ -176,6 +179,11 @@ class RecordingTransport(LocalTransport):
         if self.on_run is not None:
             self.on_run(argv)
         return CommandResult(argv, 0, '', '')
+
+    def start(self, argv: Sequence[str], stdin: Optional[str] = None,
+              timeout: float = 60.0) -> RunningCommand:
+        """Record ``argv`` and answer at once, like `run`."""
+        return FinishedCommand(self.run(argv, stdin, timeout))
 
     def list_directory(self, path: pathlib.Path) -> Set[str]:
         """Count the listing and list ``path``."""
