@@ -446,6 +446,14 @@ def progress(message: str) -> None:
     print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
 
 
+def advertised_cpus() -> str:
+    """The CPUs the cluster's nodes advertise, as ``sinfo`` sums them ('?' if it cannot)."""
+    result = subprocess.run(['sinfo', '-h', '-N', '-o', '%c'], capture_output=True, text=True,
+                            check=False)
+    counts = [int(line) for line in result.stdout.split() if line.isdigit()]
+    return str(sum(counts)) if result.returncode == 0 and counts else '?'
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--jobs', type=int, default=50, help='jobs in phase 1 and the floor')
@@ -489,15 +497,17 @@ def main() -> None:
         finally:
             subprocess.run(['scancel', f'--name={JOB_NAME}'], check=False)
 
+    cpus = advertised_cpus()
     if args.json:
-        print(json.dumps({'code': code_fingerprint(),
+        print(json.dumps({'code': code_fingerprint(), 'advertised_cpus': cpus,
                           'runs': [{side: asdict(result) for side, result in run.items()}
                                    for run in runs],
                           'held': [asdict(run) for run in held],
                           'verdict': verdict(args.jobs, runs, held)}, indent=2))
         return
     print(f'{args.jobs} jobs of /bin/true, {len(runs)} run(s): median (min-max); psij code '
-          f'{code_fingerprint()}')
+          f'{code_fingerprint()}; the cluster advertises {cpus} CPUs (at most that many '
+          'one-CPU jobs run at once)')
     print(throughput_table(runs))
     for number, run in enumerate(runs, 1):
         ours = run['psij']
