@@ -45,6 +45,8 @@ always                                      ``-S /bin/bash`` (the script needs b
 ``JobSpec.environment``, ``directory``,     set by the script itself, so that every value
 ``stdin_path``/``stdout_path``/             reaches the job verbatim
 ``stderr_path``
+``JobSpec.launcher='mpirun'``               ``-notify`` (unless ``sge.notify`` is given), so
+                                            that a ``qdel`` reaches Open MPI's ranks
 ``custom_attributes['sge.KEY']``            ``#$ -KEY VALUE`` (``True``: the bare flag
                                             ``-KEY``; ``False``/``None``: left out), written
                                             after the lines above, so that it overrides them
@@ -302,6 +304,18 @@ def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     return directives
 
 
+def _notify(launcher: Optional[str], attributes: Optional[Dict[str, object]]) -> List[str]:
+    """``-notify`` for a job of the ``mpirun`` launcher, unless ``sge.notify`` says otherwise.
+
+    Open MPI's mpirun puts every rank in a process group of its own, so the SIGKILL that
+    ``qdel`` sends to the job's process group kills mpirun and leaves the ranks running. With
+    ``-notify``, Grid Engine sends SIGUSR2 first (and SIGKILL after the queue's ``notify``
+    time), which mpirun forwards to the ranks."""
+    if launcher != 'mpirun' or (attributes is not None and 'sge.notify' in attributes):
+        return []
+    return ['-notify']
+
+
 def _parallel_environment(attributes: Optional[Dict[str, object]],
                           settings: GridEngineSettings) -> Tuple[Optional[str], bool]:
     """The PE name and whether the job named it itself (``sge.pe``)."""
@@ -515,7 +529,7 @@ class GridEngine(BatchScheduler):
             'slots': slots,
             'resource_requests': requests,
             'inherit_environment': spec.inherit_environment,
-            'custom_directives': custom_directives(custom),
+            'custom_directives': _notify(spec.launcher, custom) + custom_directives(custom),
         }
 
     # --- submit ----------------------------------------------------------------------------

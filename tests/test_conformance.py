@@ -28,6 +28,9 @@ TARGETS: Dict[str, Target] = {
     'slurm:mpirun': Target('slurm', 'mpirun'),
     'sge:single': Target('sge', 'single'),
     'sge:multiple': Target('sge', 'multiple', extra_attributes={'sge.pe': 'smp'}),
+    # Open MPI's ranks leave the job's process group: the executor's -notify lets qdel reach
+    # them (cancel-running checks that none is left)
+    'sge:mpirun': Target('sge', 'mpirun', extra_attributes={'sge.pe': 'mpi'}, many_jobs=50),
     # LSF through its test double (tests/doubles/fake_lsf), whose minute lasts 5 s.
     'lsf:single': Target('lsf', 'single'),
     'lsf:multiple': Target('lsf', 'multiple'),
@@ -82,6 +85,7 @@ NOT_APPLICABLE_CAPABILITIES: Dict[str, Set[str]] = {
     'slurm:mpirun': set(),
     'sge:single': {'multi-process'},
     'sge:multiple': set(),
+    'sge:mpirun': set(),
     'lsf:single': {'multi-process'},
     'lsf:multiple': set(),
     'lsf:mpirun': set(),
@@ -111,6 +115,7 @@ REQUIREMENTS: Dict[str, Callable[[], None]] = {
     'slurm:mpirun': lambda: (require_slurm(), _require_mpirun()) and None,
     'sge:single': require_sge,
     'sge:multiple': require_sge,
+    'sge:mpirun': lambda: (require_sge(), _require_mpirun()) and None,
     'lsf:mpirun': _require_mpirun,
     'pbs:mpirun': _require_mpirun,
     'detached:single': _require_detached,

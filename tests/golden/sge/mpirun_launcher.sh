@@ -7,6 +7,7 @@
 #$ -l h_rt=0:10:00
 #$ -pe mpi 2
 #$ -V
+#$ -notify
 
 # One line per process slot: each host Grid Engine granted, as many times as it has slots
 # there ($PE_HOSTFILE lines are "host slots queue processors").
