@@ -210,6 +210,7 @@ class SgeExecutorConfig(BatchSchedulerExecutorConfig):
                  outcome_timeout: float = 120.0,
                  command_timeout: float = 60.0,
                  keep_files: bool = False,
+                 file_retention: float = 30 * 24 * 3600.0,
                  parallel_environment: Optional[str] = None,
                  memory_resource: str = 'h_vmem') -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory,
@@ -217,7 +218,7 @@ class SgeExecutorConfig(BatchSchedulerExecutorConfig):
                          initial_queue_polling_delay=initial_queue_polling_delay,
                          marker_polling_interval=marker_polling_interval,
                          outcome_timeout=outcome_timeout, command_timeout=command_timeout,
-                         keep_files=keep_files)
+                         keep_files=keep_files, file_retention=file_retention)
         if parallel_environment is not None and not (
                 isinstance(parallel_environment, str)
                 and _OBJECT_NAME.fullmatch(parallel_environment)):

@@ -101,6 +101,10 @@ class Transport(Protocol):
     def remove_file(self, path: pathlib.Path) -> None:
         """Remove ``path``; nothing happens if it does not exist."""
 
+    def old_files(self, path: pathlib.Path, age: float) -> Set[str]:
+        """The names of the regular files in directory ``path`` not modified for ``age``
+        seconds (empty if the directory does not exist)."""
+
 
 class LocalTransport:
     """A `Transport` for a scheduler whose commands and files are on this machine."""
@@ -171,6 +175,25 @@ class LocalTransport:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+    def old_files(self, path: pathlib.Path, age: float) -> Set[str]:
+        """See `Transport.old_files`."""
+        limit = time.time() - age
+        names: Set[str] = set()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_file(follow_symlinks=False) and \
+                                entry.stat(follow_symlinks=False).st_mtime < limit:
+                            names.add(entry.name)
+                    except FileNotFoundError:
+                        continue
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):
+                return set()
+            raise
+        return names
 
 
 class LocalRunningCommand:

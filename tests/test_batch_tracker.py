@@ -9,6 +9,7 @@ behaviour with real threads and real time.
 """
 
 import logging
+import os
 import pathlib
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -30,7 +31,7 @@ from doubles.fake_batch_scheduler import (
 
 import psij.batch.tracker as tracker_module
 from psij import Job, JobSpec, JobState, JobStatus
-from psij.batch import BatchSchedulerExecutor, SchedulerStatus
+from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig, SchedulerStatus
 from psij.transport import LocalTransport, RunningCommand
 
 #: Executor settings of the simulated tests (simulated seconds: they cost no real time).
@@ -896,3 +897,44 @@ def test_markers_are_watched_closely_while_jobs_end_in_waves(sim: Simulation) ->
         lags.append(history.final_at - written_at)
 
     assert max(lags[1:]) <= tracker_module.MIN_MARKER_INTERVAL + EPSILON
+
+
+# --- 6. old files ------------------------------------------------------------------------------
+
+
+def _age(path: pathlib.Path, days: float) -> pathlib.Path:
+    then = time.time() - days * 24 * 3600
+    os.utime(path, (then, then))
+    return path
+
+
+def test_files_older_than_the_retention_are_removed_but_not_those_of_tracked_jobs(
+        sim: Simulation) -> None:
+    executor = sim.executor(file_retention=10 * 24 * 3600.0)
+    (history,) = sim.submit(executor)
+    job = history.job
+    assert job.native_id is not None
+    directory = executor.directory
+    ancient_marker = _age(marker(executor, '1', '.ec', '0\nPSIJ-JOB: gone\n'), 11)
+    ancient_script = _age(marker(executor, 'f00', '.sh', '#!/bin/bash\n'), 40)
+    recent_marker = _age(marker(executor, '2', '.ec', '0\n'), 9)
+    # a job that has run for weeks keeps its files, however old
+    tracked_started = _age(marker(executor, job.native_id, '.started'), 20)
+    tracked_script = _age(directory / f'{job.id}.sh', 20)
+
+    sim.poller.run_for(1.0)
+
+    assert not ancient_marker.exists() and not ancient_script.exists()
+    assert recent_marker.exists() and tracked_started.exists() and tracked_script.exists()
+    # looked for again only an hour later
+    later = _age(marker(executor, '3', '.ec', '0\n'), 11)
+    sim.poller.run_for(tracker_module.PRUNE_INTERVAL / 2)
+    assert later.exists()
+    sim.poller.run_for(tracker_module.PRUNE_INTERVAL)
+    assert not later.exists()
+    assert tracked_started.exists() and job.status.state == JobState.ACTIVE
+
+
+def test_file_retention_must_be_positive() -> None:
+    with pytest.raises(ValueError, match='file_retention'):
+        BatchSchedulerExecutorConfig(file_retention=0)

@@ -50,8 +50,12 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         looked up in accounting before it is reported FAILED with an unknown outcome.
     :param command_timeout: a scheduler command that takes longer than this has failed.
     :param keep_files: keep the job script, launcher log and script output of completed jobs
-        (removed by default). Exit-code markers are always kept (they let another process
-        attach later), and so are all files of jobs that did not complete.
+        (removed by default). Exit-code markers are kept (they let another process attach
+        later), and so are all files of jobs that did not complete, until ``file_retention``.
+    :param file_retention: files in the executor's work directory not modified for this long
+        (30 days by default) are removed, about once an hour, by a process that tracks jobs
+        there: the exit-code markers of jobs that ended long ago, and what jobs that did not
+        complete left. A later attach to such a job relies on the scheduler's accounting.
     """
 
     def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
@@ -61,7 +65,8 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                  marker_polling_interval: float = 2.0,
                  outcome_timeout: float = 120.0,
                  command_timeout: float = 60.0,
-                 keep_files: bool = False) -> None:
+                 keep_files: bool = False,
+                 file_retention: float = 30 * 24 * 3600.0) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.queue_polling_interval = _positive('queue_polling_interval',
                                                 queue_polling_interval)
@@ -75,6 +80,7 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
             raise ValueError('BatchSchedulerExecutorConfig.keep_files must be True or False, '
                              f'not {keep_files!r}')
         self.keep_files = keep_files
+        self.file_retention = _positive('file_retention', file_retention)
 
 
 class BatchSchedulerExecutor(JobExecutor):

@@ -25,7 +25,7 @@ import pathlib
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 from psij.batch import markers
 from psij.batch.markers import ExitMarker, parse_exit_marker
@@ -65,6 +65,12 @@ MAX_ACCOUNTING_INTERVAL = 30.0
 QUICK_COMMAND_WAIT = 0.5
 MIN_LOOK_INTERVAL = 0.05
 MAX_LOOK_INTERVAL = 0.5
+#: Files older than the executors' ``file_retention`` are looked for this often per directory.
+PRUNE_INTERVAL = 3600.0
+#: The names of the files a job may have in its marker directory, by native id and by job id.
+_FILES_BY_NATIVE_ID = (markers.STARTED, markers.EXIT_CODE, markers.SCRIPT_OUTPUT,
+                       markers.NODEFILE, markers.STARTED + '.tmp', markers.EXIT_CODE + '.tmp')
+_FILES_BY_JOB_ID = (markers.SCRIPT, markers.LAUNCHER_LOG)
 
 _NEVER = math.inf
 
@@ -182,6 +188,7 @@ class SchedulerTracker:
         self._last_command_at = -_NEVER
         self._last_command_kind = ''
         self._in_flight: Optional[CommandInFlight] = None
+        self._next_prune_at: Dict[pathlib.Path, float] = {}
         #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
         self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0}
 
@@ -241,6 +248,7 @@ class SchedulerTracker:
                 else:
                     self._marker_interval = min(self._marker_interval * 1.5, ceiling)
                 self._next_marker_at = now + self._marker_interval
+        self._prune_old_files(jobs, now)
         jobs = self._unfinished()
         if self._in_flight is not None:
             if now >= self._in_flight.next_look_at:
@@ -374,6 +382,37 @@ class SchedulerTracker:
                     changed = True
                     self._set_status(tracked, JobStatus(JobState.ACTIVE))
         return changed
+
+    def _prune_old_files(self, jobs: List[TrackedJob], now: float) -> None:
+        """Remove the files of the marker directories older than the executors'
+        ``file_retention``, at most once per `PRUNE_INTERVAL` per directory; the files of the
+        jobs being tracked stay, however old."""
+        retention: Dict[pathlib.Path, float] = {}
+        for job in jobs:
+            age = job.executor.batch_config.file_retention
+            retention[job.marker_directory] = min(retention.get(job.marker_directory, age), age)
+        due = [directory for directory in retention
+               if now >= self._next_prune_at.get(directory, -_NEVER)]
+        if not due:
+            return
+        tracked: Set[str] = set()
+        for job in self._unfinished():
+            tracked.update(job.native_id + suffix for suffix in _FILES_BY_NATIVE_ID)
+            tracked.update(job.job.id + suffix for suffix in _FILES_BY_JOB_ID)
+        for directory in due:
+            self._next_prune_at[directory] = now + PRUNE_INTERVAL
+            try:
+                old = self.transport.old_files(directory, retention[directory])
+                removed = 0
+                for name in sorted(old - tracked):
+                    self.transport.remove_file(directory / name)
+                    removed += 1
+            except OSError as error:
+                logger.warning('cannot remove old files from %s: %s', directory, error)
+                continue
+            if removed:
+                logger.info('removed %d files older than %.0f s from %s', removed,
+                            retention[directory], directory)
 
     def _started_marker_is_ours(self, tracked: TrackedJob, directory: pathlib.Path) -> bool:
         """False if the job's ``.started`` marker names another psij job: one left by an
