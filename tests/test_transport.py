@@ -1,0 +1,64 @@
+"""LocalTransport: commands run to completion (`run`) and started without waiting (`start`)."""
+
+import os
+import pathlib
+import time
+
+from psij.transport import LocalTransport
+
+
+def test_run_returns_status_and_both_streams() -> None:
+    result = LocalTransport().run(['sh', '-c', 'cat; echo err >&2; exit 3'], stdin='in put\n')
+    assert (result.returncode, result.stdout, result.stderr) == (3, 'in put\n', 'err\n')
+    assert not result.ok
+
+
+def test_started_command_answers_once_it_ends_with_its_output() -> None:
+    command = LocalTransport().start(['sh', '-c', 'sleep 0.3; cat; echo err >&2'],
+                                     stdin='from stdin\n')
+    assert command.poll() is None
+    result = command.poll(wait=10)
+    assert result is not None and result.ok
+    assert (result.stdout, result.stderr) == ('from stdin\n', 'err\n')
+    assert command.poll() is result
+
+
+def test_started_command_with_much_output_does_not_block() -> None:
+    # more than a pipe holds (64 KiB): nobody reads while it runs
+    command = LocalTransport().start(['sh', '-c', 'head -c 1000000 /dev/zero | tr "\\0" x'])
+    result = command.poll(wait=10)
+    assert result is not None and result.ok and len(result.stdout) == 1000000
+
+
+def test_started_command_is_killed_past_its_timeout() -> None:
+    began = time.monotonic()
+    command = LocalTransport().start(['sleep', '30'], timeout=0.5)
+    result = command.poll(wait=10)
+    assert time.monotonic() - began < 5
+    assert result is not None and result.returncode is None
+    assert 'no answer after 0.5 s' in result.stderr
+
+
+def test_canceled_command_ends() -> None:
+    command = LocalTransport().start(['sleep', '30'])
+    command.cancel()
+    result = command.poll()
+    assert result is not None and result.returncode is None and 'canceled' in result.stderr
+
+
+def test_missing_command_is_a_result_not_an_exception() -> None:
+    result = LocalTransport().start(['psij-no-such-command']).poll()
+    assert result is not None and result.returncode is None
+    assert 'not found' in result.stderr
+
+
+def test_old_files_are_regular_files_past_the_age(tmp_path: pathlib.Path) -> None:
+    old, new = tmp_path / 'old.ec', tmp_path / 'new.ec'
+    old.write_text('0\n')
+    new.write_text('0\n')
+    (tmp_path / 'old-dir').mkdir()
+    then = time.time() - 3600
+    os.utime(old, (then, then))
+    os.utime(tmp_path / 'old-dir', (then, then))
+    assert LocalTransport().old_files(tmp_path, 60) == {'old.ec'}
+    assert LocalTransport().old_files(tmp_path / 'missing', 60) == set()
