@@ -131,6 +131,10 @@ class LocalJobExecutor(JobExecutor):
                  config: Optional[JobExecutorConfig] = None) -> None:
         super().__init__(url=url, config=config)
         self._records = RecordStore(self.config.work_directory / 'local')
+        removed = self._records.prune_once()
+        if removed:
+            logger.info('removed %d local job records older than 30 days from %s', removed,
+                        self._records.directory)
         self._lock = threading.Lock()
         self._running: Dict[int, _RunningJob] = {}
         self._attached: Dict[int, _AttachedJob] = {}

@@ -15,6 +15,10 @@ lines whose newline it has seen, so a reader never acts on half a record. The su
 process is the journal's owner; its pid and start ticks are in the file name.
 ``<pid>.cancel`` is written by a process that cancels a job it does not own, so that the owner
 reports CANCELED.
+
+Journals of processes that have ended, cancel marks and launcher logs are removed once they
+have not been modified for `RECORD_RETENTION` (30 days), by the first local executor a process
+makes for the directory (`RecordStore.prune`): a later attach to such a job finds no record.
 """
 
 import json
@@ -22,8 +26,15 @@ import os
 import pathlib
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
+
+#: Records not modified for this many seconds are removed (see `RecordStore.prune`).
+RECORD_RETENTION = 30 * 24 * 3600.0
+
+_pruned_directories: Set[str] = set()
+_pruned_lock = threading.Lock()
 
 
 @dataclass
@@ -196,6 +207,42 @@ class RecordStore:
                         and is_running(pid, record.start_ticks)):
                     found.add(pid)
         return [str(pid) for pid in sorted(found)]
+
+    # --- old records --------------------------------------------------------------------------
+
+    def prune_once(self, retention: float = RECORD_RETENTION) -> int:
+        """`prune`, the first time a process asks for this directory; 0 after that."""
+        with _pruned_lock:
+            if str(self.directory) in _pruned_directories:
+                return 0
+            _pruned_directories.add(str(self.directory))
+        return self.prune(retention)
+
+    def prune(self, retention: float = RECORD_RETENTION) -> int:
+        """Remove the journals of processes that have ended, the cancel marks and the
+        launcher logs not modified for ``retention`` seconds; returns how many went."""
+        limit = time.time() - retention
+        removed = 0
+        for pattern in ('journal.*.jsonl', '*.cancel', '*.launcher.log'):
+            for path in self.directory.glob(pattern):
+                if pattern.startswith('journal'):
+                    try:
+                        _, owner_pid, owner_ticks, _ = path.name.split('.')
+                        owner = (int(owner_pid), int(owner_ticks))
+                    except ValueError:
+                        continue
+                    if is_running(*owner):
+                        continue
+                try:
+                    if path.stat().st_mtime >= limit:
+                        continue
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+                with self._lock:
+                    self._parsed.pop(str(path), None)
+        return removed
 
     # --- cancel marks and node files ----------------------------------------------------------
 

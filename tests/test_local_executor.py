@@ -325,3 +325,37 @@ def test_work_directory_is_private(executor: JobExecutor, work_dir: pathlib.Path
     run(executor, JobSpec('/bin/true'))
     mode = os.stat(work_dir / 'local').st_mode & 0o777
     assert mode == 0o700
+
+
+def test_old_records_of_ended_processes_are_pruned(tmp_path: pathlib.Path) -> None:
+    from psij.executors.local_records import RecordStore, process_start_ticks
+    store = RecordStore(tmp_path / 'local')
+    directory = store.directory
+    me = (os.getpid(), process_start_ticks(os.getpid()))
+    line = '{"pid": 1, "start_ticks": 1, "job_id": "j", "name": null}\n'
+
+    def aged(name: str, days: float) -> pathlib.Path:
+        path = directory / name
+        path.write_text(line)
+        then = time.time() - days * 24 * 3600
+        os.utime(path, (then, then))
+        return path
+
+    # pid 4194304 is above Linux's pid_max: that owner has certainly ended
+    ended_old = aged('journal.4194304.7.jsonl', 31)
+    ended_recent = aged('journal.4194304.8.jsonl', 29)
+    running_old = aged(f'journal.{me[0]}.{me[1]}.jsonl', 31)
+    cancel_old = aged('1234.cancel', 31)
+    log_old = aged('0f0e.launcher.log', 31)
+    log_recent = aged('0f0f.launcher.log', 1)
+    assert store.find(1) is not None
+
+    assert store.prune() == 3
+
+    assert not ended_old.exists() and not cancel_old.exists() and not log_old.exists()
+    assert ended_recent.exists() and running_old.exists() and log_recent.exists()
+    assert store.find(1) is not None  # still in the journals that remain
+    # an executor prunes its directory once per process
+    assert store.prune_once() == 0  # nothing old is left
+    second = aged('9999.cancel', 31)
+    assert store.prune_once() == 0 and second.exists()
