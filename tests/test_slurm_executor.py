@@ -3,6 +3,7 @@
 Under CI=true a missing cluster fails these tests (see `require_slurm`).
 """
 
+import contextlib
 import functools
 import os
 import pathlib
@@ -48,6 +49,20 @@ def executor(work_dir: pathlib.Path) -> Iterator[JobExecutor]:
     require_slurm()
     config = BatchSchedulerExecutorConfig(work_directory=work_dir, queue_polling_interval=5.0)
     yield JobExecutor.get_instance('slurm', config=config)
+
+
+@contextlib.contextmanager
+def _held(executor: JobExecutor, job: Job) -> Iterator[str]:
+    """Submit ``job`` (which holds itself with ``slurm.hold``), give its native id to look at
+    it in the queue, then cancel it and check that it ends CANCELED."""
+    executor.submit(job)
+    try:
+        native_id = job.native_id
+        assert native_id is not None
+        yield native_id
+    finally:
+        job.cancel()
+    assert _final(job).state == JobState.CANCELED
 
 
 def _squeue_field(native_id: str, field: str) -> str:
@@ -115,16 +130,10 @@ def test_missing_directory_on_the_node_fails_with_a_message(executor: JobExecuto
 def test_name_and_custom_attributes_reach_slurm(executor: JobExecutor) -> None:
     job = Job(JobSpec('/bin/sleep', ['30'], name='psij named job', attributes=JobAttributes(
         custom_attributes={'slurm.comment': 'psij test comment', 'slurm.hold': True})))
-    executor.submit(job)
-    try:
-        native_id = job.native_id
-        assert native_id is not None
+    with _held(executor, job) as native_id:
         assert _squeue_field(native_id, '%j') == 'psij_named_job'
         assert _squeue_field(native_id, '%k') == 'psij test comment'
         assert _squeue_field(native_id, '%r') in ('JobHeldUser', 'JobHeldAdmin')
-    finally:
-        job.cancel()
-    assert _final(job).state == JobState.CANCELED
 
 
 def test_cancel_pending_job(executor: JobExecutor) -> None:
@@ -286,10 +295,7 @@ def test_sbatch_variables_of_the_submitting_shell_do_not_override_the_job(
         memory=64 * 1024 * 1024), attributes=JobAttributes(
         duration=timedelta(minutes=7), queue_name='debug',
         custom_attributes={'slurm.hold': True})))
-    executor.submit(job)
-    try:
-        native_id = job.native_id
-        assert native_id is not None
+    with _held(executor, job) as native_id:
         assert _squeue_field(native_id, '%l') == '7:00'
         assert _squeue_field(native_id, '%P') == 'debug'
         assert _squeue_field(native_id, '%j') == 'fields_win'
@@ -297,6 +303,3 @@ def test_sbatch_variables_of_the_submitting_shell_do_not_override_the_job(
                                text=True, check=True).stdout
         assert 'MinMemoryNode=64M' in shown, shown
         assert 'Requeue=0' in shown, shown
-    finally:
-        job.cancel()
-    assert _final(job).state == JobState.CANCELED
