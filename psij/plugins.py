@@ -7,6 +7,7 @@ Several entry-point names for the same object are aliases of one plugin.
 """
 
 import re
+import sys
 import threading
 from importlib.metadata import EntryPoint, entry_points
 from typing import Dict, Generic, List, Optional, Set, Tuple, Type, TypeVar
@@ -58,6 +59,14 @@ def version_matches(version: str, constraint: Optional[str]) -> bool:
     return True
 
 
+def _entry_points_of(group: str) -> List[EntryPoint]:
+    """The installed entry points of ``group``."""
+    if sys.version_info >= (3, 10):
+        return list(entry_points(group=group))
+    # Python 3.9's entry_points() takes no selection: a dict of every group's entry points.
+    return list(entry_points().get(group, ()))
+
+
 class PluginLoadError(ImportError):
     """A plugin is listed but could not be imported; the cause is chained."""
 
@@ -77,7 +86,7 @@ class PluginRegistry(Generic[T]):
         with self._lock:
             if self._entry_points is None:
                 found: Dict[str, EntryPoint] = {}
-                for entry_point in entry_points(group=self.group):
+                for entry_point in _entry_points_of(self.group):
                     found.setdefault(entry_point.name, entry_point)
                 self._entry_points = found
             return self._entry_points
