@@ -32,27 +32,38 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from psij.batch import (
+    SCRIPT_OUTPUT,
     BatchScheduler,
     BatchSchedulerExecutor,
+    CancelOutcome,
+    CommandResult,
+    DirectiveQuoting,
+    JobScript,
     SchedulerStatus,
+    ScriptInputs,
     StatusCommandError,
+    SubmitCommand,
+    SubmitErrors,
+    clock_time,
+    custom_options,
+    job_name,
+    mebibytes,
+    require_resource_spec,
 )
-from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, custom_options, job_name
+from psij.batch.pieces import LINE_BREAKS
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
-from psij.transport import CommandResult
 
 logger = logging.getLogger('psij.executors.lsf')
 
 #: The fields ``bjobs -o`` prints for the status command, in this order.
 STATUS_FIELDS = ('jobid', 'stat', 'exit_code', 'exit_reason', 'pend_reason', 'runtimelimit')
 
-_MIB = 1024 * 1024
-_PLAIN_DIRECTIVE_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+-]+')
-_UNWRITABLE = {'"': 'a double quote', '\\': 'a backslash', '\n': 'a line break',
-               '\r': 'a carriage return', '\x00': 'a NUL character'}
+#: How bsub reads values from ``#BSUB`` lines: as they are when plain, else in double quotes.
+#: LSF documents no way to escape a double quote, a backslash or a line break there.
+DIRECTIVES = DirectiveQuoting('#BSUB', unwritable={'"': 'a double quote',
+                                                   '\\': 'a backslash', **LINE_BREAKS})
 _OPTION_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
 # Options the executor writes itself or maps from a field: a custom attribute cannot set them.
 _RESERVED_OPTIONS = {
@@ -69,8 +80,8 @@ _RESERVED_OPTIONS = {
 _JOB_ID = re.compile(r'[0-9]+(\[[0-9]+\])?')
 _SUBMITTED = re.compile(r'^\s*Job <([0-9]+)> is submitted', re.MULTILINE)
 _NOT_FOUND = re.compile(r'Job <([0-9]+(?:\[[0-9]+\])?)> is not found')
-_CANCEL_IS_FINE = ('is being terminated', 'is being signaled', 'has already finished',
-                   'is not found', 'no matching job found')
+_ALREADY_ENDED = ('has already finished', 'is not found', 'no matching job found')
+_CANCEL_IS_FINE = ('is being terminated', 'is being signaled', *_ALREADY_ENDED)
 _NO_JOBS = 'no unfinished job found'
 
 _QUEUED_STATES = {
@@ -89,8 +100,9 @@ _CANCEL_REASONS = {
     'TERM_FORCE_ADMIN': 'killed by root or an LSF administrator without time to clean up',
 }
 
-# bsub's refusals that are about one field of the job (see tests/fixtures/lsf/README.md).
-_SUBMIT_ERRORS_BY_FIELD = (
+#: bsub's refusals that are about one field of the job (see tests/fixtures/lsf/README.md),
+#: and the transient ones.
+SUBMIT_ERRORS = SubmitErrors('bsub', by_field=(
     ('no such queue', 'JobAttributes.queue_name', 'LSF has no such queue (`bqueues` lists them)'),
     ('project not specified', 'JobAttributes.account',
      'this site requires an LSF project (-P) for every job'),
@@ -102,23 +114,8 @@ _SUBMIT_ERRORS_BY_FIELD = (
      'LSF does not accept the memory reservation'),
     ('resource requirement', "JobSpec.resources or custom_attributes['lsf.R']",
      'LSF does not accept the resource requirement string'),
-)
-_TRANSIENT_SUBMIT_ERRORS = ('cannot connect to lsf', 'please wait', 'try later',
-                            'not responding', 'lsf is down')
-
-
-def directive_value(value: str, field: str) -> str:
-    """``value`` written so that ``bsub`` reads it back from a ``#BSUB`` line: as it is when
-    it is plain, else in double quotes. A value with a double quote, a backslash, a line
-    break or NUL is refused: LSF documents no way to escape them in a ``#BSUB`` line."""
-    if _PLAIN_DIRECTIVE_VALUE.fullmatch(value):
-        return value
-    for character, description in _UNWRITABLE.items():
-        if character in value:
-            raise InvalidJobException(
-                f'{field} {value!r} cannot be written in a #BSUB line: it contains '
-                f'{description}')
-    return f'"{value}"'
+), transient=('cannot connect to lsf', 'please wait', 'try later', 'not responding',
+              'lsf is down'))
 
 
 def format_run_limit(seconds: float) -> str:
@@ -143,7 +140,7 @@ def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     directives: List[str] = []
     for option, field, value in custom_options(attributes, 'lsf', _check_custom_option):
         directives.append(f'-{option}' if value is True
-                          else f'-{option} {directive_value(str(value), field)}')
+                          else f'-{option} {DIRECTIVES.value(str(value), field)}')
     return directives
 
 
@@ -153,10 +150,7 @@ def _describe_limit(minutes_text: str) -> str:
     match = re.match(r'\s*([0-9]+(?:\.[0-9]*)?)', minutes_text)
     if match is None:
         return ''
-    seconds = round(float(match.group(1)) * 60)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f' of {hours}:{minutes:02d}:{seconds:02d}'
+    return f' of {clock_time(round(float(match.group(1)) * 60))}'
 
 
 def _split_reason(exit_reason: str) -> Tuple[str, str]:
@@ -250,37 +244,28 @@ class Lsf(BatchScheduler):
         """The values of ``lsf.mustache``; see the module docstring for the mapping."""
         spec = inputs.spec
         attributes = spec.attributes
-        resources = spec.resources
-        if not isinstance(resources, ResourceSpecV1):
-            raise InvalidJobException(
-                f'JobSpec.resources is a {type(resources).__name__}; the lsf executor needs a '
-                'ResourceSpecV1')
-        if '%' in str(inputs.marker_directory):
-            raise InvalidJobException(
-                f'work directory {str(inputs.marker_directory)!r} contains %, which bsub reads '
-                'as a file name pattern; choose a work_directory without %')
+        resources = require_resource_spec(spec, self.name)
+        DIRECTIVES.refuse_in_path(str(inputs.marker_directory), '%',
+                                  'bsub reads as a file name pattern')
         cores = resources.cpu_cores_per_process or 1
         requirement = []
         memory: Optional[str] = None
         if resources.memory:
-            per_host = math.ceil(resources.memory / resources.computed_node_count / _MIB)
-            memory = f'{per_host}MB'
+            memory = f'{mebibytes(resources.memory, resources.computed_node_count)}MB'
             requirement.append(f'rusage[mem={memory}]')
         requirement += self._span(resources, cores)
 
-        def optional(value: Optional[str], field: str) -> Optional[str]:
-            return directive_value(value, field) if value else None
-
+        optional = DIRECTIVES.optional
         return {
             'job_name': job_name(spec),
-            'script_output': directive_value(
+            'script_output': DIRECTIVES.value(
                 str(inputs.marker_directory / f'%J{SCRIPT_OUTPUT}'), 'the work directory'),
             'run_limit': format_run_limit(attributes.duration.total_seconds()),
             'queue': optional(attributes.queue_name, 'JobAttributes.queue_name'),
             'project': optional(attributes.account, 'JobAttributes.account'),
             'reservation': optional(attributes.reservation_id, 'JobAttributes.reservation_id'),
             'slots': resources.computed_process_count * cores,
-            'resource_requirement': (directive_value(' '.join(requirement), 'JobSpec.resources')
+            'resource_requirement': (DIRECTIVES.value(' '.join(requirement), 'JobSpec.resources')
                                      if requirement else None),
             'exclusive': resources.exclusive_node_use,
             'memory_limit': memory,
@@ -318,14 +303,10 @@ class Lsf(BatchScheduler):
 
     # --- commands and their output ---------------------------------------------------------
 
-    def submit_command(self, script_path: str) -> List[str]:
-        """``bsub``; the script comes on its standard input (see `submit_input`)."""
-        return ['bsub']
-
-    def submit_input(self, script: str) -> Optional[str]:
-        """The script itself: ``bsub`` reads the job script, ``#BSUB`` lines included, from
-        its standard input."""
-        return script
+    def submit_command(self, script: JobScript) -> SubmitCommand:
+        """``bsub`` with the script on its standard input: bsub reads the job script,
+        ``#BSUB`` lines included, from there."""
+        return SubmitCommand(['bsub'], stdin=script.text)
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id in ``Job <ID> is submitted to [default ]queue <QUEUE>.``, also after
@@ -333,16 +314,9 @@ class Lsf(BatchScheduler):
         match = _SUBMITTED.search(result.stdout)
         if match is not None:
             return match.group(1)
-        error = ' '.join(line.strip() for line in (result.stderr + '\n' + result.stdout)
-                         .splitlines() if line.strip()) or result.describe()
-        lowered = error.lower()
-        if result.returncode is not None:
-            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
-                if needle in lowered:
-                    raise InvalidJobException(f'{field}: {explanation}; bsub said: {error}')
-        transient = result.returncode is None or any(
-            needle in lowered for needle in _TRANSIENT_SUBMIT_ERRORS)
-        raise SubmitException(f'bsub did not accept the job: {error}', transient=transient)
+        said = ' '.join(line.strip() for line in (result.stderr + '\n' + result.stdout)
+                        .splitlines() if line.strip()) or result.describe()
+        raise SUBMIT_ERRORS.refusal(result, said)
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """ONE ``bjobs -json`` for all ``native_ids``; ``-a`` keeps recently finished jobs."""
@@ -387,21 +361,24 @@ class Lsf(BatchScheduler):
         """``bkill ID``."""
         return ['bkill', native_id]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
-        """Nothing if the job is being killed, had already finished or is gone."""
-        lines = [line.strip() for line in (result.stdout + '\n' + result.stderr).splitlines()
-                 if line.strip()]
-        if result.ok:
-            return
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+        """REQUESTED if the job is being killed, ALREADY_ENDED if it had finished or LSF no
+        longer knows it."""
+        lines = [line.strip().lower() for line in
+                 (result.stdout + '\n' + result.stderr).splitlines() if line.strip()]
         if result.returncode is not None and lines and all(
-                any(fine in line.lower() for fine in _CANCEL_IS_FINE) for line in lines):
-            return
-        said = ' '.join(lines)
+                any(ended in line for ended in _ALREADY_ENDED) for line in lines):
+            return CancelOutcome.ALREADY_ENDED
+        if result.ok or (result.returncode is not None and lines and all(
+                any(fine in line for fine in _CANCEL_IS_FINE) for line in lines)):
+            return CancelOutcome.REQUESTED
+        said = ' '.join(line.strip() for line in
+                        (result.stdout + '\n' + result.stderr).splitlines() if line.strip())
         raise SubmitException(
             f'bkill of job {native_id} failed: {result.describe()}'
             + (f'; bkill said: {said[:300]}' if said else ''),
             transient=result.returncode is None or any(
-                needle in said.lower() for needle in _TRANSIENT_SUBMIT_ERRORS))
+                needle in said.lower() for needle in SUBMIT_ERRORS.transient))
 
     def list_command(self, user: str) -> List[str]:
         """``bjobs`` listing ``user``'s unfinished jobs."""
@@ -435,6 +412,5 @@ class LsfJobExecutor(BatchSchedulerExecutor):
     `psij.batch.BatchSchedulerExecutorConfig`.
     """
 
-    name = 'lsf'
     version = '0.1.0'
     scheduler = Lsf()

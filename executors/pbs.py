@@ -46,22 +46,27 @@ that leaves the queue without an exit-code marker ends FAILED with an unknown ou
 
 from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
-from psij.batch import BatchSchedulerExecutor, SchedulerStatus, StatusCommandError
-from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, shell_quote
+from psij.batch import (
+    SCRIPT_OUTPUT,
+    BatchSchedulerExecutor,
+    CommandResult,
+    SchedulerStatus,
+    ScriptInputs,
+    StatusCommandError,
+    clock_seconds,
+    mebibytes,
+    require_resource_spec,
+    shell_quote,
+)
 from psij.exceptions import InvalidJobException
-from psij.resource_spec import ResourceSpecV1
-from psij.transport import CommandResult
 
 from .pbs_common import (
+    DIRECTIVES,
     JobRecord,
     PbsFamilyScheduler,
     as_int,
     check_listing_command,
-    directive_value,
     load_qstat_json,
-    memory_mb,
-    walltime_seconds,
 )
 
 #: PBS's substate of a job deleted with qdel (JOB_SUBSTATE_TERMINATED).
@@ -120,8 +125,8 @@ def job_record(attributes: Mapping[str, object]) -> JobRecord:
         exit_status=as_int(attributes.get('Exit_status')),
         ran=any(key in attributes for key in ('exec_host', 'stime')),
         deleted=as_int(attributes.get('substate')) == SUBSTATE_TERMINATED,
-        walltime_limit=walltime_seconds(_nested(attributes, 'Resource_List', 'walltime')),
-        walltime_used=walltime_seconds(_nested(attributes, 'resources_used', 'walltime')),
+        walltime_limit=clock_seconds(_nested(attributes, 'Resource_List', 'walltime')),
+        walltime_used=clock_seconds(_nested(attributes, 'resources_used', 'walltime')),
         comment=_text(attributes.get('comment')),
     )
 
@@ -139,11 +144,10 @@ class PbsPro(PbsFamilyScheduler):
         """The values of ``pbs.mustache``; see the module docstring for the mapping."""
         context = self.common_context(inputs)
         spec = inputs.spec
-        resources = spec.resources
-        assert isinstance(resources, ResourceSpecV1)  # checked by common_context
+        resources = require_resource_spec(spec, self.name)
         reservation = spec.attributes.reservation_id
         if reservation:
-            queue = directive_value(reservation.split('.', 1)[0],
+            queue = DIRECTIVES.value(reservation.split('.', 1)[0],
                                     'JobAttributes.reservation_id')
             if context['queue'] not in (None, queue):
                 raise InvalidJobException(
@@ -159,7 +163,7 @@ class PbsPro(PbsFamilyScheduler):
         if resources.gpu_cores_per_process:
             select += f':ngpus={per_chunk * resources.gpu_cores_per_process}'
         if resources.memory:
-            select += f':mem={memory_mb(resources.memory, chunks)}mb'
+            select += f':mem={mebibytes(resources.memory, chunks)}mb'
         place = 'scatter' if by_node else None
         if resources.exclusive_node_use:
             place = f'{place}:excl' if place else 'excl'
@@ -201,6 +205,5 @@ class PbsJobExecutor(BatchSchedulerExecutor):
     `psij.batch.BatchSchedulerExecutorConfig`.
     """
 
-    name = 'pbs'
     version = '0.1.0'
     scheduler = PbsPro()

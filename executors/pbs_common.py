@@ -24,27 +24,50 @@ override them. Options the executor needs for itself are refused (see `RESERVED_
 
 import json
 import logging
-import math
 import re
-import signal
 from dataclasses import dataclass
-from typing import ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence
+from typing import (
+    Callable,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
-from psij.batch import BatchScheduler, SchedulerStatus, StatusCommandError
-from psij.batch.script import ScriptInputs
-from psij.batch.script import job_name as base_job_name
+from psij.batch import (
+    BatchScheduler,
+    CancelOutcome,
+    CommandResult,
+    DirectiveQuoting,
+    JobScript,
+    SchedulerStatus,
+    ScriptInputs,
+    StatusCommandError,
+    SubmitCommand,
+    SubmitErrors,
+    clock_time,
+    custom_options,
+    require_resource_spec,
+    signal_name,
+    whole_seconds,
+)
+from psij.batch import job_name as base_job_name
+from psij.batch.script import with_prefix
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
-from psij.resource_spec import ResourceSpecV1
-from psij.transport import CommandResult
 
 logger = logging.getLogger('psij.executors.pbs_common')
 
 #: What a ``#PBS`` line can carry verbatim. Both qsubs split directive lines at blanks and
 #: treat quotes and ``#`` in their own ways, so anything else is refused rather than guessed.
-_PLAIN_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+\[\]-]+')
-_PLAIN_DESCRIPTION = 'letters, digits and _ . , : / = @ % + - [ ]'
+DIRECTIVES = DirectiveQuoting('#PBS', plain=re.compile(r'[A-Za-z0-9_.,:/=@%+\[\]-]+'),
+                              quote=None, why='no blanks, quotes or #')
 _RESOURCE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_.]*')
 
 #: One-letter qsub options a custom attribute may not set, and why.
@@ -67,12 +90,9 @@ _UNKNOWN_JOB = re.compile(r'^(qstat|qdel): Unknown Job Id( Error)? \S+$')
 #: ``qstat`` and ``qdel`` exit with PBS's error number modulo 256: 153 is PBSE_UNKJOBID.
 EXIT_UNKNOWN_JOB = 153
 
-_TRANSIENT_ERRORS = ('cannot connect to server', 'communication failure', 'connection refused',
-                     'premature end of message', 'invalid credential', 'try again',
-                     'timed out', 'no answer', 'temporarily unavailable', 'server busy')
-
-# qsub's refusals that are about one field of the job: (text in the message, field, why).
-_SUBMIT_ERRORS_BY_FIELD = (
+#: qsub's refusals that are about one field of the job, and the transient ones (of qstat and
+#: qdel too).
+SUBMIT_ERRORS = SubmitErrors('qsub', by_field=(
     ('unknown queue', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
     ('requested queue not found', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
     ('invalid partition', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
@@ -88,46 +108,18 @@ _SUBMIT_ERRORS_BY_FIELD = (
      'no nodes can satisfy the nodes, processes, cores or GPUs asked for'),
     ('illegal attribute or resource value', 'JobSpec.resources',
      'qsub does not accept one of the resource values'),
-)
+), transient=('cannot connect to server', 'communication failure', 'connection refused',
+              'premature end of message', 'invalid credential', 'try again', 'timed out',
+              'no answer', 'temporarily unavailable', 'server busy'))
 
 #: Cancel refusals that mean the job has already ended (or is ending): nothing to cancel.
 _ALREADY_ENDED = ('job has finished', 'unknown job id', 'invalid state for job - complete',
                   'request invalid for state of job')
 
 
-def directive_value(value: str, field: str) -> str:
-    """``value`` if a ``#PBS`` line can carry it verbatim; an error naming ``field`` if not."""
-    if _PLAIN_VALUE.fullmatch(value):
-        return value
-    raise InvalidJobException(
-        f'{field} {value!r} cannot be written in a #PBS line; use only {_PLAIN_DESCRIPTION} '
-        '(no blanks, quotes or #)')
-
-
 def format_walltime(seconds: float) -> str:
     """``HH:MM:SS`` for ``-l walltime`` (hours may exceed 24), rounded up, at least 1 s."""
-    total = max(math.ceil(seconds), 1)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f'{hours:02d}:{minutes:02d}:{secs:02d}'
-
-
-def walltime_seconds(text: Optional[str]) -> Optional[int]:
-    """Seconds in a walltime as qstat prints it (``[[H:]M:]S``, fractions dropped), or None."""
-    if text is None:
-        return None
-    match = re.fullmatch(r'(?:(?:(\d+):)?(\d+):)?(\d+)(?:\.\d+)?', text.strip())
-    if match is None:
-        return None
-    hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return (hours * 60 + minutes) * 60 + seconds
-
-
-def describe_walltime(seconds: int) -> str:
-    """``H:MM:SS`` for messages (``0:01:00``)."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f'{hours}:{minutes:02d}:{secs:02d}'
+    return clock_time(whole_seconds(seconds), hour_digits=2)
 
 
 def job_name(spec: JobSpec, max_length: int) -> str:
@@ -139,9 +131,27 @@ def job_name(spec: JobSpec, max_length: int) -> str:
     return name[:max_length]
 
 
-def memory_mb(memory: int, parts: int = 1) -> int:
-    """``memory`` bytes split over ``parts``, in MiB rounded up (at least 1)."""
-    return max(math.ceil(memory / parts / 1024 / 1024), 1)
+def _check_custom_option(prefix: str, reserved: Mapping[str, str]) -> Callable[[str, str], None]:
+    """The check of ``PREFIX.`` custom attribute keys (see the module docstring)."""
+
+    def check(option: str, field: str) -> None:
+        kind, _, name = option.partition('.')
+        if kind in ('l', 'W') and name:
+            if not _RESOURCE_NAME.fullmatch(name):
+                raise InvalidJobException(
+                    f'{field}: {name!r} is not a resource or attribute name; use letters, '
+                    'digits, _ and . (starting with a letter)')
+        elif len(option) == 1 and option.isalpha():
+            if option in reserved:
+                raise InvalidJobException(f'{field}: qsub -{option} is not allowed: '
+                                          f'{reserved[option]}')
+        else:
+            # qsub's options are single letters: 'pbs.select' is surely 'pbs.l.select'.
+            raise InvalidJobException(
+                f'{field}: unknown form; allowed: \'{prefix}.l.RESOURCE\' (#PBS -l), '
+                f'\'{prefix}.W.ATTRIBUTE\' (#PBS -W) or \'{prefix}.X\' for a one-letter qsub '
+                'option X')
+    return check
 
 
 def custom_directives(attributes: Optional[Mapping[str, object]], prefix: str,
@@ -149,45 +159,17 @@ def custom_directives(attributes: Optional[Mapping[str, object]], prefix: str,
     """The ``#PBS`` arguments for the ``PREFIX.``-prefixed custom attributes (see the module
     docstring); other keys are for other executors and are ignored."""
     directives: List[str] = []
-    for key, value in (attributes or {}).items():
-        if not key.startswith(prefix + '.'):
-            continue
-        field = f'JobAttributes.custom_attributes[{key!r}]'
-        rest = key[len(prefix) + 1:]
-        kind, _, name = rest.partition('.')
-        if value is None or value is False:
-            continue
-        if not isinstance(value, (str, int, float, bool)):
-            raise InvalidJobException(
-                f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
-        text = None if value is True else directive_value(str(value), field)
-        if kind in ('l', 'W') and name:
-            if not _RESOURCE_NAME.fullmatch(name):
-                raise InvalidJobException(
-                    f'{field}: {name!r} is not a resource or attribute name; use letters, '
-                    'digits, _ and . (starting with a letter)')
+    for option, field, value in custom_options(attributes, prefix,
+                                               _check_custom_option(prefix, reserved)):
+        text = None if value is True else DIRECTIVES.value(str(value), field)
+        kind, _, name = option.partition('.')
+        if name:
             if text is None and kind == 'W':
                 raise InvalidJobException(f'{field}: -W needs a value (ATTRIBUTE=VALUE)')
             directives.append(f'-{kind} {name}' if text is None else f'-{kind} {name}={text}')
-        elif len(rest) == 1 and rest.isalpha():
-            if rest in reserved:
-                raise InvalidJobException(f'{field}: qsub -{rest} is not allowed: '
-                                          f'{reserved[rest]}')
-            directives.append(f'-{rest}' if text is None else f'-{rest} {text}')
         else:
-            raise InvalidJobException(
-                f'{field}: unknown form; allowed: \'{prefix}.l.RESOURCE\' (#PBS -l), '
-                f'\'{prefix}.W.ATTRIBUTE\' (#PBS -W) or \'{prefix}.X\' for a one-letter qsub '
-                'option X')
+            directives.append(f'-{option}' if text is None else f'-{option} {text}')
     return directives
-
-
-def signal_name(number: int) -> str:
-    """``SIGTERM`` for 15; ``signal N`` for a number Python does not know."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f'signal {number}'
 
 
 def id_sequence(native_id: str) -> str:
@@ -315,6 +297,8 @@ class PbsFamilyScheduler(BatchScheduler):
     label: ClassVar[str] = 'PBS'
     #: The prefix of this executor's custom attributes.
     custom_prefix: ClassVar[str] = 'pbs'
+    #: Other prefixes taken as `custom_prefix` (psij-python's ``pbs`` for Torque).
+    custom_aliases: ClassVar[Tuple[str, ...]] = ()
     #: The longest job name ``-N`` takes.
     name_max_length: ClassVar[int] = 64
     #: The name of the exit-status attribute (for messages).
@@ -334,50 +318,40 @@ class PbsFamilyScheduler(BatchScheduler):
         """The template values both schedulers write the same way."""
         spec = inputs.spec
         attributes = spec.attributes
-        if not isinstance(spec.resources, ResourceSpecV1):
-            raise InvalidJobException(
-                f'JobSpec.resources is a {type(spec.resources).__name__}; the {self.name} '
-                'executor needs a ResourceSpecV1')
+        require_resource_spec(spec, self.name)
         directory = str(inputs.marker_directory)
         if any(character in directory for character in '\n\r\x00'):
             raise InvalidJobException(f'work directory {directory!r} contains a line break')
-
-        def optional(value: Optional[str], field: str) -> Optional[str]:
-            return directive_value(value, field) if value else None
+        optional = DIRECTIVES.optional
 
         return {
             'job_name': job_name(spec, self.name_max_length),
             'walltime': format_walltime(attributes.duration.total_seconds()),
             'queue': optional(attributes.queue_name, 'JobAttributes.queue_name'),
             'account': optional(attributes.account, 'JobAttributes.account'),
-            'custom_directives': custom_directives(attributes.custom_attributes,
-                                                   self.custom_prefix, self.reserved_options),
+            'custom_directives': custom_directives(
+                with_prefix(attributes.custom_attributes, self.custom_prefix,
+                            self.custom_aliases),
+                self.custom_prefix, self.reserved_options),
             'start_in_submit_directory': spec.directory is None,
         }
 
     # --- submit ----------------------------------------------------------------------------
 
-    def submit_command(self, script_path: str) -> List[str]:
+    def submit_command(self, script: JobScript) -> SubmitCommand:
         """``qsub SCRIPT``."""
-        return ['qsub', script_path]
+        return SubmitCommand(['qsub', str(script.path)])
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id ``qsub`` printed (its last line: ``123.server``)."""
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         if result.ok and lines and self.native_id_pattern.fullmatch(lines[-1]):
             return lines[-1]
-        error = ' '.join((result.stderr.strip() or result.stdout.strip()).split()) or \
+        said = ' '.join((result.stderr.strip() or result.stdout.strip()).split()) or \
             result.describe()
-        lowered = error.lower()
-        if result.returncode is not None and result.returncode != 0:
-            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
-                if needle in lowered:
-                    raise InvalidJobException(f'{field}: {explanation}; qsub said: {error}')
-        transient = result.returncode is None or any(
-            needle in lowered for needle in _TRANSIENT_ERRORS)
         if result.ok:
-            error = f'qsub printed no job id: {error[:300]!r}'
-        raise SubmitException(f'qsub did not accept the job: {error}', transient=transient)
+            said = f'qsub printed no job id: {said[:300]!r}'
+        raise SUBMIT_ERRORS.refusal(result, said)
 
     # --- cancel ----------------------------------------------------------------------------
 
@@ -385,21 +359,21 @@ class PbsFamilyScheduler(BatchScheduler):
         """``qdel ID``."""
         return ['qdel', native_id]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
-        """Nothing if the job is being deleted or had already ended.
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+        """REQUESTED if the job is being deleted, ALREADY_ENDED if it had already ended.
 
         Slurm's Torque-compatible ``qdel`` exits non-zero without a word for a job that has
         ended or that it does not know, so silence counts as "already ended".
         """
         if result.ok:
-            return
-        text = (result.stderr + result.stdout).strip()
+            return CancelOutcome.REQUESTED
+        text = (result.stderr + result.stdout).strip().lower()
         if result.returncode is not None and (
-                not text or any(needle in text.lower() for needle in _ALREADY_ENDED)):
-            return
+                not text or any(needle in text for needle in _ALREADY_ENDED)):
+            return CancelOutcome.ALREADY_ENDED
         raise SubmitException(f'qdel of job {native_id} failed: {result.describe()}',
                               transient=result.returncode is None or any(
-                                  needle in text.lower() for needle in _TRANSIENT_ERRORS))
+                                  needle in text for needle in SUBMIT_ERRORS.transient))
 
     # --- list ------------------------------------------------------------------------------
 
@@ -456,7 +430,7 @@ class PbsFamilyScheduler(BatchScheduler):
         over_time = limit is not None and record.walltime_used is not None and (
             record.walltime_used >= limit)
         if code in self.walltime_exit_statuses or (code > 256 and over_time):
-            limit_text = f' of {describe_walltime(limit)}' if limit is not None else ''
+            limit_text = f' of {clock_time(limit)}' if limit is not None else ''
             return SchedulerStatus(JobState.FAILED, state,
                                    exit_code=-(code - 256) if code > 256 else None,
                                    message=f'walltime limit{limit_text} reached ({detail})')

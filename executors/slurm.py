@@ -41,29 +41,37 @@ while the job is in the queue, and is FAILED naming the state if accounting repo
 """
 
 import logging
-import math
 import re
 from typing import Dict, List, Optional, Sequence
 
 from psij.batch import (
+    SCRIPT_OUTPUT,
     AccountingUnavailable,
     BatchScheduler,
     BatchSchedulerExecutor,
+    CancelOutcome,
+    CommandResult,
+    DirectiveQuoting,
+    JobScript,
     SchedulerStatus,
+    ScriptInputs,
     StatusCommandError,
+    SubmitCommand,
+    SubmitErrors,
+    clock_time,
+    custom_options,
+    job_name,
+    mebibytes,
+    require_resource_spec,
+    whole_seconds,
 )
-from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, custom_options, job_name
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
-from psij.resource_spec import ResourceSpecV1
-from psij.transport import CommandResult
 
 from .slurm_input_environment import without_overriding_variables
 
 logger = logging.getLogger('psij.executors.slurm')
 
-_PLAIN_DIRECTIVE_VALUE = re.compile(r'[A-Za-z0-9_.,:/=@%+-]+')
 # An id as squeue and sacct print it: also pending arrays (13_[0-3], 45_[2-3%2]).
 _QUEUE_ID = re.compile(r'[0-9]+(_[0-9]+|_\[[0-9,%\[\]-]+\])?(\+[0-9]+)?')
 _OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
@@ -83,8 +91,14 @@ _FAILURE_MESSAGES = {
     'DEADLINE': 'the job could not end before its deadline',
 }
 
-# sbatch's refusals that are about one field of the job.
-_SUBMIT_ERRORS_BY_FIELD = (
+#: How sbatch reads values from ``#SBATCH`` lines: it splits them at unquoted blanks, removes
+#: quotes, and reads a backslash as escaping the next character everywhere; so a value in
+#: double quotes with ``\\`` and ``"`` escaped comes back unchanged (tested on Slurm 22.05).
+#: Line breaks and NUL cannot be written at all.
+DIRECTIVES = DirectiveQuoting('#SBATCH', escaped='\\"')
+
+#: sbatch's refusals that are about one field of the job, and the transient ones.
+SUBMIT_ERRORS = SubmitErrors('sbatch', by_field=(
     ('invalid partition', 'JobAttributes.queue_name',
      'Slurm has no such partition (`sinfo -s` lists them)'),
     ('invalid account', 'JobAttributes.account',
@@ -103,27 +117,8 @@ _SUBMIT_ERRORS_BY_FIELD = (
      'no node configuration of the partition fits the nodes, processes and cores asked for'),
     ('unrecognized option', "JobAttributes.custom_attributes['slurm.*']",
      'sbatch does not know one of the options'),
-)
-_TRANSIENT_SUBMIT_ERRORS = ('unable to contact slurm controller', 'socket timed out',
-                            'temporarily unavailable', 'slurm_persist_conn', 'try again')
-
-
-def directive_value(value: str, field: str) -> str:
-    """``value`` written so that sbatch reads it back verbatim from an ``#SBATCH`` line.
-
-    sbatch splits directive lines at unquoted blanks, removes quotes, and reads a backslash
-    as escaping the next character everywhere; so a value in double quotes with ``\\`` and
-    ``"`` escaped comes back unchanged (tested on Slurm 22.05). Line breaks and NUL cannot be
-    written at all.
-    """
-    if _PLAIN_DIRECTIVE_VALUE.fullmatch(value):
-        return value
-    if any(character in value for character in '\n\r\x00'):
-        raise InvalidJobException(
-            f'{field} {value!r} cannot be written in an #SBATCH line: it contains a line break '
-            'or a NUL character')
-    escaped = value.replace('\\', '\\\\').replace('"', '\\"')
-    return f'"{escaped}"'
+), transient=('unable to contact slurm controller', 'socket timed out',
+              'temporarily unavailable', 'slurm_persist_conn', 'try again'))
 
 
 def _duration_seconds(text: str) -> Optional[int]:
@@ -144,24 +139,15 @@ def _duration_seconds(text: str) -> Optional[int]:
 
 
 def _describe_limit(text: str) -> str:
-    """`` of H:MM:SS`` (or ``D-HH:MM:SS``) for a Slurm time limit; empty if it is not one."""
+    """`` of H:MM:SS`` for a Slurm time limit; empty if it is not one."""
     seconds = _duration_seconds(text)
-    if seconds is None:
-        return ''
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    clock = f'{hours}:{minutes:02d}:{seconds:02d}'
-    return f' of {days}-{clock}' if days else f' of {clock}'
+    return '' if seconds is None else f' of {clock_time(seconds)}'
 
 
 def format_time_limit(seconds: float) -> str:
     """``--time`` for a duration: ``D-HH:MM:SS``, at least one minute (Slurm's minimum)."""
-    total = max(math.ceil(seconds), 60)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f'{days}-{hours:02d}:{minutes:02d}:{secs:02d}'
+    days, rest = divmod(whole_seconds(seconds, minimum=60), 86400)
+    return f'{days}-{clock_time(rest, hour_digits=2)}'
 
 
 def _check_custom_option(option: str, field: str) -> None:
@@ -183,7 +169,7 @@ def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
         if value is True:
             directives.append(flag)
         else:
-            text = directive_value(str(value), field)
+            text = DIRECTIVES.value(str(value), field)
             directives.append(f'{flag} {text}' if len(option) == 1 else f'{flag}={text}')
     return directives
 
@@ -252,28 +238,18 @@ class Slurm(BatchScheduler):
         """The values of ``slurm.mustache``; see the module docstring for the mapping."""
         spec = inputs.spec
         attributes = spec.attributes
-        resources = spec.resources
-        if not isinstance(resources, ResourceSpecV1):
-            raise InvalidJobException(
-                f'JobSpec.resources is a {type(resources).__name__}; the slurm executor '
-                'needs a ResourceSpecV1')
+        resources = require_resource_spec(spec, self.name)
         nodes: Optional[int] = None
         if resources.node_count is not None or resources.processes_per_node is not None:
             nodes = resources.computed_node_count
         memory: Optional[str] = None
         if resources.memory:
-            per_node = resources.memory / resources.computed_node_count
-            memory = f'{math.ceil(per_node / 1024 / 1024)}M'
-        if '%' in str(inputs.marker_directory):
-            raise InvalidJobException(
-                f'work directory {str(inputs.marker_directory)!r} contains %, which sbatch '
-                'reads as a file name pattern; choose a work_directory without %')
-        script_output = directive_value(
+            memory = f'{mebibytes(resources.memory, resources.computed_node_count)}M'
+        DIRECTIVES.refuse_in_path(str(inputs.marker_directory), '%',
+                                  'sbatch reads as a file name pattern')
+        script_output = DIRECTIVES.value(
             str(inputs.marker_directory / f'%j{SCRIPT_OUTPUT}'), 'the work directory')
-
-        def optional(value: Optional[str], field: str) -> Optional[str]:
-            return directive_value(value, field) if value else None
-
+        optional = DIRECTIVES.optional
         return {
             'job_name': job_name(spec),
             'script_output': script_output,
@@ -292,14 +268,12 @@ class Slurm(BatchScheduler):
             'custom_directives': custom_directives(attributes.custom_attributes),
         }
 
-    def submit_command(self, script_path: str) -> List[str]:
-        """``sbatch --parsable SCRIPT``."""
-        return ['sbatch', '--parsable', script_path]
-
-    def submit_command_for(self, script_path: str, script: str) -> List[str]:
-        """`submit_command` through ``env -u``, without the ``SBATCH_*`` input variables that
-        would override the script's ``#SBATCH`` lines (see `slurm_input_environment`)."""
-        return without_overriding_variables(script, self.submit_command(script_path))
+    def submit_command(self, script: JobScript) -> SubmitCommand:
+        """``sbatch --parsable SCRIPT`` through ``env -u``, without the ``SBATCH_*`` input
+        variables that would override the script's ``#SBATCH`` lines (see
+        `slurm_input_environment`)."""
+        return SubmitCommand(without_overriding_variables(
+            script.text, ['sbatch', '--parsable', str(script.path)]))
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id printed by ``sbatch --parsable`` (``ID`` or ``ID;cluster``)."""
@@ -308,15 +282,8 @@ class Slurm(BatchScheduler):
             native_id = lines[-1].split(';')[0].strip()
             if self.native_id_pattern.fullmatch(native_id):
                 return native_id
-        error = result.stderr.strip() or result.stdout.strip() or result.describe()
-        lowered = error.lower()
-        if result.returncode is not None and result.returncode != 0:
-            for needle, field, explanation in _SUBMIT_ERRORS_BY_FIELD:
-                if needle in lowered:
-                    raise InvalidJobException(f'{field}: {explanation}; sbatch said: {error}')
-        transient = result.returncode is None or any(
-            needle in lowered for needle in _TRANSIENT_SUBMIT_ERRORS)
-        raise SubmitException(f'sbatch did not accept the job: {error}', transient=transient)
+        raise SUBMIT_ERRORS.refusal(
+            result, result.stderr.strip() or result.stdout.strip() or result.describe())
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """``squeue`` for all ``native_ids`` at once, finished jobs included."""
@@ -377,16 +344,25 @@ class Slurm(BatchScheduler):
         """``scancel ID``."""
         return ['scancel', native_id]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
-        """Nothing if the job is being canceled or had already ended."""
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+        """REQUESTED when scancel took the cancel, ALREADY_ENDED when the controller says the
+        job has ended (or no longer knows it: it ended longer ago than ``MinJobAge``).
+
+        scancel exits 0 without a word for unknown and finished ids alike (Slurm 22.05), so
+        exit 0 is REQUESTED; a refusal of the id itself (``Invalid job id abc``, exit 1) is an
+        error, as is a controller that does not answer (transient).
+        """
         if result.ok:
-            return
+            return CancelOutcome.REQUESTED
         lowered = result.stderr.lower()
         if result.returncode is not None and (
-                'already completing or completed' in lowered or 'invalid job id' in lowered):
-            return
-        raise SubmitException(f'scancel of job {native_id} failed: {result.describe()}',
-                              transient=result.returncode is None)
+                'already completing or completed' in lowered
+                or 'invalid job id specified' in lowered):
+            return CancelOutcome.ALREADY_ENDED
+        raise SubmitException(
+            f'scancel of job {native_id} failed: {result.describe()}',
+            transient=result.returncode is None or any(
+                needle in lowered for needle in SUBMIT_ERRORS.transient))
 
     def list_command(self, user: str) -> List[str]:
         """``squeue`` listing the ids of ``user``'s jobs."""
@@ -406,6 +382,5 @@ class SlurmJobExecutor(BatchSchedulerExecutor):
     `psij.batch.BatchSchedulerExecutorConfig`.
     """
 
-    name = 'slurm'
     version = '0.1.0'
     scheduler = Slurm()

@@ -44,22 +44,29 @@ ends FAILED with an unknown outcome after ``outcome_timeout``.
 
 import re
 import xml.etree.ElementTree as ElementTree
-from typing import ClassVar, Dict, FrozenSet, List, Mapping, Sequence
+from typing import ClassVar, Dict, FrozenSet, List, Mapping, Sequence, Tuple
 
-from psij.batch import BatchSchedulerExecutor, SchedulerStatus, StatusCommandError
-from psij.batch.markers import SCRIPT_OUTPUT
-from psij.batch.script import ScriptInputs, shell_quote
-from psij.resource_spec import ResourceSpecV1
-from psij.transport import CommandResult
+from psij.batch import (
+    SCRIPT_OUTPUT,
+    BatchSchedulerExecutor,
+    CommandResult,
+    JobScript,
+    SchedulerStatus,
+    ScriptInputs,
+    StatusCommandError,
+    SubmitCommand,
+    clock_seconds,
+    mebibytes,
+    require_resource_spec,
+    shell_quote,
+)
 
 from .pbs_common import (
+    DIRECTIVES,
     JobRecord,
     PbsFamilyScheduler,
     as_int,
     check_listing_command,
-    directive_value,
-    memory_mb,
-    walltime_seconds,
 )
 
 #: Why Torque could not run a job: negative ``exit_status`` values (Torque's "Job exit
@@ -154,8 +161,8 @@ def job_record(attributes: Mapping[str, str]) -> JobRecord:
         state=attributes.get('job_state', '').strip(),
         exit_status=as_int(attributes.get('exit_status')),
         ran=any(key in attributes for key in ('exec_host', 'start_time')),
-        walltime_limit=walltime_seconds(attributes.get('Resource_List.walltime')),
-        walltime_used=walltime_seconds(attributes.get('resources_used.walltime')),
+        walltime_limit=clock_seconds(attributes.get('Resource_List.walltime')),
+        walltime_used=clock_seconds(attributes.get('resources_used.walltime')),
         comment=attributes.get('comment'),
     )
 
@@ -166,6 +173,8 @@ class Torque(PbsFamilyScheduler):
     name = 'torque'
     label: ClassVar[str] = 'Torque'
     custom_prefix: ClassVar[str] = 'torque'
+    #: psij-python's pbs_classic executor reads ``pbs.`` keys: code written for it works.
+    custom_aliases: ClassVar[Tuple[str, ...]] = ('pbs',)
     name_max_length: ClassVar[int] = 15
     exit_status_attribute: ClassVar[str] = 'exit_status'
     internal_exit_reasons: ClassVar[Mapping[int, str]] = TORQUE_EXIT_REASONS
@@ -176,8 +185,7 @@ class Torque(PbsFamilyScheduler):
         """The values of ``torque.mustache``; see the module docstring for the mapping."""
         context = self.common_context(inputs)
         spec = inputs.spec
-        resources = spec.resources
-        assert isinstance(resources, ResourceSpecV1)  # checked by common_context
+        resources = require_resource_spec(spec, self.name)
         per_node = resources.computed_processes_per_node
         nodes = f'{resources.computed_node_count}:ppn=' \
                 f'{per_node * (resources.cpu_cores_per_process or 1)}'
@@ -186,9 +194,9 @@ class Torque(PbsFamilyScheduler):
         reservation = spec.attributes.reservation_id
         context.update({
             'nodes': nodes,
-            'memory': f'{memory_mb(resources.memory)}mb' if resources.memory else None,
+            'memory': f'{mebibytes(resources.memory)}mb' if resources.memory else None,
             'exclusive': resources.exclusive_node_use,
-            'reservation': directive_value(reservation, 'JobAttributes.reservation_id')
+            'reservation': DIRECTIVES.value(reservation, 'JobAttributes.reservation_id')
             if reservation else None,
             'process_count': resources.computed_process_count,
             'script_output': shell_quote(str(inputs.marker_directory)) +
@@ -196,11 +204,11 @@ class Torque(PbsFamilyScheduler):
         })
         return context
 
-    def submit_command(self, script_path: str) -> List[str]:
+    def submit_command(self, script: JobScript) -> SubmitCommand:
         """``qsub -j oe -o /dev/null SCRIPT``: the script says the same, but Slurm's
         Torque-compatible ``qsub`` reads only its command line and would otherwise write an
         output file into the current directory."""
-        return ['qsub', '-j', 'oe', '-o', '/dev/null', script_path]
+        return SubmitCommand(['qsub', '-j', 'oe', '-o', '/dev/null', str(script.path)])
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """``qstat -f`` for all ``native_ids`` at once."""
@@ -230,6 +238,5 @@ class TorqueJobExecutor(BatchSchedulerExecutor):
     `psij.batch.BatchSchedulerExecutorConfig`.
     """
 
-    name = 'torque'
     version = '0.1.0'
     scheduler = Torque()

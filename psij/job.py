@@ -108,7 +108,6 @@ class Job:
         if self.executor is None:
             self._set_status(JobStatus(JobState.CANCELED, message='canceled before submission'))
             return
-        self._cancel_requested = True
         self.executor.cancel(self)
 
     def wait(self, timeout: Union[timedelta, float, None] = None,
@@ -136,13 +135,23 @@ class Job:
                 return None
             return self._status
 
-    def _set_status(self, status: JobStatus) -> bool:
+    def _set_status(self, status: JobStatus,
+                    before_delivery: Optional[Callable[[JobStatus], None]] = None,
+                    as_recorded: bool = False) -> bool:
         """Move to ``status`` (executors call this). Returns False if it was ignored.
 
         A status that would move the job backwards, or any status after a final one, is
         ignored. Intermediate states the job must have passed through are filled in. A status
         in the job's current, non-final state with a new message (a pending job's reason)
-        replaces `status` without a callback, since the state did not change.
+        replaces `status` without a callback, since the state did not change. A FAILED end of
+        a job whose cancel was asked for is taken as CANCELED (see `_ends_by_cancel`), under
+        the same lock as `_request_cancel`, so the two never race.
+
+        ``before_delivery`` is called with the status as taken (it may differ from
+        ``status``), before any callback: an executor records there what every process must
+        agree on (the local executor's journal). ``as_recorded``: ``status`` is such a record,
+        made where the rule was already applied (by the process that owned the job), and is
+        taken as it is.
         """
         with self._condition:
             current = self._status.state
@@ -153,21 +162,43 @@ class Job:
             if not status.state.is_greater_than(current):
                 logger.debug('job %s: ignored %s after %s', self._id, status.state, current)
                 return False
-            if status.state == JobState.FAILED and self._cancel_requested:
-                # Schedulers report a killed job in many ways (signal, 265, 0:15, 137...);
-                # once we asked for the cancel, a failure is the cancel taking effect.
-                status = JobStatus(JobState.CANCELED, status.time, 'canceled',
-                                   status.exit_code, status.metadata)
+            if status.state == JobState.FAILED and not as_recorded \
+                    and self._ends_by_cancel(status):
+                message = f'canceled ({status.message})' if status.message else 'canceled'
+                status = JobStatus(JobState.CANCELED, status.time, message, status.exit_code,
+                                   status.metadata)
             for state in _implied_states(current, status, self._native_id is not None):
                 self._pending.append(JobStatus(state, status.time))
             self._pending.append(status)
             self._status = status
             self._condition.notify_all()
-            if self._delivering:
-                return True
+            deliver = not self._delivering
             self._delivering = True
-        self._deliver()
+        if before_delivery is not None:
+            before_delivery(status)
+        if deliver:
+            self._deliver()
         return True
+
+    def _request_cancel(self) -> bool:
+        """Record that a cancel of this job was asked for, before anything is signalled; False
+        if the job is already final (nothing to cancel). The only place the request is
+        recorded: `JobExecutor._should_cancel` calls it, and an executor that learns of a
+        cancel asked elsewhere (another process) too."""
+        with self._condition:
+            if self._status.state.final:
+                return False
+            self._cancel_requested = True
+            return True
+
+    def _ends_by_cancel(self, status: JobStatus) -> bool:
+        """True if ``status`` (FAILED or CANCELED) ends a job whose cancel was asked for: the
+        job then ends CANCELED, whatever the backend calls the end. Schedulers report a killed
+        job in many ways (a signal, 265, 0:15, 137...); once the cancel was asked for, a
+        failure is the cancel taking effect. This is the one place the rule is written: `Job`
+        applies it to the statuses it is given, and the batch tracker asks it whether an end
+        needs more evidence."""
+        return self._cancel_requested and status.state in (JobState.FAILED, JobState.CANCELED)
 
     def _deliver(self) -> None:
         """Deliver pending statuses in order; only one thread delivers for a job at a time."""

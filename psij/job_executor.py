@@ -4,7 +4,7 @@ import os
 import shutil
 import threading
 from abc import ABC, abstractmethod
-from typing import ClassVar, Dict, List, Optional, Set
+from typing import Callable, ClassVar, Dict, List, Optional, Set
 
 from psij.exceptions import InvalidJobException
 from psij.job import CallbackFunction, CallbackLike, Job, _as_function
@@ -66,9 +66,14 @@ class JobExecutor(ABC):
 
     # --- for subclasses ------------------------------------------------------------------
 
-    def _set_job_status(self, job: Job, status: JobStatus) -> bool:
-        """Move ``job`` to ``status``; returns False if it was ignored (stale or after final)."""
-        return job._set_status(status)
+    def _set_job_status(self, job: Job, status: JobStatus,
+                        before_delivery: Optional[Callable[[JobStatus], None]] = None,
+                        as_recorded: bool = False) -> bool:
+        """Move ``job`` to ``status``; returns False if it was ignored (stale or after final).
+        ``before_delivery`` gets the status as the job took it (a FAILED end after a cancel is
+        CANCELED), before any callback; ``as_recorded``: ``status`` is a record made where
+        that rule was already applied (see `Job._set_status`)."""
+        return job._set_status(status, before_delivery, as_recorded)
 
     def _check_job(self, job: Job) -> JobSpec:
         """Validate a job before submission and bind it to this executor; returns its spec."""
@@ -105,8 +110,7 @@ class JobExecutor(ABC):
             return False
         if job.executor is not self:
             raise InvalidJobException(f'job {job.id} belongs to another executor')
-        job._cancel_requested = True
-        return True
+        return job._request_cancel()
 
     @staticmethod
     def _check_executable(spec: JobSpec) -> None:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import IO, Optional, Protocol, Sequence, Set
 
+from psij.private_directories import make_private_directory
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -72,8 +74,9 @@ class FinishedCommand:
 class Transport(Protocol):
     """Runs commands and handles files where the scheduler runs."""
 
-    #: Names where commands run (``local``, ``ssh://host``...): executors with equal keys share
-    #: one status tracker.
+    #: Names where commands run (``local``, ``ssh://host``...). Transports that compare equal
+    #: (same class, same key) reach the same place: their executors' jobs share one status
+    #: tracker.
     key: str
 
     def run(self, argv: Sequence[str], stdin: Optional[str] = None,
@@ -107,9 +110,19 @@ class Transport(Protocol):
 
 
 class LocalTransport:
-    """A `Transport` for a scheduler whose commands and files are on this machine."""
+    """A `Transport` for a scheduler whose commands and files are on this machine.
+
+    Transports of the same class and `key` are equal: they reach the same place, so the jobs
+    of their executors share one status tracker.
+    """
 
     key = 'local'
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and getattr(other, 'key', None) == self.key
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.key))
 
     def run(self, argv: Sequence[str], stdin: Optional[str] = None,
             timeout: float = 60.0) -> CommandResult:
@@ -141,10 +154,9 @@ class LocalTransport:
             return FinishedCommand(CommandResult(argv, None, '', f'{argv[0]}: {error.strerror}'))
 
     def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
-        """See `Transport.make_directory`."""
-        path.mkdir(mode=mode, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o777 != mode:
-            os.chmod(path, mode)
+        """See `Transport.make_directory`; the parents it creates are user-only (0700), and
+        parents that exist are left as they are."""
+        make_private_directory(path, mode)
 
     def write_file(self, path: pathlib.Path, text: str, mode: int = 0o600) -> None:
         """See `Transport.write_file`."""

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable, Dict, List, Mapping
 
 from psij import Job, JobExecutor, JobSpec, JobState, JobStatus
+from psij.batch import JobScript, ScriptInputs
 
 # Run by `attach_elsewhere` in a fresh interpreter: attach to a job by native id and report
 # the state right after attach and the status it ends with.
@@ -95,3 +96,11 @@ def check_golden(script: str, path: pathlib.Path, case: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(script)
     assert script == path.read_text(), f'{case}: script differs from {path}'
+
+
+def job_script(path: str, text: str = '#!/bin/bash\n') -> JobScript:
+    """A `JobScript` of ``text`` written at ``path``, for the submit commands."""
+    job = Job(JobSpec('/bin/true'))
+    directory = pathlib.Path(path).parent
+    inputs = ScriptInputs(job, directory, ['/bin/true'], directory / 'launcher.log')
+    return JobScript(inputs, pathlib.PurePath(path), text)

@@ -1,8 +1,9 @@
 """`SchedulerTracker` with no scheduler: a scripted scheduler, a recording transport.
 
-Most tests run the tracker on simulated time: `FakeClock` replaces the tracker's clock and
-`SimulatedPoller` the process's poller, so each test calls `SchedulerTracker.poll` exactly
-when the tracker asks to be called, jumping the clock instead of sleeping. The tracker's own
+Most tests run the tracker on simulated time: their trackers live in a `TrackerRegistry` given
+a `FakeClock` and a `SimulatedPoller` instead of the monotonic clock and the process's poller,
+so each test calls `SchedulerTracker.poll` exactly when the tracker asks to be called, jumping
+the clock instead of sleeping. The tracker's own
 constants (`MIN_COMMAND_SPACING`, `EXIT_REASON_WAIT`...) keep their real values, and times
 can be asserted exactly. A few tests run on the real poller thread, to check the same
 behaviour with real threads and real time.
@@ -29,9 +30,16 @@ from doubles.fake_batch_scheduler import (
     scripted_executor,
 )
 
+import psij.batch.job_files as job_files
 import psij.batch.tracker as tracker_module
 from psij import Job, JobSpec, JobState, JobStatus
-from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig, SchedulerStatus
+from psij.batch import (
+    BatchSchedulerExecutor,
+    BatchSchedulerExecutorConfig,
+    CancelOutcome,
+    SchedulerStatus,
+)
+from psij.batch.registry import TrackerRegistry
 from psij.transport import LocalTransport, RunningCommand
 
 #: Executor settings of the simulated tests (simulated seconds: they cost no real time).
@@ -82,11 +90,12 @@ class Simulation:
         self.work_directory = work_directory
         self.scheduler = ScriptedScheduler()
         self.transport = RecordingTransport(clock.monotonic)
+        self.registry = TrackerRegistry(clock=clock.monotonic, poller=poller)
 
     def executor(self, **settings: object) -> BatchSchedulerExecutor:
         """An executor of this simulation's scheduler; ``settings`` override `SETTINGS`."""
         return scripted_executor(self.scheduler, self.transport, self.work_directory,
-                                 **{**SETTINGS, **settings})
+                                 self.registry, **{**SETTINGS, **settings})
 
     def submit(self, executor: BatchSchedulerExecutor, count: int = 1) -> List[History]:
         """Submit ``count`` jobs, each with its history recorded from the start."""
@@ -130,17 +139,13 @@ def gaps(times: Sequence[float]) -> List[float]:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(tracker_module, 'time', fake)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def poller(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> SimulatedPoller:
-    simulated = SimulatedPoller(clock)
-    monkeypatch.setattr(tracker_module, 'get_poller', lambda: simulated)
-    return simulated
+def poller(clock: FakeClock) -> SimulatedPoller:
+    return SimulatedPoller(clock)
 
 
 @pytest.fixture
@@ -735,6 +740,37 @@ def test_failed_status_after_cancel_is_canceled_and_looked_at_soon(sim: Simulati
     assert history.final_at == pytest.approx(last_look + tracker_module.MIN_COMMAND_SPACING)
 
 
+def test_a_job_whose_cancel_was_taken_is_canceled_once_it_left_the_queue(
+        sim: Simulation) -> None:
+    # Grid Engine forgets a job deleted before it started: no record says why it went.
+    executor = sim.executor()
+    (history,) = sim.submit(executor)
+    sim.run_until_next_status_command()
+    executor.cancel(history.job)
+    del sim.scheduler.queue[history.job.native_id or '']
+    sim.run_until_final([history], 2 * CEILING)
+
+    assert (history.final.state, history.final.message) == (JobState.CANCELED, 'canceled')
+    assert history.states == [JobState.QUEUED, JobState.CANCELED]
+    assert sim.command_times(ACCOUNTING) == []
+
+
+def test_a_job_that_had_ended_before_its_cancel_is_settled_by_its_evidence(
+        sim: Simulation) -> None:
+    executor = sim.executor()
+    (history,) = sim.submit(executor)
+    sim.scheduler.cancel_outcome = CancelOutcome.ALREADY_ENDED
+    executor.cancel(history.job)
+    native_id = history.job.native_id or ''
+    del sim.scheduler.queue[native_id]
+    sim.scheduler.accounting[native_id] = SchedulerStatus(JobState.COMPLETED, 'COMPLETED',
+                                                          exit_code=0)
+    sim.run_until_final([history], 2 * CEILING)
+
+    assert history.final.state == JobState.COMPLETED
+    assert len(sim.command_times(ACCOUNTING)) == 1
+
+
 # --- 11. an incomplete final status asks accounting ----------------------------------------
 
 
@@ -928,9 +964,9 @@ def test_files_older_than_the_retention_are_removed_but_not_those_of_tracked_job
     assert recent_marker.exists() and tracked_started.exists() and tracked_script.exists()
     # looked for again only an hour later
     later = _age(marker(executor, '3', '.ec', '0\n'), 11)
-    sim.poller.run_for(tracker_module.PRUNE_INTERVAL / 2)
+    sim.poller.run_for(job_files.PRUNE_INTERVAL / 2)
     assert later.exists()
-    sim.poller.run_for(tracker_module.PRUNE_INTERVAL)
+    sim.poller.run_for(job_files.PRUNE_INTERVAL)
     assert not later.exists()
     assert tracked_started.exists() and job.status.state == JobState.ACTIVE
 

@@ -8,12 +8,13 @@ import shlex
 from typing import Dict, Optional, Sequence
 
 import pytest
+from batch_helpers import job_script
 from hypothesis import given
 from hypothesis import strategies as st
-from psij.executors.lsf import STATUS_FIELDS, Lsf, custom_directives, directive_value, job_status
+from psij.executors.lsf import DIRECTIVES, STATUS_FIELDS, Lsf, custom_directives, job_status
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import SchedulerStatus, StatusCommandError
+from psij.batch import CancelOutcome, SchedulerStatus, StatusCommandError, SubmitCommand
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'lsf'
@@ -77,8 +78,8 @@ def test_bsub_unknown_refusal_is_a_submit_exception_with_its_words() -> None:
 
 
 def test_submit_reads_the_script_on_stdin() -> None:
-    assert lsf.submit_command('/work/x.sh') == ['bsub']
-    assert lsf.submit_input('#!/bin/bash\n#BSUB -J x\n') == '#!/bin/bash\n#BSUB -J x\n'
+    command = lsf.submit_command(job_script('/work/x.sh', '#!/bin/bash\n#BSUB -J x\n'))
+    assert command == SubmitCommand(['bsub'], stdin='#!/bin/bash\n#BSUB -J x\n')
 
 
 # --- bjobs ---------------------------------------------------------------------------------
@@ -246,12 +247,14 @@ def test_run_limit_in_hours_and_with_a_host_model() -> None:
 
 # --- bkill and the list --------------------------------------------------------------------
 
-@pytest.mark.parametrize('name, returncode', [
-    ('bkill-terminated', 0), ('bkill-signaled', 0), ('bkill-finished', 255),
-    ('bkill-no-matching', 255),
+@pytest.mark.parametrize('name, returncode, outcome', [
+    ('bkill-terminated', 0, CancelOutcome.REQUESTED),
+    ('bkill-signaled', 0, CancelOutcome.REQUESTED),
+    ('bkill-finished', 255, CancelOutcome.ALREADY_ENDED),
+    ('bkill-no-matching', 255, CancelOutcome.ALREADY_ENDED),
 ])
-def test_bkill_of_any_job_is_fine(name: str, returncode: int) -> None:
-    lsf.parse_cancel_output(sample(name, returncode), '1')
+def test_bkill_says_what_it_did(name: str, returncode: int, outcome: CancelOutcome) -> None:
+    assert lsf.parse_cancel_output(sample(name, returncode), '1') == outcome
 
 
 def test_bkill_that_cannot_reach_lsf_raises() -> None:
@@ -286,7 +289,7 @@ def test_native_ids() -> None:
                                       blacklist_characters='"\\\n\r\x00'), min_size=1))
 def test_directive_values_are_one_word(value: str) -> None:
     # One shell-like word, the way IBM's examples write values (-R "span[hosts=1]").
-    assert shlex.split(directive_value(value, 'field')) == [value]
+    assert shlex.split(DIRECTIVES.value(value, 'field')) == [value]
 
 
 @pytest.mark.parametrize('value, what', [
@@ -294,7 +297,7 @@ def test_directive_values_are_one_word(value: str) -> None:
 ])
 def test_directive_values_that_cannot_be_written(value: str, what: str) -> None:
     with pytest.raises(InvalidJobException, match=what) as raised:
-        directive_value(value, 'JobAttributes.queue_name')
+        DIRECTIVES.value(value, 'JobAttributes.queue_name')
     assert 'JobAttributes.queue_name' in str(raised.value)
 
 

@@ -55,8 +55,8 @@ def _one_node() -> JobSpec:
                                                              memory=1000))
 
 
-def _uneven_nodes() -> JobSpec:
-    return JobSpec('/bin/hostname', resources=ResourceSpecV1(node_count=2, process_count=5))
+def _two_nodes() -> JobSpec:
+    return JobSpec('/bin/hostname', resources=ResourceSpecV1(node_count=2, process_count=6))
 
 
 def _verbatim() -> JobSpec:
@@ -81,7 +81,7 @@ def _multiple_launcher() -> JobSpec:
 
 CASES: Dict[str, Callable[[], JobSpec]] = {
     'minimal': _minimal, 'resources': _resources, 'processes_only': _processes_only,
-    'one_node': _one_node, 'uneven_nodes': _uneven_nodes, 'verbatim': _verbatim,
+    'one_node': _one_node, 'two_nodes': _two_nodes, 'verbatim': _verbatim,
     'custom_attributes': _custom, 'multiple_launcher': _multiple_launcher,
 }
 
@@ -127,7 +127,7 @@ def test_the_mapping() -> None:
     assert '-n 6' in directives(render(_processes_only()))
     assert '-gpu "num=2/task"' in directives(render(_processes_only()))
     assert '-R "rusage[mem=1MB] span[hosts=1]"' in directives(render(_one_node()))
-    assert '-R "span[ptile=3]"' in directives(render(_uneven_nodes()))
+    assert '-R "span[ptile=3]"' in directives(render(_two_nodes()))
     assert '-env none' in directives(render(_verbatim()))
     assert not any(line.startswith(('-R', '-M', '-gpu', '-x', '-env'))
                    for line in directives(render(_minimal())))

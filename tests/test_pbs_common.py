@@ -9,19 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psij.executors.pbs import PbsPro
 from psij.executors.pbs_common import (
+    DIRECTIVES,
     JobRecord,
     custom_directives,
-    describe_walltime,
-    directive_value,
     format_walltime,
     load_qstat_json,
     match_ids,
-    walltime_seconds,
 )
 from psij.executors.torque import Torque
 
 from psij import InvalidJobException, JobState
-from psij.batch import StatusCommandError
+from psij.batch import StatusCommandError, clock_seconds, clock_time
 
 pbs = PbsPro()
 torque = Torque()
@@ -37,7 +35,7 @@ def test_walltime_format(seconds: float, expected: str) -> None:
 
 @given(st.integers(min_value=1, max_value=10 ** 7))
 def test_walltime_round_trip(seconds: int) -> None:
-    assert walltime_seconds(format_walltime(seconds)) == seconds
+    assert clock_seconds(format_walltime(seconds)) == seconds
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -45,12 +43,12 @@ def test_walltime_round_trip(seconds: int) -> None:
     ('', None), ('1-00:00:00', None), (None, None),
 ])
 def test_walltime_as_qstat_prints_it(text: Optional[str], expected: Optional[int]) -> None:
-    assert walltime_seconds(text) == expected
+    assert clock_seconds(text) == expected
 
 
 def test_walltime_in_messages() -> None:
-    assert describe_walltime(60) == '0:01:00'
-    assert describe_walltime(259225) == '72:00:25'
+    assert clock_time(60) == '0:01:00'
+    assert clock_time(259225) == '72:00:25'
 
 
 #: What a #PBS line carries verbatim (documented in executors/pbs_common.py).
@@ -60,10 +58,10 @@ PLAIN = set(string.ascii_letters + string.digits + '_.,:/=@%+[]-')
 @given(st.text(min_size=1, max_size=40))
 def test_directive_values_are_verbatim_or_refused_naming_the_field(value: str) -> None:
     if set(value) <= PLAIN:
-        assert directive_value(value, 'JobAttributes.account') == value
+        assert DIRECTIVES.value(value, 'JobAttributes.account') == value
     else:
         with pytest.raises(InvalidJobException, match=r'JobAttributes\.account'):
-            directive_value(value, 'JobAttributes.account')
+            DIRECTIVES.value(value, 'JobAttributes.account')
 
 
 def test_custom_attributes_rule() -> None:

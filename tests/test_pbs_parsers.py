@@ -5,10 +5,11 @@ import pathlib
 from typing import Optional, Sequence
 
 import pytest
+from batch_helpers import job_script
 from psij.executors.pbs import PbsPro
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import StatusCommandError
+from psij.batch import CancelOutcome, StatusCommandError, SubmitCommand
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'pbs'
@@ -143,7 +144,7 @@ def test_output_that_is_not_a_status_is_a_command_failure_or_empty(stdout: str) 
 # --- qsub ----------------------------------------------------------------------------------
 
 def test_submit_prints_the_id() -> None:
-    assert pbs.submit_command('/w/job.sh') == ['qsub', '/w/job.sh']
+    assert pbs.submit_command(job_script('/w/job.sh')) == SubmitCommand(['qsub', '/w/job.sh'])
     assert pbs.parse_submit_output(sample('qsub')) == '0.pbspro'
 
 
@@ -176,8 +177,9 @@ def test_qsub_without_an_id_is_a_failure() -> None:
 
 @pytest.mark.parametrize('name, returncode', [
     ('qdel-finished', 35), ('qdel-unknown', 153)])
-def test_cancel_of_a_job_that_ended_is_fine(name: str, returncode: int) -> None:
-    pbs.parse_cancel_output(sample(name, returncode=returncode), '0.pbspro')
+def test_cancel_of_a_job_that_ended_says_so(name: str, returncode: int) -> None:
+    assert pbs.parse_cancel_output(sample(name, returncode=returncode), '0.pbspro') == \
+        CancelOutcome.ALREADY_ENDED
 
 
 def test_refused_cancel_is_an_error() -> None:

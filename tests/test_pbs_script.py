@@ -116,7 +116,7 @@ def test_select_statements() -> None:
         return [line for line in script.splitlines() if line.startswith('#PBS -l ')][1:]
 
     assert lines() == ['#PBS -l select=1:ncpus=1:mpiprocs=1']
-    assert lines(process_count=5, node_count=2) == ['#PBS -l select=2:ncpus=3:mpiprocs=3',
+    assert lines(process_count=6, node_count=2) == ['#PBS -l select=2:ncpus=3:mpiprocs=3',
                                                     '#PBS -l place=scatter']
     assert lines(process_count=3, cpu_cores_per_process=4, exclusive_node_use=True) == [
         '#PBS -l select=3:ncpus=4:mpiprocs=1', '#PBS -l place=excl']

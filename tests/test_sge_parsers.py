@@ -5,10 +5,11 @@ import pathlib
 from typing import Dict, Optional, Sequence
 
 import pytest
-from psij.executors.sge import GridEngine, accounting_status, job_status
+from psij.executors.sge import GridEngine, job_status
+from psij.executors.sge_accounting import accounting_status
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import AccountingUnavailable, SchedulerStatus, StatusCommandError
+from psij.batch import AccountingUnavailable, CancelOutcome, SchedulerStatus, StatusCommandError
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'sge'
@@ -111,45 +112,31 @@ def test_an_unknown_state_keeps_the_job_known() -> None:
     assert statuses[IDS['pending']] == SchedulerStatus(JobState.NEW, 'Xqw')
 
 
-# --- qdel, and a job deleted by this process -------------------------------------------------
-
-def test_a_job_this_process_deleted_is_canceled_once_it_left_the_queue() -> None:
-    grid_engine = GridEngine()
-    held = IDS['held']
-    grid_engine.parse_cancel_output(captured('qdel-pending'), held)
-    empty = captured('qstat-xml-empty')
-    assert grid_engine.parse_status_output(empty, [held]) == {
-        held: SchedulerStatus(JobState.CANCELED, 'deleted', message='canceled')}
-    # Said once: the job is then settled.
-    assert grid_engine.parse_status_output(empty, [held]) == {}
-
-
-def test_a_deleted_job_still_in_the_queue_keeps_its_state() -> None:
-    grid_engine = GridEngine()
-    deleting = IDS['deleting']
-    grid_engine.parse_cancel_output(
-        CommandResult(['qdel'], 0, f'root has registered the job {deleting} for deletion\n', ''),
-        deleting)
-    statuses = grid_engine.parse_status_output(captured('qstat-xml-mixed'), [deleting])
-    assert statuses[deleting].native_state == 'dr'
-    assert _state(grid_engine.parse_status_output(captured('qstat-xml-empty'),
-                                                  [deleting])[deleting]) == JobState.CANCELED
-
+# --- qdel ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name, role', [('qdel-pending', 'held'), ('qdel-running', 'running'),
                                         ('qdel-error', 'error')])
-def test_qdel_that_deleted_is_remembered(name: str, role: str) -> None:
-    grid_engine = GridEngine()
-    grid_engine.parse_cancel_output(captured(name), IDS[role])
-    assert IDS[role] in grid_engine.parse_status_output(captured('qstat-xml-empty'), [IDS[role]])
+def test_qdel_that_deleted_is_requested(name: str, role: str) -> None:
+    assert GridEngine().parse_cancel_output(captured(name), IDS[role]) == \
+        CancelOutcome.REQUESTED
+
+
+def test_qdel_registered_for_deletion_is_requested() -> None:
+    deleting = IDS['deleting']
+    said = CommandResult(['qdel'], 0, f'root has registered the job {deleting} for deletion\n', '')
+    assert GridEngine().parse_cancel_output(said, deleting) == CancelOutcome.REQUESTED
+
+
+def test_a_deleted_job_still_in_the_queue_keeps_its_state() -> None:
+    statuses = GridEngine().parse_status_output(captured('qstat-xml-mixed'), [IDS['deleting']])
+    assert statuses[IDS['deleting']].native_state == 'dr'
 
 
 @pytest.mark.parametrize('name, native_id', [('qdel-unknown', '999999'),
                                              ('qdel-finished', IDS['running'])])
-def test_qdel_of_a_job_that_ended_is_fine(name: str, native_id: str) -> None:
-    grid_engine = GridEngine()
-    grid_engine.parse_cancel_output(captured(name, returncode=1), native_id)
-    assert grid_engine.parse_status_output(captured('qstat-xml-empty'), [native_id]) == {}
+def test_qdel_of_a_job_that_ended_says_so(name: str, native_id: str) -> None:
+    assert GridEngine().parse_cancel_output(captured(name, returncode=1), native_id) == \
+        CancelOutcome.ALREADY_ENDED
 
 
 def test_qdel_without_the_privileges_fails() -> None:

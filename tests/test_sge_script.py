@@ -16,10 +16,10 @@ from batch_helpers import check_golden, golden_job
 from hypothesis import given
 from hypothesis import strategies as st
 from psij.executors.sge import (
+    DIRECTIVES,
     SgeExecutorConfig,
     SgeJobExecutor,
     _without_directive_lines,
-    directive_value,
     format_time_limit,
     sge_job_name,
 )
@@ -235,14 +235,14 @@ def _qsub_reads(line: str) -> List[str]:
 @given(st.text(alphabet=st.characters(blacklist_characters='#"\'\n\r\x00',
                                       blacklist_categories=('Cs',)), min_size=1))
 def test_directive_values_come_back_verbatim(value: str) -> None:
-    assert _qsub_reads(f'-ac {directive_value(value, "field")}') == ['-ac', value]
+    assert _qsub_reads(f'-ac {DIRECTIVES.value(value, "field")}') == ['-ac', value]
 
 
 @given(st.text(), st.sampled_from('#"\'\n\r\x00'), st.text())
 def test_directive_values_qsub_cannot_read_are_refused(before: str, bad: str,
                                                        after: str) -> None:
     with pytest.raises(InvalidJobException, match='field'):
-        directive_value(before + bad + after, 'field')
+        DIRECTIVES.value(before + bad + after, 'field')
 
 
 @given(st.text(alphabet=st.sampled_from(['\n', '#', '$', "'", '"', 'a', ' ', '\\']),
@@ -252,3 +252,16 @@ def test_line_breaks_before_the_directive_prefix_keep_their_value(value: str) ->
     assert not any(line.startswith('#$') for line in word.splitlines())
     printed = subprocess.run(['bash', '-c', f'printf %s {word}'], capture_output=True)
     assert printed.stdout == value.encode()
+
+
+def test_the_executors_other_names_are_prefixes_too() -> None:
+    # JobExecutor.get_instance('uge') is this executor: 'uge.' keys mean 'sge.' keys.
+    spec = JobSpec('/bin/true', resources=ResourceSpecV1(process_count=2),
+                   attributes=JobAttributes(custom_attributes={'uge.l': 'gpu=1',
+                                                               'gridengine.pe': 'smp'}))
+    script = render(spec)
+    assert '#$ -l gpu=1\n' in script and '#$ -pe smp 2\n' in script
+    clash = JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
+        'sge.l': 'gpu=1', 'uge.l': 'gpu=2'}))
+    with pytest.raises(InvalidJobException, match=r"'sge.l' and 'uge.l' name the same"):
+        render(clash)

@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import IN_CI, require_slurm
+from real_tools import IN_CI, require_slurm
 
 from psij import Job, JobAttributes, JobExecutor, JobSpec, JobState, JobStatus
 from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
@@ -185,7 +185,9 @@ def tracker_log(caplog: pytest.LogCaptureFixture, text: str) -> List[logging.Log
 
 
 def status_command_count(executor: BatchSchedulerExecutor) -> int:
-    return executor._tracker.command_counts['status']
+    tracker = executor.tracker
+    assert tracker is not None, 'no job of the executor is tracked'
+    return tracker.command_counts['status']
 
 
 def wait_for_status_command(executor: BatchSchedulerExecutor, timeout: float = 10.0) -> None:

@@ -7,10 +7,10 @@ from typing import Optional, Sequence
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from psij.executors.slurm import Slurm, directive_value, job_status
+from psij.executors.slurm import DIRECTIVES, Slurm, job_status
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import AccountingUnavailable, SchedulerStatus, StatusCommandError
+from psij.batch import AccountingUnavailable, CancelOutcome, SchedulerStatus, StatusCommandError
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'slurm'
@@ -230,15 +230,34 @@ def test_sbatch_with_the_controller_down_is_transient() -> None:
 
 # --- scancel and list ----------------------------------------------------------------------
 
-@pytest.mark.parametrize('name', ['scancel-finished', 'scancel-unknown', 'scancel-pending',
-                                  'scancel-running', 'scancel-cancelled-again'])
-def test_scancel_of_any_job_is_fine(name: str) -> None:
-    slurm.parse_cancel_output(captured(name), '1')
+@pytest.mark.parametrize('name', ['scancel-finished', 'scancel-unknown', 'scancel-unknown-two',
+                                  'scancel-pending', 'scancel-running', 'scancel-cancelled-again',
+                                  'scancel-finished-and-running', 'scancel-running-and-finished',
+                                  'scancel-unknown-verbose', 'scancel-finished-verbose'])
+def test_scancel_that_exits_0_is_requested(name: str) -> None:
+    # Slurm 22.05's scancel exits 0 for running, finished and unknown ids alike (-v only adds
+    # the controller's words on stderr): nothing tells them apart.
+    assert slurm.parse_cancel_output(captured(name), '1') == CancelOutcome.REQUESTED
+
+
+@pytest.mark.parametrize('name', ['scancel-finished-verbose', 'scancel-unknown-verbose'])
+def test_scancel_refused_because_the_job_ended_says_so(name: str) -> None:
+    # Releases where scancel exits 1 when the controller refuses the kill: the job had ended
+    # (or ended so long ago that the controller forgot it).
+    assert slurm.parse_cancel_output(captured(name, 1), '23') == CancelOutcome.ALREADY_ENDED
+
+
+def test_scancel_refusing_the_id_is_an_error() -> None:
+    # 'Invalid job id abc' is scancel refusing the id itself: nothing was canceled.
+    with pytest.raises(SubmitException, match='Invalid job id abc') as raised:
+        slurm.parse_cancel_output(captured('scancel-garbage', 1), 'abc')
+    assert not raised.value.transient
 
 
 def test_scancel_with_the_controller_down_raises() -> None:
-    with pytest.raises(SubmitException, match='Unable to contact'):
+    with pytest.raises(SubmitException, match='Unable to contact') as raised:
         slurm.parse_cancel_output(captured('scancel-controller-down', 8), '129')
+    assert raised.value.transient
 
 
 def test_list_output() -> None:
@@ -252,7 +271,7 @@ def test_list_output() -> None:
 @given(st.text(alphabet=st.characters(blacklist_categories=('Cs',),
                                       blacklist_characters='\n\r\x00'), min_size=1))
 def test_directive_values_round_trip_through_sbatch_rules(value: str) -> None:
-    assert _sbatch_directive_word(directive_value(value, 'field')) == value
+    assert _sbatch_directive_word(DIRECTIVES.value(value, 'field')) == value
 
 
 def _sbatch_directive_word(text: str) -> str:
@@ -284,4 +303,4 @@ def _sbatch_directive_word(text: str) -> str:
 def test_directive_values_that_cannot_be_written() -> None:
     for value in ('a\nb', 'a\rb', 'a\x00b'):
         with pytest.raises(InvalidJobException, match='JobAttributes.account'):
-            directive_value(value, 'JobAttributes.account')
+            DIRECTIVES.value(value, 'JobAttributes.account')

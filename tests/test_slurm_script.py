@@ -11,7 +11,7 @@ from typing import Callable, Dict, List
 
 import psij.launchers
 import pytest
-from batch_helpers import check_golden, golden_job
+from batch_helpers import check_golden, golden_job, job_script
 from psij.executors.slurm import Slurm, SlurmJobExecutor, format_time_limit
 from psij.executors.slurm_input_environment import directive_options, overriding_variables
 
@@ -133,7 +133,14 @@ def test_work_directory_with_percent_is_refused() -> None:
 # --- the SBATCH_* input variables that would override the script ---------------------------
 
 def _submit_argv(spec: JobSpec) -> List[str]:
-    return Slurm().submit_command_for('/w/job.sh', render(spec))
+    return submit_argv('/w/job.sh', render(spec))
+
+
+def submit_argv(path: str, text: str) -> List[str]:
+    """The argv Slurm submits the script ``text`` at ``path`` with."""
+    command = Slurm().submit_command(job_script(path, text))
+    assert command.stdin is None
+    return command.argv
 
 
 def test_submit_unsets_the_input_variables_of_the_options_the_script_sets() -> None:
@@ -166,5 +173,4 @@ def test_only_the_directive_block_counts() -> None:
     script = ('#!/bin/bash\n#SBATCH --time=1\n\n# a comment\n#SBATCH -p debug\n'
               'echo hi\n#SBATCH --account=late\n')
     assert directive_options(script) == ['time', 'partition']
-    assert Slurm().submit_command_for('/s', '#!/bin/bash\necho\n') == ['sbatch', '--parsable',
-                                                                       '/s']
+    assert submit_argv('/s', '#!/bin/bash\necho\n') == ['sbatch', '--parsable', '/s']

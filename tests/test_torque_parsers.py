@@ -6,12 +6,13 @@ import pathlib
 from typing import Dict, Optional, Sequence
 
 import pytest
+from batch_helpers import job_script
 from hypothesis import given
 from hypothesis import strategies as st
 from psij.executors.torque import Torque, parse_full_text, parse_xml
 
 from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import StatusCommandError
+from psij.batch import CancelOutcome, StatusCommandError, SubmitCommand
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'torque'
@@ -161,8 +162,8 @@ def test_slurm_wrapper_has_no_xml() -> None:
 # --- qsub, qdel, qselect -------------------------------------------------------------------
 
 def test_submit() -> None:
-    assert torque.submit_command('/w/job.sh') == ['qsub', '-j', 'oe', '-o', '/dev/null',
-                                                  '/w/job.sh']
+    assert torque.submit_command(job_script('/w/job.sh')) == SubmitCommand(
+        ['qsub', '-j', 'oe', '-o', '/dev/null', '/w/job.sh'])
     assert torque.parse_submit_output(sample('qsub')) == '9974279.garibaldi01-adm.cluster.net'
     assert torque.parse_submit_output(sample('slurm-wrapper-qsub')) == '3602'
 
@@ -189,8 +190,9 @@ def test_failed_submission_without_a_known_cause() -> None:
 
 @pytest.mark.parametrize('name, returncode', [
     ('qdel-completed', 168), ('qdel-unknown', 153), ('slurm-wrapper-qdel-finished', 1)])
-def test_cancel_of_a_job_that_ended_is_fine(name: str, returncode: int) -> None:
-    torque.parse_cancel_output(sample(name, returncode=returncode), '3264863.mskcc-fe1.local')
+def test_cancel_of_a_job_that_ended_says_so(name: str, returncode: int) -> None:
+    assert torque.parse_cancel_output(sample(name, returncode=returncode),
+                                      '3264863.mskcc-fe1.local') == CancelOutcome.ALREADY_ENDED
 
 
 def test_list() -> None:

@@ -26,7 +26,7 @@ def test_nodes_and_ppn() -> None:
 
     assert nodes() == '#PBS -l nodes=1:ppn=1'
     assert nodes(process_count=6) == '#PBS -l nodes=1:ppn=6'
-    assert nodes(process_count=5, node_count=2, cpu_cores_per_process=2) == \
+    assert nodes(process_count=6, node_count=2, cpu_cores_per_process=2) == \
         '#PBS -l nodes=2:ppn=6'
     assert nodes(processes_per_node=2, gpu_cores_per_process=2) == \
         '#PBS -l nodes=1:ppn=2:gpus=4'
@@ -49,3 +49,13 @@ def test_values_that_cannot_be_written_name_their_field(spec: JobSpec, field: st
     with pytest.raises(InvalidJobException) as raised:
         render(TorqueJobExecutor, spec)
     assert field in str(raised.value)
+
+
+def test_psij_python_pbs_keys_apply_and_may_not_clash_with_torque_keys() -> None:
+    # psij-python's pbs_classic executor reads 'pbs.' custom attributes.
+    spec = JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'pbs.m': 'abe'}))
+    assert '#PBS -m abe\n' in render(TorqueJobExecutor, spec)
+    clash = JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
+        'pbs.m': 'abe', 'torque.m': 'n'}))
+    with pytest.raises(InvalidJobException, match=r"'pbs.m' and 'torque.m' name the same"):
+        render(TorqueJobExecutor, clash)

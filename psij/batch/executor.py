@@ -1,15 +1,17 @@
 """The base class of every batch-scheduler executor, and its configuration."""
 
 import logging
-import os
 import pathlib
-import pwd
-from typing import ClassVar, List, Optional, Tuple, Union
+from typing import Any, ClassVar, List, Optional, Union
 
 from psij.batch import markers
-from psij.batch.scheduler import BatchScheduler, StatusCommandError
+from psij.batch.evidence import TrackedJob
+from psij.batch.pieces import current_user
+from psij.batch.psij_python import PsijPythonMethods, PsijPythonScheduler
+from psij.batch.registry import TrackerRegistry, trackers
+from psij.batch.scheduler import BatchScheduler, JobScript, StatusCommandError
 from psij.batch.script import ScriptInputs
-from psij.batch.tracker import CANCEL_LOOK_DELAY, TrackedJob, get_tracker
+from psij.batch.tracker import SchedulerTracker
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor import JobExecutor
@@ -56,6 +58,9 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         (30 days by default) are removed, about once an hour, by a process that tracks jobs
         there: the exit-code markers of jobs that ended long ago, and what jobs that did not
         complete left. A later attach to such a job relies on the scheduler's accounting.
+
+    Executors of different configs share one status tracker per scheduler; for what they share,
+    the smallest value among the tracked jobs' configs applies (`psij.batch.cadence.Pace`).
     """
 
     def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
@@ -83,16 +88,30 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         self.file_retention = _positive('file_retention', file_retention)
 
 
-class BatchSchedulerExecutor(JobExecutor):
+class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
     """An executor that submits each job as a script to a batch scheduler.
 
-    A subclass sets `scheduler` (a `BatchScheduler`) and `name`; everything else is here.
-    States come from the markers the job script leaves in the work directory, from the
-    scheduler's status command and, for jobs that left the queue without a marker, from its
-    accounting; see `psij.batch.tracker`.
+    A subclass sets `scheduler` (a `BatchScheduler`); the executor's `name` is the
+    scheduler's. An executor whose scheduler takes settings from the config (Grid Engine's
+    parallel environment) overrides `make_scheduler`. Everything else is here. (A subclass
+    written for psij-python's batch base sets no scheduler and implements psij-python's
+    methods instead: see `psij.batch.psij_python`.) States come
+    from the markers the job script leaves in the work directory, from the scheduler's status
+    command and, for jobs that left the queue without a marker, from its accounting; see
+    `psij.batch.tracker`.
     """
 
-    scheduler: ClassVar[BatchScheduler]
+    #: The scheduler jobs go to (class attribute: the scheduler with its default settings;
+    #: each executor's own, built by `make_scheduler`, replaces it on the instance).
+    scheduler: BatchScheduler
+    #: Where the trackers of this executor's jobs live (tests give one of their own).
+    tracker_registry: ClassVar[TrackerRegistry] = trackers
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        scheduler = cls.__dict__.get('scheduler')
+        if isinstance(scheduler, BatchScheduler) and 'name' not in cls.__dict__:
+            cls.name = scheduler.name
 
     def __init__(self, url: Optional[str] = None,
                  config: Optional[JobExecutorConfig] = None,
@@ -106,8 +125,23 @@ class BatchSchedulerExecutor(JobExecutor):
         super().__init__(url=url, config=config)
         self.batch_config: BatchSchedulerExecutorConfig = config
         self.transport: Transport = transport if transport is not None else LocalTransport()
+        self.scheduler = self.make_scheduler(config)
         self.directory = config.work_directory / self.name
-        self._tracker = get_tracker(self.scheduler, self.transport)
+
+    def make_scheduler(self, config: BatchSchedulerExecutorConfig) -> BatchScheduler:
+        """The scheduler of this executor, with the settings ``config`` holds; the class's
+        `scheduler` by default, else (a subclass written for psij-python) its psij-python
+        methods adapted."""
+        scheduler = getattr(type(self), 'scheduler', None)
+        if isinstance(scheduler, BatchScheduler):
+            return scheduler
+        return PsijPythonScheduler.for_executor(self)
+
+    @property
+    def tracker(self) -> Optional[SchedulerTracker]:
+        """The tracker watching this executor's jobs, while it has jobs (tests and
+        benchmarks read its ``command_counts``)."""
+        return self.tracker_registry.tracker(self.scheduler, self.transport)
 
     # --- submit ----------------------------------------------------------------------------
 
@@ -117,9 +151,9 @@ class BatchSchedulerExecutor(JobExecutor):
         `SubmitException` if the scheduler refused the job."""
         self._check_job(job)
         try:
-            script_path, script = self._write_script(job)
-            result = self.transport.run(self.scheduler.submit_command_for(str(script_path), script),
-                                        stdin=self.scheduler.submit_input(script),
+            script = self._write_script(job)
+            command = self.scheduler.submit_command(script)
+            result = self.transport.run(command.argv, stdin=command.stdin,
                                         timeout=self.batch_config.command_timeout)
             native_id = self.scheduler.parse_submit_output(result)
         except BaseException:
@@ -127,21 +161,25 @@ class BatchSchedulerExecutor(JobExecutor):
             raise
         job.native_id = native_id
         self._set_job_status(job, JobStatus(JobState.QUEUED))
-        self._tracker.track(TrackedJob(job, self, native_id, self.directory,
-                                       files=[script_path, self._launcher_log(job)]))
+        self.tracker_registry.track(self.scheduler, self.transport, TrackedJob(
+            job, self, native_id, self.directory,
+            files=[pathlib.Path(script.path), script.inputs.launcher_log]))
         logger.debug('submitted job %s as %s %s', job.id, self.name, native_id)
 
-    def generate_script(self, job: Job) -> str:
-        """The script `submit` would write for ``job`` (checks the job like `submit`)."""
+    def script_inputs(self, job: Job) -> ScriptInputs:
+        """What the job's script is made from (checks the spec and the launcher)."""
         spec = job.spec
         if spec is None:
             raise InvalidJobException('Job.spec is None; give the job a JobSpec')
         launcher = self._get_launcher(spec.launcher or 'single')
         launcher_log = self._launcher_log(job)
-        inputs = ScriptInputs(job_id=job.id, spec=spec, marker_directory=self.directory,
-                              launch_command=launcher.get_launch_command(job, str(launcher_log)),
-                              launcher_log=launcher_log)
-        return self.scheduler.render_script(inputs)
+        return ScriptInputs(job=job, marker_directory=self.directory,
+                            launch_command=launcher.get_launch_command(job, str(launcher_log)),
+                            launcher_log=launcher_log)
+
+    def generate_script(self, job: Job) -> str:
+        """The script `submit` would write for ``job`` (checks the job like `submit`)."""
+        return self.scheduler.render_script(self.script_inputs(job))
 
     def _launcher_log(self, job: Job) -> pathlib.Path:
         # Always one log per job, even if the config names a launcher_log_file: the job's
@@ -149,17 +187,18 @@ class BatchSchedulerExecutor(JobExecutor):
         # would pass one job's launcher failure on to another.
         return self.directory / f'{job.id}{markers.LAUNCHER_LOG}'
 
-    def _write_script(self, job: Job) -> Tuple[pathlib.Path, str]:
-        script = self.generate_script(job)
+    def _write_script(self, job: Job) -> JobScript:
+        inputs = self.script_inputs(job)
+        text = self.scheduler.render_script(inputs)
+        path = self.directory / f'{job.id}{markers.SCRIPT}'
         try:
             self.transport.make_directory(self.directory, 0o700)
-            path = self.directory / f'{job.id}{markers.SCRIPT}'
-            self.transport.write_file(path, script, 0o600)
+            self.transport.write_file(path, text, 0o600)
         except OSError as error:
             raise SubmitException(
                 f'cannot write the job script in the work directory {self.directory}: '
                 f'{error}') from error
-        return path, script
+        return JobScript(inputs, path, text)
 
     # --- cancel ----------------------------------------------------------------------------
 
@@ -173,8 +212,8 @@ class BatchSchedulerExecutor(JobExecutor):
             raise InvalidJobException(f'job {job.id} has no native id yet')
         result = self.transport.run(self.scheduler.cancel_command(native_id),
                                     timeout=self.batch_config.command_timeout)
-        self.scheduler.parse_cancel_output(result, native_id)
-        self._tracker.request_status(CANCEL_LOOK_DELAY)
+        outcome = self.scheduler.parse_cancel_output(result, native_id)
+        self.tracker_registry.note_cancel(self.scheduler, self.transport, job, outcome)
 
     # --- attach ----------------------------------------------------------------------------
 
@@ -192,7 +231,9 @@ class BatchSchedulerExecutor(JobExecutor):
                 f'{self.scheduler.native_id_pattern.pattern})')
         job.executor = self
         job.native_id = native_id
-        self._tracker.track(TrackedJob(job, self, native_id, self.directory, attached=True))
+        self.tracker_registry.track(self.scheduler, self.transport,
+                                    TrackedJob(job, self, native_id, self.directory,
+                                               attached=True))
 
     # --- list ------------------------------------------------------------------------------
 
@@ -208,4 +249,4 @@ class BatchSchedulerExecutor(JobExecutor):
     def user(self) -> str:
         """The user whose jobs `list` shows (never from the terminal: ``os.getlogin`` fails
         without one)."""
-        return pwd.getpwuid(os.getuid()).pw_name
+        return current_user()

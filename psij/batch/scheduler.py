@@ -3,15 +3,23 @@
 A `BatchScheduler` never runs anything. Its methods turn a job into a script and into argvs,
 and turn a `CommandResult` back into ids and states, so they can be tested with captured
 output and no scheduler at all, and the same code works whatever transport runs the commands.
+Every method is a pure function of its arguments and of the scheduler's settings, which are
+given when it is built; what must be remembered about one job (that we canceled it) lives with
+the tracked job, not here.
 """
 
+import enum
+import functools
+import importlib.resources
+import pathlib
 import re
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Dict, List, Optional, Sequence
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from psij.batch.markers import is_safe_file_stem
-from psij.batch.script import ScriptInputs, read_template, render_job_body, render_template
+from psij.batch.script import ScriptInputs, render_job_body, render_template
 from psij.job_state import JobState
 from psij.transport import CommandResult
 
@@ -49,14 +57,49 @@ class AccountingUnavailable(StatusCommandError):
     whether it knows a job."""
 
 
+class CancelOutcome(enum.Enum):
+    """What the scheduler did with a cancel it did not refuse."""
+
+    #: The scheduler is stopping the job (or removing it from the queue).
+    REQUESTED = 'requested'
+    #: The job had already ended: there was nothing to cancel.
+    ALREADY_ENDED = 'already ended'
+
+
+@dataclass(frozen=True)
+class JobScript:
+    """A job script written in the work directory, about to be submitted.
+
+    :param inputs: what the script was made from (the job, its launch command...).
+    :param path: where it was written (on the machine where the scheduler runs).
+    :param text: its contents.
+    """
+
+    inputs: ScriptInputs
+    path: pathlib.PurePath
+    text: str
+
+
+@dataclass(frozen=True)
+class SubmitCommand:
+    """The command that submits a job script, and what it reads on its standard input (None:
+    nothing)."""
+
+    argv: List[str]
+    stdin: Optional[str] = None
+
+
 class BatchScheduler(ABC):
     """Builds one scheduler's commands and scripts and parses their output; runs nothing.
 
     A subclass sets `name` and `job_id_variable`, ships a template ``<name>.mustache`` next to
-    its module (see `render_script`) and implements the command and parser methods.
+    its module (see `render_script`) and implements the command and parser methods. Settings
+    (a site's parallel environment...) are attributes given to its constructor. Two schedulers
+    of the same class with equal settings are the same scheduler: executors of either share one
+    status tracker.
     """
 
-    #: The scheduler's name, also the executor's name (``slurm``).
+    #: The scheduler's name, also the name of the executor bound to it (``slurm``).
     name: ClassVar[str] = ''
     #: The variable holding the scheduler's id of the job inside the job script.
     job_id_variable: ClassVar[str] = ''
@@ -66,12 +109,30 @@ class BatchScheduler(ABC):
     # --- the job script ------------------------------------------------------------------
 
     def render_script(self, inputs: ScriptInputs) -> str:
-        """The job script: the template ``<name>.mustache`` next to the subclass's module,
-        rendered with `script_context` plus ``job_body``, the common body."""
+        """The job script: the scheduler's template rendered with `script_context` plus
+        ``job_body``, the common body.
+
+        The template is ``<name>.mustache`` next to the module of the scheduler's class, else
+        of the nearest base class that has one: a subclass in another package may ship its own
+        template (named after its own `name`) or use the one of the scheduler it extends.
+        """
         context = self.script_context(inputs)
         context['job_body'] = render_job_body(inputs, self.job_id_variable)
-        package = type(self).__module__.rpartition('.')[0]
-        return render_template(read_template(package, f'{self.name}.mustache'), context)
+        return render_template(self.template(), context)
+
+    def template(self) -> str:
+        """The text of this scheduler's template (see `render_script`)."""
+        looked_in: List[str] = []
+        for cls in type(self).__mro__:
+            if not (isinstance(cls, type) and issubclass(cls, BatchScheduler)) \
+                    or cls is BatchScheduler or not cls.name:
+                continue
+            text = _read_template(cls.__module__, f'{cls.name}.mustache')
+            if text is not None:
+                return text
+            looked_in.append(f'{cls.name}.mustache beside {cls.__module__}')
+        raise FileNotFoundError(f'no job script template for {type(self).__name__}; looked for '
+                                + ', '.join(looked_in or ['a class with a name']))
 
     @abstractmethod
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
@@ -81,20 +142,8 @@ class BatchScheduler(ABC):
     # --- commands and their output ---------------------------------------------------------
 
     @abstractmethod
-    def submit_command(self, script_path: str) -> List[str]:
-        """The argv that submits the script at ``script_path``."""
-
-    def submit_command_for(self, script_path: str, script: str) -> List[str]:
-        """The argv that submits ``script``, written at ``script_path``: `submit_command` by
-        default. A scheduler whose command depends on the script's content overrides this
-        (Slurm unsets the ``SBATCH_*`` variables that would override its ``#SBATCH`` lines)."""
-        return self.submit_command(script_path)
-
-    def submit_input(self, script: str) -> Optional[str]:
-        """What the submit command reads on its standard input: nothing by default; a
-        scheduler whose submit command reads the script from stdin (LSF's ``bsub``) returns
-        ``script``, the text written at the path given to `submit_command`."""
-        return None
+    def submit_command(self, script: JobScript) -> SubmitCommand:
+        """The command that submits ``script`` (and what it reads on stdin)."""
 
     @abstractmethod
     def parse_submit_output(self, result: CommandResult) -> str:
@@ -127,8 +176,9 @@ class BatchScheduler(ABC):
         """The argv that cancels ``native_id``."""
 
     @abstractmethod
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
-        """Raise `SubmitException` if the cancel failed; a job that already ended is fine."""
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+        """What the cancel did; raises `SubmitException` if the scheduler refused it (a job it
+        does not know, another user's job, a controller that does not answer)."""
 
     @abstractmethod
     def list_command(self, user: str) -> List[str]:
@@ -143,3 +193,45 @@ class BatchScheduler(ABC):
         name)."""
         return bool(self.native_id_pattern.fullmatch(native_id)) and is_safe_file_stem(
             native_id)
+
+    # --- identity ----------------------------------------------------------------------------
+
+    def _settings(self) -> Optional[Tuple[Tuple[str, object], ...]]:
+        """The settings that make this scheduler what it is, or None if they cannot be
+        compared (a scheduler with unhashable state is only equal to itself)."""
+        settings = tuple(sorted(vars(self).items()))
+        try:
+            hash(settings)
+        except TypeError:
+            return None
+        return settings
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return False
+        assert isinstance(other, BatchScheduler)
+        mine = self._settings()
+        return mine is not None and mine == other._settings()
+
+    def __hash__(self) -> int:
+        settings = self._settings()
+        return hash((type(self), settings)) if settings is not None else id(self)
+
+    def __repr__(self) -> str:
+        settings = ', '.join(f'{key}={value!r}' for key, value in sorted(vars(self).items()))
+        return f'{type(self).__name__}({settings})'
+
+
+@functools.cache
+def _read_template(module: str, name: str) -> Optional[str]:
+    """The template ``name`` beside ``module``, or None if there is none."""
+    loaded = sys.modules.get(module)
+    package = getattr(loaded, '__package__', None) if loaded is not None else None
+    if package:
+        resource = importlib.resources.files(package).joinpath(name)
+        return resource.read_text() if resource.is_file() else None
+    # A top-level module (a plugin that is not a package): its template is beside its file.
+    path = pathlib.Path(getattr(loaded, '__file__', '') or '').parent / name
+    return path.read_text() if path.is_file() else None

@@ -12,11 +12,12 @@ import pathlib
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pystache
 
 from psij.exceptions import InvalidJobException
+from psij.job import Job
 from psij.job_spec import JobSpec
 
 _SHELL_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
@@ -28,18 +29,29 @@ JOB_NAME_MAX_LENGTH = 64
 class ScriptInputs:
     """Everything a job script is made from.
 
-    :param job_id: the PSI/J job id (a uuid), used in file names known before submission.
-    :param spec: the job's specification.
+    :param job: the job (its spec is set: the executor checked it).
     :param marker_directory: where the job writes its markers (the executor's work directory).
     :param launch_command: the launcher's argv for the job.
     :param launcher_log: the file the launcher writes its own messages to.
     """
 
-    job_id: str
-    spec: JobSpec
+    job: Job
     marker_directory: pathlib.Path
     launch_command: List[str]
     launcher_log: pathlib.Path
+
+    @property
+    def job_id(self) -> str:
+        """The PSI/J job id (a uuid), used in file names known before submission."""
+        return self.job.id
+
+    @property
+    def spec(self) -> JobSpec:
+        """The job's specification."""
+        spec = self.job.spec
+        if spec is None:
+            raise InvalidJobException('Job.spec is None; give the job a JobSpec')
+        return spec
 
 
 def shell_quote(value: str) -> str:
@@ -82,6 +94,27 @@ def custom_options(attributes: Optional[Mapping[str, object]], prefix: str,
         else:
             raise InvalidJobException(
                 f'{field} is a {type(value).__name__}; allowed: str, int, float or bool')
+
+
+def with_prefix(attributes: Optional[Mapping[str, object]], prefix: str,
+                aliases: Sequence[str]) -> Optional[Dict[str, object]]:
+    """``attributes`` with the keys of the other names of an executor (``aliases``, e.g.
+    ``uge`` for ``sge``, or psij-python's ``pbs`` for ``torque``) written with ``prefix``;
+    raises `InvalidJobException` if one option is given under two of the names."""
+    if attributes is None:
+        return None
+    renamed: Dict[str, object] = {}
+    given_as: Dict[str, str] = {}
+    for original, value in attributes.items():
+        name, dot, option = original.partition('.')
+        key = f'{prefix}.{option}' if dot and name in aliases else original
+        if key in given_as:
+            raise InvalidJobException(
+                f'JobAttributes.custom_attributes: {given_as[key]!r} and {original!r} name the '
+                f'same option ({key}); give it once')
+        given_as[key] = original
+        renamed[key] = value
+    return renamed
 
 
 def render_template(text: str, context: Dict[str, object]) -> str:

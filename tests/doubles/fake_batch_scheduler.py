@@ -23,10 +23,14 @@ from psij.batch import (
     BatchScheduler,
     BatchSchedulerExecutor,
     BatchSchedulerExecutorConfig,
+    CancelOutcome,
+    JobScript,
     SchedulerStatus,
+    ScriptInputs,
     StatusCommandError,
+    SubmitCommand,
 )
-from psij.batch.script import ScriptInputs
+from psij.batch.registry import TrackerRegistry
 from psij.job_state import JobState
 from psij.poller import PollTarget
 from psij.transport import CommandResult, FinishedCommand, LocalTransport, RunningCommand
@@ -60,6 +64,7 @@ class ScriptedScheduler(BatchScheduler):
         its records (records reach accounting late).
     :ivar status_calls: the native ids each status command asked about, in order.
     :ivar accounting_calls: the same for the accounting command.
+    :ivar cancel_outcome: what every cancel did.
     """
 
     name = 'scripted'
@@ -73,6 +78,7 @@ class ScriptedScheduler(BatchScheduler):
         self.accounting_lag = 0
         self.status_calls: List[List[str]] = []
         self.accounting_calls: List[List[str]] = []
+        self.cancel_outcome = CancelOutcome.REQUESTED
         self._ids = itertools.count(1001)
 
     def render_script(self, inputs: ScriptInputs) -> str:
@@ -83,9 +89,9 @@ class ScriptedScheduler(BatchScheduler):
         """Unused: `render_script` needs no template."""
         return {}
 
-    def submit_command(self, script_path: str) -> List[str]:
+    def submit_command(self, script: JobScript) -> SubmitCommand:
         """``scripted-submit SCRIPT``."""
-        return [SUBMIT, script_path]
+        return SubmitCommand([SUBMIT, str(script.path)])
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """A new native id; the job enters the queue as QUEUED."""
@@ -128,8 +134,9 @@ class ScriptedScheduler(BatchScheduler):
         """``scripted-cancel ID``; the test scripts what the cancel does to the queue."""
         return [CANCEL, native_id]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> None:
-        """Cancels always succeed."""
+    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+        """Cancels always succeed, with `cancel_outcome`."""
+        return self.cancel_outcome
 
     def list_command(self, user: str) -> List[str]:
         """``scripted-list USER``."""
@@ -159,7 +166,7 @@ class RecordingTransport(LocalTransport):
     """A test double of a `Transport`: files are real (on a tmp dir), commands are not run
     but recorded, each with the time of ``clock``, and answered with empty success.
 
-    Its `key` is unique, so that every test gets its own tracker from `get_tracker`.
+    Its `key` is unique, so that every test gets its own tracker.
     ``on_run`` is called with each argv after it is recorded, to act while a command "runs".
     """
 
@@ -201,8 +208,8 @@ class RecordingTransport(LocalTransport):
 
 
 class FakeClock:
-    """A test double of the ``time`` module for `psij.batch.tracker`: `monotonic` returns a
-    time that only moves when `SimulatedPoller` (or the test) advances it."""
+    """A test double of the clock of `psij.batch.tracker`: `monotonic` returns a time that only
+    moves when `SimulatedPoller` (or the test) advances it."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
@@ -273,9 +280,12 @@ class SimulatedPoller:
 
 def scripted_executor(scheduler: ScriptedScheduler, transport: RecordingTransport,
                       work_directory: pathlib.Path,
+                      registry: Optional[TrackerRegistry] = None,
                       **settings: object) -> BatchSchedulerExecutor:
-    """A `BatchSchedulerExecutor` of ``scheduler`` through ``transport``; ``settings`` go to
-    `BatchSchedulerExecutorConfig` (``keep_files``, ``queue_polling_interval``...)."""
+    """A `BatchSchedulerExecutor` of ``scheduler`` through ``transport``, its jobs tracked in
+    ``registry`` (the process's trackers by default; a registry on a `FakeClock` and a
+    `SimulatedPoller` for simulated time); ``settings`` go to `BatchSchedulerExecutorConfig`
+    (``keep_files``, ``queue_polling_interval``...)."""
 
     class ScriptedExecutor(BatchSchedulerExecutor):
         """An executor bound to one `ScriptedScheduler` (test double)."""
@@ -284,6 +294,8 @@ def scripted_executor(scheduler: ScriptedScheduler, transport: RecordingTranspor
         version = '0.0.1'
 
     ScriptedExecutor.scheduler = scheduler
+    if registry is not None:
+        ScriptedExecutor.tracker_registry = registry
     config = BatchSchedulerExecutorConfig(work_directory=work_directory,
                                           **settings)  # type: ignore[arg-type]
     return ScriptedExecutor(config=config, transport=transport)

@@ -5,6 +5,10 @@
 #PBS -o /dev/null
 #PBS -l walltime=00:10:00
 #PBS -l nodes=1:ppn=1
+#PBS -l filesystems=home:eagle
+#PBS -W depend=afterok:12.server
+#PBS -m abe
+#PBS -h
 #PBS -l nodes=1:ppn=2:gpus=1
 #PBS -W group_list=physics
 #PBS -p 10

@@ -3,7 +3,7 @@
 #BSUB -o "/shared/psij work/lsf/%J.out"
 #BSUB -e "/shared/psij work/lsf/%J.out"
 #BSUB -W 10
-#BSUB -n 5
+#BSUB -n 6
 #BSUB -R "span[ptile=3]"
 
 # One line per process: each host of the job as many times as it runs processes. LSF lists
