@@ -5,9 +5,15 @@ A job with the default launcher and no pre/post-launch script is started with a 
 job (see `psij.reaper`); the exit status is recorded in the work directory so that another
 process can `attach` to the job and learn its real final state and exit code.
 
+A cancel is recorded before any signal is sent (in this process for its own jobs, as a mark
+in the work directory for a job another process owns), so the reaper, which decides the final
+state once, always knows whether the job was canceled: the submitting process, its journal
+and every process that attaches report the same final state.
+
 Limit: a job's exit code is recorded by the process that submitted it. If that process ends
 before the job does, nobody can learn the exit code any more; an attached job then ends
-FAILED with a message saying that its outcome is unknown (never a guessed COMPLETED).
+FAILED with a message saying that its outcome is unknown (never a guessed COMPLETED), or
+CANCELED if a cancel mark says it was canceled.
 """
 
 import logging
@@ -21,6 +27,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 
 import psutil
 
+from psij.batch.pieces import signal_name
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor import JobExecutor
@@ -50,14 +57,12 @@ class _RunningJob:
     process: 'subprocess.Popen[bytes]'
     launcher: Launcher
     log_file: str
-    signalled: bool = False
 
 
 @dataclass
 class _AttachedJob:
     job: Job
     record: JobRecord
-    signalled: bool = False
 
 
 @dataclass
@@ -76,31 +81,37 @@ class _Leftovers:
         return None
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f'signal {number}'
-
-
 def _exit_message(exit_code: int) -> str:
     if exit_code < 0:
-        return f'killed by {_signal_name(-exit_code)}'
+        return f'killed by {signal_name(-exit_code)}'
     return f'exit code {exit_code}'
 
 
-def _terminate_tree(pid: int, grace_period: float) -> bool:
-    """SIGTERM the job's process group and every descendant; True if anything was alive.
+def _exit_status(exit_code: int, launcher: Launcher,
+                 launcher_failure: Optional[str]) -> JobStatus:
+    """How a local job ended, as its process says: a clean exit 0 is COMPLETED, anything
+    else FAILED (the job makes a FAILED end after a cancel CANCELED: `Job._ends_by_cancel`)."""
+    if exit_code == 0 and launcher_failure is None:
+        return JobStatus(JobState.COMPLETED, exit_code=0)
+    if launcher_failure is not None:
+        cause = f'launcher {launcher.name!r} failed: {launcher_failure}'
+    else:
+        cause = _exit_message(exit_code)
+    return JobStatus(JobState.FAILED, exit_code=exit_code, message=cause)
+
+
+def _terminate_tree(pid: int, grace_period: float) -> None:
+    """SIGTERM the job's process group and every descendant.
 
     Whatever of them is still alive after ``grace_period`` seconds gets SIGKILL.
     """
     try:
         lead = psutil.Process(pid)
         if lead.status() == psutil.STATUS_ZOMBIE:
-            return False
+            return
         tree = [lead] + lead.children(recursive=True)
     except psutil.NoSuchProcess:
-        return False
+        return
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -111,7 +122,6 @@ def _terminate_tree(pid: int, grace_period: float) -> bool:
         except psutil.NoSuchProcess:
             pass
     get_poller().schedule(_Leftovers(tree), grace_period)
-    return True
 
 
 class LocalJobExecutor(JobExecutor):
@@ -195,29 +205,36 @@ class LocalJobExecutor(JobExecutor):
             running = self._running.pop(pid)
         # We reaped it: tell Popen, whose finalizer would otherwise try to reap it again.
         running.process.returncode = exit_code
-        canceled = running.signalled or self._records.is_marked_canceled(pid)
+        job = running.job
+        # A cancel is recorded before any signal goes out: by this process on the job (see
+        # cancel), by another one as a mark in the work directory, which it then stands for.
+        if self._records.is_marked_canceled(running.record):
+            job._request_cancel()
         launcher_failure = _read_launcher_failure(running.launcher, running.log_file)
-        if exit_code == 0 and launcher_failure is None:
-            status = JobStatus(JobState.COMPLETED, exit_code=0)
-        elif canceled and exit_code != 0:
-            status = JobStatus(JobState.CANCELED, exit_code=exit_code,
-                               message=f'canceled ({_exit_message(exit_code)})')
-        elif launcher_failure is not None:
-            status = JobStatus(JobState.FAILED, exit_code=exit_code,
-                               message=f'launcher {running.launcher.name!r} failed: '
-                                       f'{launcher_failure}')
-        else:
-            status = JobStatus(JobState.FAILED, exit_code=exit_code,
-                               message=_exit_message(exit_code))
-        self._records.write_exit(running.record, ExitRecord(
-            state=status.state.value, exit_code=status.exit_code, message=status.message,
-            time=status.time))
-        self._set_job_status(running.job, status)
+        journaled: List[JobStatus] = []
+
+        def journal(taken: JobStatus) -> None:
+            # The status exactly as the job took it (under the lock a cancel takes too): the
+            # one truth for this process and for every process that attaches.
+            journaled.append(taken)
+            self._records.write_exit(running.record, ExitRecord(
+                state=taken.state.value, exit_code=taken.exit_code, message=taken.message,
+                time=taken.time))
+
+        self._set_job_status(job, _exit_status(exit_code, running.launcher, launcher_failure),
+                             journal)
+        if not journaled:  # the job was final already: record what it is
+            journal(job.status)
 
     # --- cancel ----------------------------------------------------------------------------
 
     def cancel(self, job: Job) -> None:
-        """SIGTERM the job's whole process tree (SIGKILL after `cancel_grace_period`)."""
+        """SIGTERM the job's whole process tree (SIGKILL after `cancel_grace_period`).
+
+        The job then ends CANCELED, unless it exits with 0 (COMPLETED: it finished anyway).
+        """
+        # _should_cancel records the cancel on the job before anything is signalled: the
+        # reaper may see the job die before _terminate_tree returns.
         if not self._should_cancel(job):
             return
         pid = int(job.native_id or 0)
@@ -225,11 +242,13 @@ class LocalJobExecutor(JobExecutor):
             running = self._running.get(pid)
             attached = self._attached.get(pid)
         if running is not None and running.job is job:
-            running.signalled = _terminate_tree(pid, self.cancel_grace_period)
+            _terminate_tree(pid, self.cancel_grace_period)
         elif attached is not None:
-            self._records.mark_canceled(pid)
+            # The owner decides how the job ended, when it reaps it: the mark must be there
+            # before the job can die of our signal.
+            self._records.mark_canceled(attached.record)
             if is_running(pid, attached.record.start_ticks):
-                attached.signalled = _terminate_tree(pid, self.cancel_grace_period)
+                _terminate_tree(pid, self.cancel_grace_period)
             self._check_attached(pid)
 
     # --- attach ----------------------------------------------------------------------------
@@ -264,18 +283,25 @@ class LocalJobExecutor(JobExecutor):
         if attached is None:
             return True
         job, record = attached.job, attached.record
-        found = self._records.find(pid, refresh)
-        exit_record = found[1] if found is not None and found[0] == record else None
+        exit_record = self._exit_record(record, refresh)
+        if exit_record is None:
+            if is_running(pid, record.start_ticks):
+                self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
+                return False
+            if is_running(record.owner_pid, record.owner_start_ticks):
+                return False  # the owner has not written the exit record yet
+            # The owner may have written it after we read the journal and then ended; now
+            # that it has ended, one more read is final.
+            exit_record = self._exit_record(record, True)
         if exit_record is not None:
             status = JobStatus(JobState.from_name(exit_record.state), exit_record.time,
                                exit_record.message, exit_record.exit_code)
-        elif is_running(pid, record.start_ticks):
-            self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
-            return False
-        elif is_running(record.owner_pid, record.owner_start_ticks):
-            return False  # the owner has not written the exit record yet
-        elif attached.signalled:
-            status = JobStatus(JobState.CANCELED, message='canceled')
+        elif self._records.is_marked_canceled(record):
+            # Any process that attaches finds the same mark, so all of them say CANCELED.
+            status = JobStatus(
+                JobState.CANCELED,
+                message=f'canceled; the process that submitted the job (pid '
+                        f'{record.owner_pid}) ended before it, so no exit code was recorded')
         else:
             status = JobStatus(
                 JobState.FAILED,
@@ -284,8 +310,14 @@ class LocalJobExecutor(JobExecutor):
                         'recorded')
         with self._lock:
             self._attached.pop(pid, None)
-        self._set_job_status(job, status)
+        # The owner's record was made with the cancel rule applied: it is the truth here too.
+        self._set_job_status(job, status, as_recorded=exit_record is not None)
         return True
+
+    def _exit_record(self, record: JobRecord, refresh: bool) -> Optional[ExitRecord]:
+        """How the job of ``record`` ended, if its owner has written it down."""
+        found = self._records.find(record.pid, refresh)
+        return found[1] if found is not None and found[0] == record else None
 
     def poll(self) -> Optional[float]:
         """Check every attached job (called by the process's status poller)."""

@@ -13,8 +13,10 @@ throughput on a busy disk). Lines are JSON:
 Each line goes out in one ``write`` to a file opened with O_APPEND, and a reader only uses
 lines whose newline it has seen, so a reader never acts on half a record. The submitting
 process is the journal's owner; its pid and start ticks are in the file name.
-``<pid>.cancel`` is written by a process that cancels a job it does not own, so that the owner
-reports CANCELED.
+``<pid>.<start ticks>.cancel`` is written by a process that cancels a job it does not own,
+before it signals the job, so that the owner reports CANCELED (and, if the owner ended first,
+so that every process that attaches reports the same CANCELED). The start ticks in the name
+keep a mark from applying to a later job that got the same pid.
 
 Journals of processes that have ended, cancel marks and launcher logs are removed once they
 have not been modified for `RECORD_RETENTION` (30 days), by the first local executor a process
@@ -25,10 +27,13 @@ import json
 import os
 import pathlib
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
+
+from psij.private_directories import make_private_directory
 
 #: Records not modified for this many seconds are removed (see `RecordStore.prune`).
 RECORD_RETENTION = 30 * 24 * 3600.0
@@ -99,8 +104,7 @@ class RecordStore:
 
     def __init__(self, directory: pathlib.Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(directory, 0o700)
+        make_private_directory(directory)
         self._nodefiles: Dict[int, str] = {}
         self._lock = threading.Lock()
         self._journal_fd: Optional[int] = None
@@ -127,12 +131,7 @@ class RecordStore:
             os.write(self._journal_fd, line)
 
     def write_job(self, record: JobRecord) -> None:
-        """Record a just-started job, forgetting a cancel mark an earlier job with its pid
-        left."""
-        try:
-            os.unlink(f'{self.directory}/{record.pid}.cancel')
-        except FileNotFoundError:
-            pass
+        """Record a just-started job."""
         self._append({'pid': record.pid, 'start_ticks': record.start_ticks,
                        'job_id': record.job_id, 'name': record.name})
 
@@ -246,13 +245,17 @@ class RecordStore:
 
     # --- cancel marks and node files ----------------------------------------------------------
 
-    def mark_canceled(self, pid: int) -> None:
-        """Tell the owner of job ``pid`` that it is being canceled."""
-        os.close(os.open(f'{self.directory}/{pid}.cancel', os.O_WRONLY | os.O_CREAT, 0o600))
+    def _cancel_mark(self, job: JobRecord) -> str:
+        return f'{self.directory}/{job.pid}.{job.start_ticks}.cancel'
 
-    def is_marked_canceled(self, pid: int) -> bool:
-        """True if another process canceled job ``pid``."""
-        return os.path.exists(f'{self.directory}/{pid}.cancel')
+    def mark_canceled(self, job: JobRecord) -> None:
+        """Record that ``job`` is being canceled; call it before signalling the job, so that
+        whoever sees the job end also sees the mark."""
+        os.close(os.open(self._cancel_mark(job), os.O_WRONLY | os.O_CREAT, 0o600))
+
+    def is_marked_canceled(self, job: JobRecord) -> bool:
+        """True if some process called `mark_canceled` for ``job``."""
+        return os.path.exists(self._cancel_mark(job))
 
     def nodefile(self, process_count: int) -> str:
         """A file listing this host once per process slot (the value of PSIJ_NODEFILE)."""
@@ -260,9 +263,23 @@ class RecordStore:
         if path is None:
             path = f'{self.directory}/nodefile.{process_count}'
             if not os.path.exists(path):
-                temporary = f'{path}.{os.getpid()}.tmp'
-                with open(temporary, 'w') as stream:
-                    stream.write((socket.gethostname() + '\n') * process_count)
-                os.replace(temporary, path)
+                # Threads and processes may all be here at once: each writes a file of its
+                # own and renames it, so the node file is complete whenever it exists.
+                descriptor, temporary = tempfile.mkstemp(
+                    prefix=f'nodefile.{process_count}.', suffix='.tmp', dir=self.directory)
+                try:
+                    with os.fdopen(descriptor, 'w') as stream:
+                        stream.write((socket.gethostname() + '\n') * process_count)
+                    os.replace(temporary, path)
+                except BaseException:
+                    _remove(temporary)
+                    raise
             self._nodefiles[process_count] = path
         return path
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -7,7 +7,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import List
+from typing import List, Tuple
 
 import psutil
 import pytest
@@ -359,3 +359,47 @@ def test_old_records_of_ended_processes_are_pruned(tmp_path: pathlib.Path) -> No
     assert store.prune_once() == 0  # nothing old is left
     second = aged('9999.cancel', 31)
     assert store.prune_once() == 0 and second.exists()
+
+
+
+def _submit_from_threads_at_once(pairs: List[Tuple[JobExecutor, Job]]) -> List[BaseException]:
+    """Submit each job to its executor, each from a thread of its own, all released at once;
+    the errors raised."""
+    barrier = threading.Barrier(len(pairs))
+    errors: List[BaseException] = []
+
+    def submit(executor: JobExecutor, job: Job) -> None:
+        barrier.wait()
+        try:
+            executor.submit(job)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_many_threads_submitting_at_once_to_a_new_work_directory_all_succeed(
+        tmp_path: pathlib.Path) -> None:
+    # The first submits of a work directory write its node file: they race with each other.
+    threads_per_round, rounds = 16, 10
+    for round_number in range(rounds):
+        work_directory = tmp_path / str(round_number)
+        config = JobExecutorConfig(work_directory=work_directory)
+        # half the threads share an executor, the others have one each
+        shared = JobExecutor.get_instance('local', config=config)
+        outputs = [tmp_path / f'{round_number}.{index}.out' for index in range(threads_per_round)]
+        pairs = [(shared if index % 2 else JobExecutor.get_instance('local', config=config),
+                  Job(JobSpec('/bin/sh', ['-c', 'cat "$PSIJ_NODEFILE"'], stdout_path=out)))
+                 for index, out in enumerate(outputs)]
+        assert _submit_from_threads_at_once(pairs) == []
+        for (_, job), out in zip(pairs, outputs):
+            status = job.wait(timeout=30)
+            assert status is not None and status.state == JobState.COMPLETED, status
+            assert len(out.read_text().splitlines()) == 1
+        assert sorted(path.name for path in work_directory.glob('local/nodefile*')) == \
+            ['nodefile.1'], 'no temporary file is left'

@@ -62,3 +62,23 @@ def test_old_files_are_regular_files_past_the_age(tmp_path: pathlib.Path) -> Non
     os.utime(tmp_path / 'old-dir', (then, then))
     assert LocalTransport().old_files(tmp_path, 60) == {'old.ec'}
     assert LocalTransport().old_files(tmp_path / 'missing', 60) == set()
+
+
+def test_make_directory_creates_every_missing_level_user_only(tmp_path: pathlib.Path) -> None:
+    previous = os.umask(0o022)  # under which mkdir(parents=True) gives parents 0755
+    try:
+        os.chmod(tmp_path, 0o755)
+        work = tmp_path / 'home' / '.psij' / 'work'
+        LocalTransport().make_directory(work / 'slurm', 0o700)
+        modes = {str(level.relative_to(tmp_path)): level.stat().st_mode & 0o777
+                 for level in (tmp_path / 'home', work.parent, work, work / 'slurm')}
+        assert set(modes.values()) == {0o700}, modes
+        assert tmp_path.stat().st_mode & 0o777 == 0o755, 'an existing parent keeps its mode'
+        # an existing directory itself is set to the mode asked for; its parents are kept
+        os.chmod(work, 0o750)
+        os.chmod(work / 'slurm', 0o755)
+        LocalTransport().make_directory(work / 'slurm', 0o700)
+        assert (work.stat().st_mode & 0o777, (work / 'slurm').stat().st_mode & 0o777) == \
+            (0o750, 0o700)
+    finally:
+        os.umask(previous)
