@@ -12,10 +12,6 @@ def _positive_duration(field: str, value: timedelta) -> None:
         raise InvalidJobException(f'{field} must be a positive timedelta, not {value}')
 
 
-def _copy_dict(value: Optional[Dict[str, object]]) -> Optional[Dict[str, object]]:
-    return None if value is None else dict(value)
-
-
 class JobAttributes:
     """Attributes a scheduler uses to place and bill a job.
 
@@ -33,9 +29,10 @@ class JobAttributes:
     queue_name = Checked[Optional[str]](Optional[str], 'Queue or partition name.')
     account = Checked[Optional[str]](Optional[str], 'Account or project billed.')
     reservation_id = Checked[Optional[str]](Optional[str], 'Advance reservation to use.')
+    # The dict is kept as given, not copied (as the PSI/J specification says of the
+    # environment, and as psij-python does): a change the caller makes to it later counts.
     custom_attributes = Checked[Optional[Dict[str, object]]](
-        Optional[Dict[str, object]], 'Executor-specific options, e.g. {"slurm.constraint": "x"}.',
-        convert=_copy_dict)
+        Optional[Dict[str, object]], 'Executor-specific options, e.g. {"slurm.constraint": "x"}.')
 
     def __init__(self, duration: timedelta = timedelta(minutes=10),
                  queue_name: Optional[str] = None, account: Optional[str] = None,

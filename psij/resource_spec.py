@@ -27,9 +27,13 @@ class ResourceSpec(ABC):
 class ResourceSpecV1(ResourceSpec):
     """Nodes, processes, cores and memory for a job.
 
-    ``process_count = node_count * processes_per_node`` must hold when all three are given;
-    when only some are given the others are computed (``computed_*``), always from the
-    current values. An empty specification means one process on one core of one node.
+    ``process_count = node_count * processes_per_node`` must hold when all three are given,
+    and a ``process_count`` given with ``node_count`` or ``processes_per_node`` must be a whole
+    multiple of it: the PSI/J specification's V1 describes homogeneous jobs (it even forbids
+    giving both counts; psij-python accepts them when they agree, and so does psij, so that
+    code written for it keeps working). When only some are given the others are computed
+    (``computed_*``), always from the current values. An empty specification means one
+    process on one core of one node.
     """
 
     node_count = Checked[Optional[int]](
@@ -80,6 +84,12 @@ class ResourceSpecV1(ResourceSpec):
             raise InvalidJobException(
                 f'ResourceSpecV1: process_count ({total}) must be at least node_count '
                 f'({nodes}): every node runs at least one process')
+        for field, count in (('node_count', nodes), ('processes_per_node', per_node)):
+            if count is not None and total is not None and total % count:
+                raise InvalidJobException(
+                    f'ResourceSpecV1: process_count ({total}) must be a whole multiple of '
+                    f'{field} ({count}): every node runs the same number of processes; '
+                    f'allowed: {count}, {2 * count}, {3 * count}...')
 
     @property
     def computed_node_count(self) -> int:

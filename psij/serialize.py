@@ -27,19 +27,42 @@ given). Malformed JSON, unknown fields and ill-typed values raise `SpecFormatErr
 both an `InvalidJobException` and a `ValueError`; its message starts with the path of the
 field (``resources.node_count``) and says what is allowed there.
 
+`JSONSerializer` (and its base `Serializer`) reads and writes psij-python's JSON format
+instead, with psij-python's method names; see `psij.psij_python_json`. It is not the default.
+
 Nothing here prints or logs.
 """
 
 import json
 import math
 from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import IO, Any, Dict, List, Optional, Sequence, Union
+from decimal import Decimal
+from typing import IO, Any, Dict, Optional, Union
 
+from psij._json_fields import (
+    MICROSECONDS_PER_SECOND,
+    SpecFormatError,
+    duration_from_decimal,
+    join_path,
+    parse_json,
+    read_bool,
+    read_count,
+    read_object,
+    read_optional_str,
+    read_str_list,
+    wrong_type,
+)
 from psij.exceptions import InvalidJobException
 from psij.job_attributes import JobAttributes
 from psij.job_spec import JobSpec
+from psij.psij_python_json import JSONSerializer, Serializer
 from psij.resource_spec import ResourceSpec, ResourceSpecV1
+
+__all__ = [
+    'ATTRIBUTE_FIELDS', 'FORMAT_VERSION', 'JSONSerializer', 'RESOURCES_VERSION',
+    'RESOURCE_FIELDS', 'SPEC_FIELDS', 'Serializer', 'SpecFormatError', 'dump', 'dumps', 'load',
+    'loads', 'spec_from_dict', 'spec_to_dict',
+]
 
 FORMAT_VERSION = 1
 RESOURCES_VERSION = 1
@@ -54,21 +77,6 @@ RESOURCE_FIELDS = (
     'gpu_cores_per_process', 'exclusive_node_use', 'memory',
 )
 ATTRIBUTE_FIELDS = ('duration', 'queue_name', 'account', 'reservation_id', 'custom_attributes')
-
-_MICROSECONDS_PER_SECOND = 1_000_000
-
-
-class SpecFormatError(InvalidJobException, ValueError):
-    """A job spec document that cannot be read, or a spec that cannot be written exactly.
-
-    ``path`` is the offending field (``'resources.node_count'``), or ``''`` when the problem
-    is the document as a whole (malformed JSON, not an object).
-    """
-
-    def __init__(self, path: str, problem: str) -> None:
-        where = f'job spec field {path}' if path else 'job spec document'
-        super().__init__(f'{where}: {problem}')
-        self.path = path
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -157,8 +165,8 @@ def _duration_to_seconds(duration: timedelta) -> Union[int, float]:
     whole_seconds = duration.days * 86400 + duration.seconds
     if duration.microseconds == 0:
         return whole_seconds
-    seconds = (whole_seconds * _MICROSECONDS_PER_SECOND + duration.microseconds) \
-        / _MICROSECONDS_PER_SECOND
+    seconds = (whole_seconds * MICROSECONDS_PER_SECOND + duration.microseconds) \
+        / MICROSECONDS_PER_SECOND
     try:
         exact = _duration_from_seconds(seconds, 'attributes.duration') == duration
     except SpecFormatError:
@@ -181,24 +189,24 @@ def spec_from_dict(data: Dict[str, Any]) -> JobSpec:
     Raises `SpecFormatError` naming the field for unknown fields, ill-typed or out-of-range
     values, and resource counts that contradict each other.
     """
-    document = _read_object(data, '', SPEC_FIELDS)
+    document = read_object(data, '', SPEC_FIELDS)
     _read_version(document, '', FORMAT_VERSION)
     return JobSpec(
-        executable=_read_optional_str(document.get('executable'), 'executable'),
-        arguments=_read_str_list(document.get('arguments'), 'arguments'),
-        directory=_read_optional_str(document.get('directory'), 'directory'),
-        name=_read_optional_str(document.get('name'), 'name'),
-        inherit_environment=_read_bool(
+        executable=read_optional_str(document.get('executable'), 'executable'),
+        arguments=read_str_list(document.get('arguments'), 'arguments'),
+        directory=read_optional_str(document.get('directory'), 'directory'),
+        name=read_optional_str(document.get('name'), 'name'),
+        inherit_environment=read_bool(
             document.get('inherit_environment', True), 'inherit_environment'),
         environment=_read_environment(document.get('environment'), 'environment'),
-        stdin_path=_read_optional_str(document.get('stdin_path'), 'stdin_path'),
-        stdout_path=_read_optional_str(document.get('stdout_path'), 'stdout_path'),
-        stderr_path=_read_optional_str(document.get('stderr_path'), 'stderr_path'),
+        stdin_path=read_optional_str(document.get('stdin_path'), 'stdin_path'),
+        stdout_path=read_optional_str(document.get('stdout_path'), 'stdout_path'),
+        stderr_path=read_optional_str(document.get('stderr_path'), 'stderr_path'),
         resources=_resources_from_dict(document.get('resources')),
         attributes=_attributes_from_dict(document.get('attributes')),
-        pre_launch=_read_optional_str(document.get('pre_launch'), 'pre_launch'),
-        post_launch=_read_optional_str(document.get('post_launch'), 'post_launch'),
-        launcher=_read_optional_str(document.get('launcher'), 'launcher'),
+        pre_launch=read_optional_str(document.get('pre_launch'), 'pre_launch'),
+        post_launch=read_optional_str(document.get('post_launch'), 'post_launch'),
+        launcher=read_optional_str(document.get('launcher'), 'launcher'),
     )
 
 
@@ -208,13 +216,7 @@ def loads(text: Union[str, bytes]) -> JobSpec:
     Raises `SpecFormatError` for malformed JSON (including keys repeated in one object) and
     for everything `spec_from_dict` rejects (including NaN and infinite numbers).
     """
-    try:
-        data = json.loads(text, object_pairs_hook=_object_without_repeated_keys)
-    except SpecFormatError:
-        raise
-    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8/16/32
-        raise SpecFormatError('', f'not valid JSON: {error}') from error
-    return spec_from_dict(data)
+    return spec_from_dict(parse_json(text))
 
 
 def load(fp: IO[str]) -> JobSpec:
@@ -222,31 +224,22 @@ def load(fp: IO[str]) -> JobSpec:
     return loads(fp.read())
 
 
-def _object_without_repeated_keys(pairs: List[Any]) -> Dict[str, Any]:
-    result: Dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise SpecFormatError('', f'the key {key!r} appears twice in one JSON object')
-        result[key] = value
-    return result
-
-
 def _resources_from_dict(value: object) -> Optional[ResourceSpecV1]:
     if value is None:
         return None
-    fields = _read_object(value, 'resources', RESOURCE_FIELDS)
+    fields = read_object(value, 'resources', RESOURCE_FIELDS)
     _read_version(fields, 'resources', RESOURCES_VERSION)
-    node_count = _read_count(fields.get('node_count'), 'resources.node_count', 1)
-    process_count = _read_count(fields.get('process_count'), 'resources.process_count', 1)
-    processes_per_node = _read_count(
+    node_count = read_count(fields.get('node_count'), 'resources.node_count', 1)
+    process_count = read_count(fields.get('process_count'), 'resources.process_count', 1)
+    processes_per_node = read_count(
         fields.get('processes_per_node'), 'resources.processes_per_node', 1)
-    cpu_cores = _read_count(
+    cpu_cores = read_count(
         fields.get('cpu_cores_per_process'), 'resources.cpu_cores_per_process', 1)
-    gpu_cores = _read_count(
+    gpu_cores = read_count(
         fields.get('gpu_cores_per_process'), 'resources.gpu_cores_per_process', 1)
-    exclusive = _read_bool(
+    exclusive = read_bool(
         fields.get('exclusive_node_use', False), 'resources.exclusive_node_use')
-    memory = _read_count(fields.get('memory'), 'resources.memory', 0)
+    memory = read_count(fields.get('memory'), 'resources.memory', 0)
     try:
         return ResourceSpecV1(
             node_count=node_count, process_count=process_count,
@@ -259,16 +252,16 @@ def _resources_from_dict(value: object) -> Optional[ResourceSpecV1]:
 def _attributes_from_dict(value: object) -> Optional[JobAttributes]:
     if value is None:
         return None
-    fields = _read_object(value, 'attributes', ATTRIBUTE_FIELDS)
+    fields = read_object(value, 'attributes', ATTRIBUTE_FIELDS)
     custom = fields.get('custom_attributes')
     if custom is not None:
         if not isinstance(custom, dict):
-            raise _wrong_type(custom, 'attributes.custom_attributes', 'an object or null')
+            raise wrong_type(custom, 'attributes.custom_attributes', 'an object or null')
         custom = _json_copy(custom, 'attributes.custom_attributes')
     attributes = JobAttributes(
-        queue_name=_read_optional_str(fields.get('queue_name'), 'attributes.queue_name'),
-        account=_read_optional_str(fields.get('account'), 'attributes.account'),
-        reservation_id=_read_optional_str(
+        queue_name=read_optional_str(fields.get('queue_name'), 'attributes.queue_name'),
+        account=read_optional_str(fields.get('account'), 'attributes.account'),
+        reservation_id=read_optional_str(
             fields.get('reservation_id'), 'attributes.reservation_id'),
         custom_attributes=custom)
     if 'duration' in fields:
@@ -278,7 +271,7 @@ def _attributes_from_dict(value: object) -> Optional[JobAttributes]:
 
 def _read_duration(value: object, path: str) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _wrong_type(value, path, 'a positive number of seconds')
+        raise wrong_type(value, path, 'a positive number of seconds')
     duration = _duration_from_seconds(value, path)
     if duration <= timedelta(0):
         raise SpecFormatError(path, f'must be a positive number of seconds, not {value}')
@@ -294,28 +287,11 @@ def _duration_from_seconds(seconds: Union[int, float], path: str) -> timedelta:
     if isinstance(seconds, float) and not math.isfinite(seconds):
         raise SpecFormatError(path, f'must be a finite number of seconds, not {seconds}')
     exact = Decimal(repr(seconds)) if isinstance(seconds, float) else Decimal(seconds)
-    microseconds = (exact * _MICROSECONDS_PER_SECOND).to_integral_value(ROUND_HALF_EVEN)
-    try:
-        return timedelta(microseconds=int(microseconds))
-    except OverflowError:
-        raise SpecFormatError(
-            path, f'{seconds} seconds is longer than the longest duration, {timedelta.max}'
-        ) from None
-
-
-def _read_object(value: object, path: str, allowed: Sequence[str]) -> Dict[str, Any]:
-    """``value`` as a dict after checking it holds only ``allowed`` keys."""
-    if not isinstance(value, dict):
-        raise _wrong_type(value, path, 'an object' if path else 'a JSON object')
-    for key in value:
-        if key not in allowed:
-            raise SpecFormatError(
-                _join(path, str(key)), f'unknown field; allowed fields: {", ".join(allowed)}')
-    return value
+    return duration_from_decimal(exact, path, f'{seconds} seconds')
 
 
 def _read_version(fields: Dict[str, Any], path: str, expected: int) -> None:
-    version_path = _join(path, 'version')
+    version_path = join_path(path, 'version')
     if 'version' not in fields:
         raise SpecFormatError(version_path, f'is missing; it must be {expected}')
     version = fields['version']
@@ -324,54 +300,19 @@ def _read_version(fields: Dict[str, Any], path: str, expected: int) -> None:
             version_path, f'{version!r} is not supported; the only version is {expected}')
 
 
-def _read_optional_str(value: object, path: str) -> Optional[str]:
-    if value is not None and not isinstance(value, str):
-        raise _wrong_type(value, path, 'a string or null')
-    return value
-
-
-def _read_str_list(value: object, path: str) -> Optional[List[str]]:
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise _wrong_type(value, path, 'a list of strings or null')
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise _wrong_type(item, f'{path}[{index}]', 'a string')
-    return list(value)
-
-
 def _read_environment(value: object, path: str) -> Optional[Dict[str, Union[str, int]]]:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _wrong_type(value, path, 'an object with string values, or null')
+        raise wrong_type(value, path, 'an object with string values, or null')
     environment: Dict[str, Union[str, int]] = {}
     for key, item in value.items():
         if not isinstance(key, str):
-            raise _wrong_type(key, path, 'an object with string keys')
+            raise wrong_type(key, path, 'an object with string keys')
         if not isinstance(item, str):
-            raise _wrong_type(item, f'{path}[{json.dumps(key)}]', 'a string')
+            raise wrong_type(item, f'{path}[{json.dumps(key)}]', 'a string')
         environment[key] = item
     return environment
-
-
-def _read_bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _wrong_type(value, path, 'true or false')
-    return value
-
-
-def _read_count(value: object, path: str, minimum: int) -> Optional[int]:
-    expected = 'a positive integer or null' if minimum == 1 else \
-        f'an integer of at least {minimum}, or null'
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong_type(value, path, expected)
-    if value < minimum:
-        raise SpecFormatError(path, f'must be {expected}, not {value}')
-    return value
 
 
 def _json_copy(value: object, path: str) -> Any:
@@ -392,37 +333,8 @@ def _json_copy(value: object, path: str) -> Any:
         copy: Dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise _wrong_type(key, path, 'an object with string keys')
+                raise wrong_type(key, path, 'an object with string keys')
             copy[key] = _json_copy(item, f'{path}[{json.dumps(key)}]')
         return copy
-    raise _wrong_type(value, path, 'a JSON value (null, boolean, number, string, list, or '
+    raise wrong_type(value, path, 'a JSON value (null, boolean, number, string, list, or '
                                    'object with string keys)')
-
-
-def _join(path: str, name: str) -> str:
-    return f'{path}.{name}' if path else name
-
-
-def _wrong_type(value: object, path: str, expected: str) -> SpecFormatError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + '...'
-    return SpecFormatError(path, f'must be {expected}, not {_json_type_name(value)} ({shown})')
-
-
-def _json_type_name(value: object) -> str:
-    if value is None:
-        return 'null'
-    if isinstance(value, bool):
-        return 'boolean'
-    if isinstance(value, int):
-        return 'integer'
-    if isinstance(value, float):
-        return 'number'
-    if isinstance(value, str):
-        return 'string'
-    if isinstance(value, list):
-        return 'list'
-    if isinstance(value, dict):
-        return 'object'
-    return type(value).__name__

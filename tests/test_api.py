@@ -197,18 +197,23 @@ def test_str_paths_become_pathlib_paths(field: str) -> None:
     assert getattr(spec, field) is None
 
 
-def test_lists_and_dicts_are_copied_not_shared() -> None:
+def test_arguments_and_environment_are_copied_not_shared() -> None:
     arguments = ['a']
     environment: Dict[str, Any] = {'A': '1'}
-    custom: Dict[str, object] = {'x': 1}
-    spec = JobSpec(arguments=arguments, environment=environment,
-                   attributes=JobAttributes(custom_attributes=custom))
+    spec = JobSpec(arguments=arguments, environment=environment)
     arguments.append('b')
     environment['B'] = '2'
-    custom['y'] = 2
     assert spec.arguments == ['a']
     assert spec.environment == {'A': '1'}
-    assert spec.attributes.custom_attributes == {'x': 1}
+
+
+def test_custom_attributes_are_the_dict_given() -> None:
+    # As in psij-python, whose own tests fill the dict after making the JobAttributes.
+    custom: Dict[str, object] = {'x': 1}
+    attributes = JobAttributes(custom_attributes=custom)
+    custom['slurm.qos'] = 'high'
+    assert attributes.custom_attributes is custom
+    assert attributes.get_custom_attribute('slurm.qos') == 'high'
 
 
 def test_default_resources_and_attributes_are_not_shared_between_specs() -> None:
@@ -272,7 +277,17 @@ def test_consistent_counts_are_accepted() -> None:
     resources = ResourceSpecV1(node_count=2, process_count=8, processes_per_node=4)
     resources.check_consistency()
     ResourceSpecV1(node_count=3, process_count=3).check_consistency()
-    ResourceSpecV1(process_count=5, processes_per_node=2).check_consistency()
+    ResourceSpecV1(process_count=6, processes_per_node=2).check_consistency()
+
+
+@pytest.mark.parametrize('counts', [{'process_count': 3, 'node_count': 2},
+                                    {'process_count': 3, 'processes_per_node': 2},
+                                    {'process_count': 8, 'node_count': 2,
+                                     'processes_per_node': 2}])
+def test_uneven_counts_are_invalid(counts: Dict[str, int]) -> None:
+    # V1 is for homogeneous jobs: the same number of processes on every node.
+    with pytest.raises(InvalidJobException, match=r'process_count \(\d\)'):
+        ResourceSpecV1(**counts)  # type: ignore[arg-type]
 
 
 def test_inconsistency_made_by_setters_is_found_by_check_consistency() -> None:
@@ -318,8 +333,10 @@ def consistent_counts(draw: st.DrawFn) -> Dict[str, Any]:
     per_node = draw(OPTIONAL_COUNTS)
     if nodes is not None and per_node is not None:
         total = draw(st.none() | st.just(nodes * per_node))
-    elif nodes is not None:
-        total = draw(st.none() | st.integers(min_value=nodes, max_value=5000))
+    elif nodes is not None or per_node is not None:
+        # Whole multiples only: V1 jobs run the same number of processes on every node.
+        unit = nodes or per_node or 1
+        total = draw(st.none() | st.integers(min_value=1, max_value=5).map(lambda k: k * unit))
     else:
         total = draw(OPTIONAL_COUNTS)
     return {'node_count': nodes, 'process_count': total, 'processes_per_node': per_node}

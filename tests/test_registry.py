@@ -4,7 +4,9 @@ Tests that need a pristine interpreter (nothing imported yet) or extra installed
 distributions run a short script in a fresh ``python`` subprocess and read back one JSON
 line. The third-party plugins live in ``tests/plugin_fixtures/site``: a directory that, put
 on PYTHONPATH, looks to ``importlib.metadata`` like an installed distribution called
-``fakeplugins`` (see ``fakeplugins-1.0.dist-info/entry_points.txt`` there).
+``fakeplugins`` (see ``fakeplugins-1.0.dist-info/entry_points.txt`` there). The plugins
+declared as psij-python declares them, by descriptors, live in
+``tests/plugin_fixtures/descriptors`` (its ``psij-descriptors`` directory).
 """
 
 import itertools
@@ -27,10 +29,11 @@ from packaging.version import Version
 from psij import JobExecutor, JobExecutorConfig, Launcher
 from psij.job_executor import executors
 from psij.launcher import launchers
-from psij.plugins import PluginRegistry, parse_version, version_matches
+from psij.plugins import PluginLoadError, PluginRegistry, parse_version, version_matches
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FAKE_SITE = pathlib.Path(__file__).resolve().parent / 'plugin_fixtures' / 'site'
+DESCRIPTOR_SITE = pathlib.Path(__file__).resolve().parent / 'plugin_fixtures' / 'descriptors'
 
 # The plugins this repository itself ships (the brief of the registry; pyproject.toml must
 # declare at least these).
@@ -637,3 +640,280 @@ def test_registered_plugin_needs_no_entry_point() -> None:
     assert registry.names() == {'gadget'}
     assert registry.load('gadget') is Gadget
     assert registry.load_all() == ({'gadget': Gadget}, {})
+
+
+# --- (g) plugins declared by psij-python's descriptors ----------------------------------------
+
+DESCRIPTORS_SCRIPT = '''
+    import json
+    import os
+    import pathlib
+    import sys
+
+    # The same descriptor directory twice on sys.path (as "x" and "x/."): read once.
+    site = os.environ['PYTHONPATH'].split(os.pathsep)[0]
+    sys.path.append(os.path.join(site, '.'))
+
+    import psij
+    import psij.plugins
+    from psij.job_executor import executors
+    from psij.launcher import launchers
+
+    report = {
+        'reads_at_import': os.environ.get('PSIJ_TEST_DESCRIPTOR_READS'),
+        'descriptor_module_at_import': 'psij.descriptor' in sys.modules,
+        'scanned_at_import': psij.plugins._descriptor_modules is not None,
+        'entry_points_at_import': [executors._entry_points is not None,
+                                   launchers._entry_points is not None],
+        'plugin_module_at_import': 'descriptor_plugins' in sys.modules,
+    }
+    from psij import Job, JobExecutor, JobSpec, Launcher
+    from psij.plugins import PluginLoadError
+
+    report['executor_names'] = sorted(JobExecutor.get_executor_names())
+    report['launcher_names'] = sorted(Launcher.get_launcher_names())
+    report['reads_after_listing'] = os.environ.get('PSIJ_TEST_DESCRIPTOR_READS')
+    report['plugin_module_after_listing'] = 'descriptor_plugins' in sys.modules
+
+    local = executors.load('local')
+    report['local'] = [local.__module__, executors.descriptor('local') is None]
+
+    executor = JobExecutor.get_instance('pp_local', version_constraint='>=1.2, <2')
+    cls = type(executor)
+    descriptor = executors.descriptor('pp_local')
+    report['pp_local'] = {
+        'class': cls.__module__ + ':' + cls.__qualname__, 'version': cls.version,
+        'name': cls.name, 'is_local': isinstance(executor, local),
+        'alias_same_class': executors.load('pp_local_alias') is cls,
+        'aliases': executors.aliases('pp_local'),
+        'entry_point': executors.entry_point('pp_local').value,
+        'descriptor_file': pathlib.Path(descriptor.path).name,
+        'descriptor_version_type': type(descriptor.version).__name__,
+        'nice_name': descriptor.nice_name,
+    }
+    try:
+        JobExecutor.get_instance('pp_local', version_constraint='>=2')
+        report['too_new_error'] = None
+    except ValueError as error:
+        report['too_new_error'] = str(error)
+    later = executors.load('pp_later')
+    report['pp_later'] = [later.name, later.version]
+
+    output = pathlib.Path('out.txt')
+    job = Job(JobSpec('/bin/echo', ['from', 'descriptors'], stdout_path=output,
+                      launcher='pp_direct'))
+    executor.submit(job)
+    status = job.wait(timeout=30)
+    report['job'] = [None if status is None else status.state.name, output.read_text()]
+    report['launcher_version'] = launchers.load('pp_direct').version
+
+    try:
+        JobExecutor.get_instance('pp_broken')
+        report['broken'] = None
+    except PluginLoadError as error:
+        report['broken'] = {
+            'message': str(error), 'is_value_error': isinstance(error, ValueError),
+            'is_import_error': isinstance(error, ImportError),
+            'cause': type(error.__cause__).__name__}
+
+    loaded, failed = executors.load_all()
+    report['load_all_loaded'] = sorted(loaded)
+    report['load_all_failed'] = {pathlib.Path(key).name if '/' in key else key:
+                                 [type(error).__name__, str(error)]
+                                 for key, error in failed.items()}
+    report['launcher_problems'] = sorted(pathlib.Path(key).name
+                                         for key in launchers.problems())
+    report['local_after_broken'] = type(JobExecutor.get_instance('local')).__name__
+    report['reads_at_end'] = os.environ.get('PSIJ_TEST_DESCRIPTOR_READS')
+    print(json.dumps(report))
+'''
+
+
+@pytest.fixture(scope='module')
+def descriptors(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    """What the registry did with the descriptor directory on PYTHONPATH."""
+    return run_fresh_python(DESCRIPTORS_SCRIPT, tmp_path_factory.mktemp('descriptors'),
+                            extra_path=DESCRIPTOR_SITE)
+
+
+def test_import_reads_no_descriptor(descriptors: Dict[str, Any]) -> None:
+    assert descriptors['reads_at_import'] is None
+    assert not descriptors['descriptor_module_at_import']
+    assert not descriptors['scanned_at_import']
+    assert descriptors['entry_points_at_import'] == [False, False]
+    assert not descriptors['plugin_module_at_import']
+
+
+def test_listing_names_reads_each_descriptor_module_once(descriptors: Dict[str, Any]) -> None:
+    assert {'pp_local', 'pp_local_alias', 'pp_later', 'pp_broken'} | OUR_EXECUTORS <= \
+        set(descriptors['executor_names'])
+    assert {'pp_direct'} | OUR_LAUNCHERS <= set(descriptors['launcher_names'])
+    assert descriptors['reads_after_listing'] == '1'
+    assert descriptors['reads_at_end'] == '1'
+    # Listing imports no plugin module.
+    assert not descriptors['plugin_module_after_listing']
+
+
+def test_entry_point_wins_over_a_descriptor(descriptors: Dict[str, Any]) -> None:
+    assert descriptors['local'] == ['psij.executors.local', True]
+
+
+def test_descriptor_plugin_is_loaded_with_its_name_and_version(
+        descriptors: Dict[str, Any]) -> None:
+    assert descriptors['pp_local'] == {
+        'class': 'descriptor_plugins:PsijPythonStyleExecutor', 'version': '1.2.3',
+        'name': 'pp_local', 'is_local': True, 'alias_same_class': True,
+        'aliases': ['pp_local', 'pp_local_alias'],
+        'entry_point': 'descriptor_plugins:PsijPythonStyleExecutor',
+        # The first descriptor of a name on sys.path wins (later_descriptors.py has one too).
+        'descriptor_file': 'compat_descriptors.py',
+        'descriptor_version_type': 'Version', 'nice_name': 'psij-python style local'}
+    error = descriptors['too_new_error']
+    assert error is not None and '1.2.3' in error and '>=2' in error
+    # A class that declares its own name and version keeps them.
+    assert descriptors['pp_later'] == ['versioned', '0.2']
+    assert descriptors['launcher_version'] == '0.4'
+
+
+def test_descriptor_plugins_run_a_job(descriptors: Dict[str, Any]) -> None:
+    assert descriptors['job'] == ['COMPLETED', 'from descriptors\n']
+
+
+def test_broken_descriptor_plugin_is_a_plugin_load_error(descriptors: Dict[str, Any]) -> None:
+    broken = descriptors['broken']
+    assert broken is not None, "get_instance('pp_broken') did not raise"
+    assert broken['is_import_error'] and broken['is_value_error']
+    assert broken['cause'] == 'ModuleNotFoundError'
+    for part in ("'pp_broken'", 'descriptor_plugins_missing.Nope', 'compat_descriptors.py'):
+        assert part in broken['message']
+
+
+def test_broken_descriptor_modules_are_reported_and_others_survive(
+        descriptors: Dict[str, Any]) -> None:
+    failed = descriptors['load_all_failed']
+    assert set(failed) == {'pp_broken', 'broken_descriptors.py', 'later_descriptors.py[1]'}
+    assert failed['broken_descriptors.py'][0] == 'PluginLoadError'
+    assert 'frobnicate' in failed['broken_descriptors.py'][1]
+    assert 'must be a psij.descriptor.Descriptor, not str' in failed['later_descriptors.py[1]'][1]
+    assert {'pp_local', 'pp_local_alias', 'pp_later', 'local'} <= \
+        set(descriptors['load_all_loaded'])
+    # A descriptor module that fails is reported by both registries (its lists are unknown).
+    assert descriptors['launcher_problems'] == ['broken_descriptors.py']
+    assert descriptors['local_after_broken'] == executors.load('local').__name__
+
+
+def write_descriptor_module(directory: pathlib.Path, name: str, text: str) -> pathlib.Path:
+    """``directory/psij-descriptors/name.py`` holding ``text``."""
+    package = directory / 'psij-descriptors'
+    package.mkdir(parents=True, exist_ok=True)
+    path = package / f'{name}.py'
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_registry_with_a_descriptor_path_reads_it_lazily(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / 'gadget_plugins_for_test.py').write_text('class Gadget:\n    pass\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_descriptor_module(tmp_path, 'gadgets', '''
+        from psij.descriptor import Descriptor
+
+        class FakeVersion:
+            """Neither str nor packaging's Version: anything whose str() is a version."""
+
+            def __str__(self):
+                return '3.1'
+
+        __PSI_J_GADGETS__ = [Descriptor(name='gadget', version=FakeVersion(),
+                                        cls='gadget_plugins_for_test.Gadget', aliases=['g'])]
+    ''')
+    registry: PluginRegistry[Any] = PluginRegistry('psij.tests.no-such-group', 'gadget',
+                                                   descriptor_path=[str(tmp_path)])
+    assert registry.descriptor_variable == '__PSI_J_GADGETS__'
+    assert registry._entry_points is None
+    assert 'gadget_plugins_for_test' not in sys.modules
+    assert registry.names() == {'gadget', 'g'}
+    assert registry.aliases('g') == ['g', 'gadget']
+    assert 'gadget_plugins_for_test' not in sys.modules
+    gadget = registry.load('g')
+    assert gadget is sys.modules['gadget_plugins_for_test'].Gadget
+    assert (gadget.name, gadget.version) == ('gadget', '3.1')
+    assert registry.problems() == {}
+    descriptor = registry.descriptor('gadget')
+    assert descriptor is not None and descriptor.version_text == '3.1'
+    monkeypatch.delitem(sys.modules, 'gadget_plugins_for_test')
+
+
+def test_descriptor_class_must_be_installed_beside_it(tmp_path: pathlib.Path) -> None:
+    # As in psij-python: a descriptor does not vouch for a copy of the code found elsewhere.
+    write_descriptor_module(tmp_path, 'elsewhere', '''
+        from psij.descriptor import Descriptor
+
+        __PSI_J_GADGETS__ = [Descriptor(name='decoder', version='1', cls='json.JSONDecoder')]
+    ''')
+    registry: PluginRegistry[object] = PluginRegistry('psij.tests.no-such-group', 'gadget',
+                                                      descriptor_path=[str(tmp_path)])
+    with pytest.raises(PluginLoadError) as caught:
+        registry.load('decoder')
+    message = str(caught.value)
+    assert message.startswith("Unable to load gadget 'decoder' (json.JSONDecoder, declared in ")
+    assert json.__file__ in message and str(tmp_path.resolve()) in message
+    assert 'installed beside it' in message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_entry_points_win_over_descriptors_in_process(tmp_path: pathlib.Path) -> None:
+    write_descriptor_module(tmp_path, 'shadow', '''
+        from psij.descriptor import Descriptor
+
+        __PSI_J_EXECUTORS__ = [
+            Descriptor(name='local', version='9.0', cls='json.JSONDecoder'),
+            Descriptor(name='lost', version='1.0', cls='no_such_module_anywhere.Executor'),
+        ]
+    ''')
+    registry: PluginRegistry[object] = PluginRegistry('psij.executors', 'executor',
+                                                      descriptor_path=[str(tmp_path)])
+    assert registry.load('local') is executors.load('local')
+    assert registry.descriptor('local') is None
+    with pytest.raises(ValueError, match="'lost'.*no_such_module_anywhere"):
+        # psij-python raises ValueError here; code that catches it keeps working.
+        registry.load('lost')
+
+
+def test_descriptor_module_of_the_wrong_shape_is_a_problem(tmp_path: pathlib.Path) -> None:
+    path = write_descriptor_module(tmp_path, 'odd', '''
+        __PSI_J_EXECUTORS__ = 'psij.executors.local.LocalJobExecutor'
+    ''')
+    registry: PluginRegistry[object] = PluginRegistry('psij.tests.no-such-group', 'executor',
+                                                      descriptor_path=[str(tmp_path)])
+    assert registry.names() == set()
+    problems = registry.problems()
+    assert list(problems) == [str(path)]
+    assert 'must be a list of psij.descriptor.Descriptor, not str' in str(problems[str(path)])
+
+
+@pytest.mark.parametrize('arguments, error, message', [
+    ({'name': '', 'version': '1', 'cls': 'a.B'}, TypeError, 'name must be a non-empty str'),
+    ({'name': 'x', 'version': 'one', 'cls': 'a.B'}, ValueError,
+     r"Descriptor\(name='x'\).version: not a version: 'one'"),
+    ({'name': 'x', 'version': '1', 'cls': 'B'}, ValueError, 'package.module.Class'),
+    ({'name': 'x', 'version': '1', 'cls': 'a.B', 'aliases': 'y'}, TypeError,
+     'aliases must be a list'),
+])
+def test_descriptor_refuses_bad_fields(arguments: Dict[str, Any], error: type,
+                                       message: str) -> None:
+    from psij.descriptor import Descriptor
+
+    with pytest.raises(error, match=message):
+        Descriptor(**arguments)
+
+
+def test_descriptor_keeps_psij_python_fields() -> None:
+    from psij.descriptor import Descriptor
+
+    descriptor = Descriptor(name='pbs', version=Version('0.0.2'), aliases=['pbspro'],
+                            cls='psij.executors.pbs.PbsJobExecutor')
+    assert descriptor.version == Version('0.0.2')
+    assert (descriptor.nice_name, descriptor.path, descriptor.aliases) == ('pbs', None,
+                                                                         ['pbspro'])
+    assert descriptor.entry_point_value == 'psij.executors.pbs:PbsJobExecutor'

@@ -57,8 +57,11 @@ def resource_specs(draw: st.DrawFn) -> ResourceSpecV1:
     per_node = draw(COUNTS)
     if nodes is not None and per_node is not None:
         total = draw(st.none() | st.just(nodes * per_node))
-    elif nodes is not None:
-        total = draw(st.none() | st.integers(min_value=nodes, max_value=10**7))
+    elif nodes is not None or per_node is not None:
+        # A whole multiple: V1 jobs run the same number of processes on every node.
+        unit = nodes or per_node or 1
+        total = draw(st.none() | st.integers(min_value=1, max_value=10**4).map(
+            lambda multiple: multiple * unit))
     else:
         total = draw(COUNTS)
     return ResourceSpecV1(
