@@ -8,7 +8,7 @@ import subprocess
 from typing import Iterator, List
 
 import pytest
-from conftest import require_slurm
+from real_tools import require_slurm
 from test_cli_support import (
     CANCELED,
     JOB_RECORD_KEYS,

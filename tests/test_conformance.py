@@ -14,8 +14,8 @@ import sys
 from typing import Callable, Dict, Set
 
 import pytest
-from conftest import require_command, require_sge, require_slurm
 from psij.conformance import NOT_APPLICABLE, PASSED, Report, Target, capability_ids, run_suite
+from real_tools import require_command, require_sge, require_slurm
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

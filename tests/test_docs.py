@@ -7,7 +7,7 @@ code it describes.
   to a fresh directory (so executors' work directories are private to the test), and must exit
   with 0; each example checks its own output with ``assert``. An example that needs a real tool
   says so in its module docstring with a line ``Requires: slurm`` (or ``sge``, or a command name
-  such as ``mpirun``); it then fails under ``CI=true`` when the tool is missing (see conftest).
+  such as ``mpirun``); it then fails under ``CI=true`` when the tool is missing (see real_tools).
 * No page may hold Python code that is not included from ``docs/examples/``: every code block
   must name its language, and that language must not be Python.
 * ``docs/job-spec.schema.json`` accepts what ``psij.serialize`` writes and refuses what its
@@ -28,9 +28,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jsonschema
 import pytest
-from conftest import IN_CI, require_command, require_sge, require_slurm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_tools import IN_CI, require_command, require_sge, require_slurm
 
 import psij
 import psij.batch
@@ -406,7 +406,7 @@ SPEC_VARIANTS: List[JobSpec] = [
     JobSpec('/bin/true', environment={}, arguments=[]),
     JobSpec('/bin/true', resources=ResourceSpecV1(memory=0)),
     JobSpec('/bin/true', resources=ResourceSpecV1(process_count=10**12)),
-    JobSpec('/bin/true', resources=ResourceSpecV1(node_count=3, process_count=7)),
+    JobSpec('/bin/true', resources=ResourceSpecV1(node_count=3, process_count=6)),
     JobSpec('/bin/true', attributes=JobAttributes(duration=timedelta(microseconds=1))),
     JobSpec('/bin/true', attributes=JobAttributes(duration=timedelta(seconds=300,
                                                                      microseconds=1))),

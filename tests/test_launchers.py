@@ -13,7 +13,6 @@ import sys
 from typing import List
 
 import pytest
-from conftest import require_slurm
 from doubles import fake_launcher
 from doubles.fake_executor import LaunchResult, launch
 from doubles.probe_jobs import (
@@ -24,6 +23,7 @@ from doubles.probe_jobs import (
     probe_spec,
     write_script,
 )
+from real_tools import require_slurm
 
 from psij import InvalidJobException, Job, JobSpec, Launcher, ResourceSpecV1
 from psij.launcher import LAUNCHER_ERROR_PREFIX

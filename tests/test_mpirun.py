@@ -11,7 +11,6 @@ import socket
 from typing import Dict, List
 
 import pytest
-from conftest import require_command
 from doubles import fake_launcher
 from doubles.fake_executor import LaunchResult, launch
 from doubles.probe_jobs import (
@@ -21,6 +20,7 @@ from doubles.probe_jobs import (
     probe_spec,
     write_script,
 )
+from real_tools import require_command
 
 from psij import Job, JobSpec, Launcher, ResourceSpecV1
 from psij.launcher import LAUNCHER_ERROR_PREFIX

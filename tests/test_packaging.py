@@ -7,8 +7,21 @@ directory outside the repository with PYTHONPATH unset and ``python -I``, checks
 comes from that environment, that its data files are there, that every plugin loads, and that
 the local executor runs real jobs.
 
-The whole module is marked ``slow`` (about 15 s: two builds, a venv, an install); deselect it
-with ``-m 'not slow'``. It never skips, so under CI it always runs.
+Two more venvs get the same wheel:
+
+* one with its docs extra (``pip install 'psij-...whl[docs]'``, not editable), where the
+  documented ``sphinx-build -W --keep-going -b html docs OUT`` and ``python -m sphinx`` (which
+  puts the checkout's root, with its executor-less psij/, first on sys.path) must build the
+  docs without a warning, the plugins' API pages included;
+* one of the oldest Python that ``requires-python`` admits (3.9; `oldest_python` finds it),
+  where every module must import, every plugin load, every batch executor render a job script,
+  ``psij --help`` and ``psij run`` work and the conformance suite pass on the local executor
+  (with the ``single`` and the ``multiple`` launcher). Static checks are not enough:
+  ``importlib.metadata.entry_points(group=...)`` passed vermin and failed on a real 3.9. With
+  no such Python on the machine these tests fail under ``CI=true`` and skip elsewhere.
+
+The whole module is marked ``slow`` (about a minute: two builds, four venvs; one wheel serves
+them all); deselect it with ``-m 'not slow'``. Under CI nothing in it skips.
 """
 
 import configparser
@@ -23,9 +36,11 @@ import time
 import zipfile
 from typing import Any, Dict, List, Set
 
+import oldest_python
 import pytest
 import tomllib
-from conftest import require_slurm
+from psij.conformance import capability_ids
+from real_tools import IN_CI, require_slurm
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +112,27 @@ def data_files() -> Dict[str, bool]:
 def copy_sources(destination: pathlib.Path) -> pathlib.Path:
     shutil.copytree(REPO, destination, ignore=NOT_SOURCES)
     return destination
+
+
+def isolated_environment(**overrides: str) -> Dict[str, str]:
+    """This process's environment without what would make a Python find other modules than
+    those of its own venv (PYTHONPATH and the like, an active virtualenv), plus ``overrides``."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith('PYTHON') and key not in ('VIRTUAL_ENV', '__PYVENV_LAUNCHER__')}
+    env.update(overrides)
+    return env
+
+
+def new_venv(python: pathlib.Path, venv: pathlib.Path, *requirements: str) -> pathlib.Path:
+    """A new virtual environment made by ``python``, holding ``requirements`` and their
+    dependencies (fetched by pip from the configured index)."""
+    started = time.monotonic()
+    run([str(python), '-m', 'venv', str(venv)], cwd=venv.parent, env=isolated_environment())
+    run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--no-input', *requirements],
+        cwd=venv.parent, env=isolated_environment())
+    print(f'venv of {python} and install of {" ".join(requirements)} took '
+          f'{time.monotonic() - started:.1f} s')
+    return venv
 
 
 @pytest.fixture(scope='module')
@@ -286,12 +322,8 @@ def installed(built: Dict[str, pathlib.Path],
     """The report of the check script, run in a new venv holding only the wheel and its
     dependencies (fetched by pip from the configured index)."""
     root = tmp_path_factory.mktemp('installed')
-    venv = root / 'venv'
-    started = time.monotonic()
-    run([sys.executable, '-m', 'venv', str(venv)], cwd=root)
+    venv = new_venv(pathlib.Path(sys.executable), root / 'venv', str(built['wheel']))
     python = venv / 'bin' / 'python'
-    run([str(python), '-m', 'pip', 'install', '--no-input', str(built['wheel'])], cwd=root)
-    print(f'venv and install took {time.monotonic() - started:.1f} s')
 
     scratch = root / 'scratch'
     scratch.mkdir()
@@ -303,10 +335,8 @@ def installed(built: Dict[str, pathlib.Path],
         'greeting': f'hello from the wheel {os.getpid()}',
         'slurm': slurm_answers(),
     }
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith('PYTHON') and key not in ('VIRTUAL_ENV', '__PYVENV_LAUNCHER__')}
     result = run([str(python), '-I', '-c', textwrap.dedent(INSTALLED_CHECK_SCRIPT),
-                  json.dumps(arguments)], cwd=scratch, env=env)
+                  json.dumps(arguments)], cwd=scratch, env=isolated_environment())
     report: Dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     report['arguments'] = arguments
     return report
@@ -367,3 +397,235 @@ def test_installed_slurm_executor_runs_a_job(installed: Dict[str, Any]) -> None:
     assert job['error'] is None, job
     assert (job['state'], job['exit_code']) == ('COMPLETED', 0), job
     assert job['stdout'] == (installed['arguments']['greeting'] + '\n') * 2
+
+
+# --- the documentation, from a plain install --------------------------------------------
+
+@pytest.fixture(scope='module')
+def docs_venv(built: Dict[str, pathlib.Path],
+              tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A new venv holding the wheel with its docs extra, as ``pip install '.[docs]'`` (not
+    editable) would make it."""
+    root = tmp_path_factory.mktemp('docs')
+    return new_venv(pathlib.Path(sys.executable), root / 'venv', f'{built["wheel"]}[docs]')
+
+
+# The documented command, and `python -m sphinx`, which puts the checkout's root first on
+# sys.path: there the folder psij/ (which has no executors/) shadows the installed package
+# unless docs/conf.py keeps it out.
+SPHINX_COMMANDS = {
+    'sphinx-build': ['bin/sphinx-build'],
+    'python -m sphinx': ['bin/python', '-m', 'sphinx'],
+}
+
+
+@pytest.mark.parametrize('command', sorted(SPHINX_COMMANDS))
+def test_docs_build_from_a_plain_install(command: str, docs_venv: pathlib.Path,
+                                         tmp_path: pathlib.Path) -> None:
+    output = tmp_path / 'html'
+    argv = [str(docs_venv / SPHINX_COMMANDS[command][0]), *SPHINX_COMMANDS[command][1:],
+            '-W', '--keep-going', '-b', 'html', 'docs', str(output)]
+    result = subprocess.run(argv, cwd=REPO, env=isolated_environment(), capture_output=True,
+                            text=True, timeout=COMMAND_TIMEOUT)
+    problems = [line for line in result.stderr.splitlines()
+                if 'WARNING' in line or 'ERROR' in line]
+    assert result.returncode == 0 and not problems, (
+        f'{command} exited with {result.returncode}:\n{result.stderr[-5000:]}')
+    # autodoc found the plugins, which exist only in the installed package.
+    for page, name in (('executors/local.html', 'psij.executors.local.LocalJobExecutor'),
+                       ('executors/slurm.html', 'psij.executors.slurm.SlurmJobExecutor')):
+        assert f'id="{name}"' in (output / page).read_text(), f'{name} is not in {page}'
+    assert (output / '_modules' / 'psij' / 'executors' / 'local.html').is_file()
+
+
+# --- the oldest Python that requires-python admits --------------------------------------
+
+OLDEST_PYTHON_CHECK_SCRIPT = '''
+    import importlib
+    import json
+    import pkgutil
+    import sys
+    import traceback
+
+    arguments = json.loads(sys.argv[1])
+    report = {'version': list(sys.version_info[:2]), 'imported': ['psij'],
+              'import_failures': {}}
+
+    import psij
+    from psij import Job, JobExecutor, JobSpec
+    from psij.job_executor import executors
+    from psij.launcher import launchers
+
+    def walk_error(name):
+        report['import_failures'].setdefault(name, traceback.format_exc())
+
+    # Every module of the wheel (a package is imported before its modules are listed).
+    for module in pkgutil.walk_packages(psij.__path__, 'psij.', onerror=walk_error):
+        if module.name.rsplit('.', 1)[-1] == '__main__':
+            continue  # importing it runs its command
+        try:
+            importlib.import_module(module.name)
+        except Exception:
+            report['import_failures'].setdefault(module.name, traceback.format_exc())
+        else:
+            report['imported'].append(module.name)
+
+    # The entry points, read the way Python 3.9's importlib.metadata allows.
+    executor_classes, executor_failures = executors.load_all()
+    launcher_classes, launcher_failures = launchers.load_all()
+    report['executors'] = sorted(executor_classes)
+    report['launchers'] = sorted(launcher_classes)
+    report['plugin_failures'] = {name: str(error) for name, error in
+                                 {**executor_failures, **launcher_failures}.items()}
+
+    # Job scripts rendered from the templates in the wheel (no scheduler needed).
+    report['scripts'] = {}
+    for name in arguments['batch_executors']:
+        try:
+            script = JobExecutor.get_instance(name).generate_script(Job(JobSpec('/bin/true')))
+        except Exception:
+            script = 'ERROR ' + traceback.format_exc()
+        report['scripts'][name] = script
+    print(json.dumps(report))
+'''
+
+# Each batch executor of the wheel and the prefix of its script's directives.
+BATCH_DIRECTIVES = {'slurm': '#SBATCH ', 'sge': '#$ ', 'pbs': '#PBS ', 'torque': '#PBS ',
+                    'lsf': '#BSUB '}
+
+# Both launchers the local executor's suite exercises differently: `single` execs the job,
+# `multiple` goes through the launcher shell scripts.
+CONFORMANCE_TARGETS = ('local', 'local:multiple')
+
+
+@pytest.fixture(scope='module')
+def oldest_interpreter() -> pathlib.Path:
+    """An interpreter of the oldest Python that requires-python admits; fail under CI, skip
+    elsewhere, if this machine has none (`python tests/oldest_python.py` says where it looks)."""
+    version = oldest_python.claimed_minimum()
+    path = oldest_python.find_interpreter(version)
+    if path is None:
+        message = (f'no Python {version[0]}.{version[1]} here (pyproject.toml claims it): '
+                   f'see tests/oldest_python.py for where it is looked for')
+        if IN_CI:
+            pytest.fail(message + '; under CI=true a missing real tool is a failure')
+        pytest.skip(message)
+    return path
+
+
+def expected_modules() -> Set[str]:
+    """The module names of every Python file the wheel holds, but ``__main__`` modules."""
+    modules = set()
+    for path in expected_package_files():
+        if path.endswith('.py'):
+            name = path[:-len('.py')].replace('/', '.')
+            name = name[:-len('.__init__')] if name.endswith('.__init__') else name
+            if not name.endswith('__main__'):
+                modules.add(name)
+    return modules
+
+
+@pytest.fixture(scope='module')
+def oldest_python_run(oldest_interpreter: pathlib.Path, built: Dict[str, pathlib.Path],
+                      tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    """Real work done by the wheel installed into a new venv of the oldest Python it claims:
+    the check script's report, and the results of ``psij --help``, ``psij run`` and the
+    conformance suite on the local executor, all run with ``-I`` (or the venv's own scripts)
+    outside the repository, with a private HOME."""
+    root = tmp_path_factory.mktemp('oldest-python')
+    venv = new_venv(oldest_interpreter, root / 'venv', str(built['wheel']))
+    python, scripts = venv / 'bin' / 'python', venv / 'bin'
+    scratch = root / 'scratch'
+    (scratch / 'home').mkdir(parents=True)
+    env = isolated_environment(HOME=str(scratch / 'home'))
+    started = time.monotonic()
+
+    # The suite runs take about 13 s each, mostly waiting: run them side by side.
+    suites = {}
+    for target in CONFORMANCE_TARGETS:
+        label = target.replace(':', '-')
+        argv = [str(python), '-I', '-m', 'psij.conformance', target, '--many', '50',
+                '--report', str(scratch / f'{label}.json'), '--scratch', str(scratch / label)]
+        suites[target] = subprocess.Popen(argv, cwd=scratch, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True)
+    try:
+        check = run([str(python), '-I', '-c', textwrap.dedent(OLDEST_PYTHON_CHECK_SCRIPT),
+                     json.dumps({'batch_executors': sorted(BATCH_DIRECTIVES)})],
+                    cwd=scratch, env=env)
+        report: Dict[str, Any] = json.loads(check.stdout.strip().splitlines()[-1])
+        report['help'] = subprocess.run([str(scripts / 'psij'), '--help'], cwd=scratch,
+                                        env=env, capture_output=True, text=True, timeout=60)
+        report['run'] = subprocess.run(
+            [str(scripts / 'psij'), 'run', '--stdout', 'run.out', '--', '/bin/echo', 'hello'],
+            cwd=scratch, env=env, capture_output=True, text=True, timeout=120)
+        report['run_output'] = (scratch / 'run.out').read_text() \
+            if (scratch / 'run.out').exists() else None
+        report['conformance'] = {}
+        for target, process in suites.items():
+            text, _ = process.communicate(timeout=COMMAND_TIMEOUT)
+            path = scratch / f'{target.replace(":", "-")}.json'
+            report['conformance'][target] = {
+                'returncode': process.returncode, 'output': text,
+                'report': json.loads(path.read_text()) if path.exists() else None}
+    finally:
+        for process in suites.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    print(f'the work on {oldest_interpreter} took {time.monotonic() - started:.1f} s')
+    return report
+
+
+def test_oldest_python_is_the_one_claimed(oldest_python_run: Dict[str, Any]) -> None:
+    assert tuple(oldest_python_run['version']) == oldest_python.claimed_minimum()
+
+
+def test_oldest_python_imports_every_module(oldest_python_run: Dict[str, Any]) -> None:
+    assert oldest_python_run['import_failures'] == {}, \
+        '\n'.join(oldest_python_run['import_failures'].values())
+    assert set(oldest_python_run['imported']) == expected_modules()
+    assert {'psij.executors.slurm', 'psij.launchers.mpirun', 'psij.cli.app',
+            'psij.conformance.checks.environment'} <= set(oldest_python_run['imported'])
+
+
+def test_oldest_python_loads_every_plugin(oldest_python_run: Dict[str, Any]) -> None:
+    declared = load_pyproject()['project']['entry-points']
+    assert oldest_python_run['plugin_failures'] == {}
+    assert set(declared['psij.executors']) <= set(oldest_python_run['executors'])
+    assert set(declared['psij.launchers']) <= set(oldest_python_run['launchers'])
+
+
+@pytest.mark.parametrize('executor', sorted(BATCH_DIRECTIVES))
+def test_oldest_python_renders_job_scripts(executor: str,
+                                           oldest_python_run: Dict[str, Any]) -> None:
+    script: str = oldest_python_run['scripts'][executor]
+    assert not script.startswith('ERROR'), script
+    assert script.startswith('#!/bin/bash\n'), script[:200]
+    assert any(line.startswith(BATCH_DIRECTIVES[executor]) for line in script.splitlines()), \
+        script[:2000]
+    assert '/bin/true' in script
+
+
+def test_oldest_python_runs_the_command_line(oldest_python_run: Dict[str, Any]) -> None:
+    help_result = oldest_python_run['help']
+    assert help_result.returncode == 0, help_result.stderr
+    assert help_result.stdout.startswith('usage: psij')
+    run_result = oldest_python_run['run']
+    assert run_result.returncode == 0, run_result.stderr
+    assert oldest_python_run['run_output'] == 'hello\n'
+
+
+@pytest.mark.parametrize('target', CONFORMANCE_TARGETS)
+def test_oldest_python_passes_the_local_conformance_suite(
+        target: str, oldest_python_run: Dict[str, Any]) -> None:
+    result = oldest_python_run['conformance'][target]
+    assert result['returncode'] == 0, result['output'][-5000:]
+    report = result['report']
+    assert report is not None, result['output'][-5000:]
+    major, minor = oldest_python.claimed_minimum()
+    assert report['versions']['python'].startswith(f'{major}.{minor}.')
+    outcomes = {item['id']: item['result'] for item in report['capabilities']}
+    assert list(outcomes) == capability_ids(), 'the suite did not run every capability'
+    assert set(outcomes.values()) <= {'passed', 'not_applicable'}, outcomes
+    for capability in ('submit-complete', 'cancel-running', 'attach-running', 'many-jobs'):
+        assert outcomes[capability] == 'passed', (capability, outcomes)

@@ -19,8 +19,8 @@ from batch_helpers import (
     recorded_states,
     submit_and_wait_until_running,
 )
-from conftest import require_command, require_sge
 from psij.executors.sge import SgeExecutorConfig
+from real_tools import require_command, require_sge
 
 from psij import (
     InvalidJobException,

@@ -19,7 +19,7 @@ from batch_helpers import (
     recorded_states,
     submit_and_wait_until_running,
 )
-from conftest import require_slurm
+from real_tools import require_slurm
 
 from psij import (
     InvalidJobException,

@@ -19,7 +19,7 @@ import subprocess
 from typing import Iterator
 
 import pytest
-from conftest import IN_CI, require_slurm
+from real_tools import IN_CI, require_slurm
 from test_pbs_executor import (
     Site,
     final,

@@ -2,7 +2,7 @@
 process's environment out."""
 
 import os
-from typing import Dict
+from typing import Dict, Union
 
 from psij import JobState
 
@@ -15,7 +15,7 @@ INHERITED_VARIABLE = 'PSIJ_CONFORMANCE_SUBMITTER_ONLY'
 
 
 def _job_environment(context: Context, inherit: bool,
-                     environment: Dict[str, str | int]) -> Dict[str, str]:
+                     environment: Dict[str, Union[str, int]]) -> Dict[str, str]:
     output = context.path('env.txt')
     job = context.submit(context.spec('/usr/bin/env', stdout_path=output,
                                       environment=environment,
