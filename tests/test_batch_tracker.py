@@ -39,6 +39,7 @@ from psij.batch import (
     CancelOutcome,
     SchedulerStatus,
 )
+from psij.batch.evidence import EXIT_REASON_WAIT
 from psij.batch.registry import TrackerRegistry
 from psij.transport import LocalTransport, RunningCommand
 
@@ -282,11 +283,11 @@ def test_a_marker_left_by_an_earlier_job_with_the_same_id_is_not_evidence(
     the new job's native id must not end the new job."""
     executor, history, _ = _running_job_with_exit_marker(sim, '0\nPSIJ-JOB: earlier-job\n')
     native_id = history.job.native_id
-    sim.poller.run_for(tracker_module.EXIT_REASON_WAIT)
+    sim.poller.run_for(EXIT_REASON_WAIT)
     assert history.job.status.state == JobState.ACTIVE
     marker(executor, native_id, '.ec', f'4\nPSIJ-JOB: {history.job.id}\n')
     sim.scheduler.queue.pop(str(native_id))
-    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT + 5)
+    sim.run_until_final([history], EXIT_REASON_WAIT + 5)
     assert (history.final.state, history.final.exit_code) == (JobState.FAILED, 4)
 
 
@@ -314,7 +315,7 @@ def test_non_zero_marker_is_failed_once_the_scheduler_says_failed(sim: Simulatio
     assert native_id is not None
     # The scheduler's own record has no exit code: 3 can only come from the marker.
     sim.scheduler.queue[native_id] = SchedulerStatus(JobState.FAILED, 'FAILED')
-    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT)
+    sim.run_until_final([history], EXIT_REASON_WAIT)
 
     final = history.final
     assert final.state == JobState.FAILED
@@ -323,7 +324,7 @@ def test_non_zero_marker_is_failed_once_the_scheduler_says_failed(sim: Simulatio
     assert final.metadata == {'native_state': 'FAILED'}
     # Settled by a status command (the scheduler's word), well before the wait ran out.
     assert history.final_at in sim.command_times(STATUS)
-    assert history.final_at < written_at + tracker_module.EXIT_REASON_WAIT
+    assert history.final_at < written_at + EXIT_REASON_WAIT
     assert history.states == [JobState.QUEUED, JobState.ACTIVE, JobState.FAILED]
 
 
@@ -333,7 +334,7 @@ def test_time_limit_reason_is_in_the_failure_message(sim: Simulation) -> None:
     assert native_id is not None
     sim.scheduler.queue[native_id] = SchedulerStatus(
         JobState.FAILED, 'TIMEOUT', message='time limit of 0-00:01:00 reached')
-    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT)
+    sim.run_until_final([history], EXIT_REASON_WAIT)
 
     final = history.final
     assert final.state == JobState.FAILED
@@ -364,9 +365,9 @@ def test_exit_reason_given_soon_after_a_completing_look_is_not_lost(sim: Simulat
     sim.run_until_final([history], 2 * CEILING)
 
     looks = [at for at in sim.command_times(STATUS) if at > first_look]
-    assert looks and looks[0] < first_look + tracker_module.EXIT_REASON_WAIT, \
+    assert looks and looks[0] < first_look + EXIT_REASON_WAIT, \
         f'no status command between the first look at {first_look} and the end of the ' \
-        f'wait at {first_look + tracker_module.EXIT_REASON_WAIT}; next ones: {looks}'
+        f'wait at {first_look + EXIT_REASON_WAIT}; next ones: {looks}'
     assert 'time limit of 0-00:01:00 reached' in (history.final.message or '')
     assert history.final.exit_code == 3
 
@@ -380,7 +381,7 @@ def test_non_zero_marker_without_a_final_status_fails_after_the_wait(sim: Simula
     assert final.state == JobState.FAILED
     assert final.exit_code == 3
     assert final.message == 'exit code 3'
-    wait = tracker_module.EXIT_REASON_WAIT
+    wait = EXIT_REASON_WAIT
     # The marker is seen within one marker interval of being written; then the wait.
     assert written_at + wait <= history.final_at
     assert history.final_at <= written_at + wait + SETTINGS['marker_polling_interval'] + 0.02
@@ -398,7 +399,7 @@ def test_launcher_error_line_fails_the_job(sim: Simulation, exit_code: int) -> N
     native_id = history.job.native_id
     assert native_id is not None
     del sim.scheduler.queue[native_id]
-    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT + 5)
+    sim.run_until_final([history], EXIT_REASON_WAIT + 5)
 
     final = history.final
     assert final.state == JobState.FAILED
@@ -820,7 +821,7 @@ def _job_with_all_its_files(sim: Simulation, exit_marker: str,
                                       for suffix in ('.started', '.nodefile', '.out')]
     exit_code_marker = marker(executor, native_id, '.ec', exit_marker)
     del sim.scheduler.queue[native_id]
-    sim.run_until_final([history], tracker_module.EXIT_REASON_WAIT + 5)
+    sim.run_until_final([history], EXIT_REASON_WAIT + 5)
     return history, files, exit_code_marker
 
 

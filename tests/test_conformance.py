@@ -108,14 +108,19 @@ def _require_detached() -> None:
                     '(pip install tests/third_party_plugin)')
 
 
+def _require_both(first: Callable[[], None], second: Callable[[], None]) -> None:
+    first()
+    second()
+
+
 REQUIREMENTS: Dict[str, Callable[[], None]] = {
     'local:mpirun': _require_mpirun,
     'slurm:single': require_slurm,
     'slurm:srun': require_slurm,
-    'slurm:mpirun': lambda: (require_slurm(), _require_mpirun()) and None,
+    'slurm:mpirun': lambda: _require_both(require_slurm, _require_mpirun),
     'sge:single': require_sge,
     'sge:multiple': require_sge,
-    'sge:mpirun': lambda: (require_sge(), _require_mpirun()) and None,
+    'sge:mpirun': lambda: _require_both(require_sge, _require_mpirun),
     'lsf:mpirun': _require_mpirun,
     'pbs:mpirun': _require_mpirun,
     'detached:single': _require_detached,

@@ -458,8 +458,10 @@ def resource_specs(draw: st.DrawFn) -> ResourceSpecV1:
     nodes, per_node = draw(COUNTS), draw(COUNTS)
     if nodes is not None and per_node is not None:
         total = draw(st.none() | st.just(nodes * per_node))
-    elif nodes is not None:
-        total = draw(st.none() | st.integers(min_value=nodes, max_value=nodes * 100))
+    elif nodes is not None or per_node is not None:
+        unit = nodes or per_node or 1  # a whole multiple: the same processes on every node
+        total = draw(st.none() | st.integers(min_value=1, max_value=100).map(
+            lambda multiple: multiple * unit))
     else:
         total = draw(COUNTS)
     return ResourceSpecV1(node_count=nodes, process_count=total, processes_per_node=per_node,
@@ -553,6 +555,8 @@ READER_ONLY_TEXTS: List[Tuple[str, str]] = [
                              '"process_count": 6, "processes_per_node": 4}}'),
     ('fewer processes than nodes',
      '{"version": 1, "resources": {"version": 1, "node_count": 3, "process_count": 2}}'),
+    ('uneven counts',
+     '{"version": 1, "resources": {"version": 1, "node_count": 2, "process_count": 5}}'),
     ('a repeated key', '{"version": 1, "name": "a", "name": "b"}'),
     ('NaN', '{"version": 1, "attributes": {"duration": NaN}}'),
     ('Infinity in custom attributes',
@@ -569,7 +573,8 @@ def test_rules_only_the_reader_checks(validator: Any, text: str) -> None:
 
 
 def test_schema_is_stricter_only_near_the_longest_duration(validator: Any) -> None:
-    document = {'version': 1, 'attributes': {'duration': LONGEST_WHOLE_SECONDS + 0.5}}
+    document: Dict[str, Any] = {'version': 1,
+                                'attributes': {'duration': LONGEST_WHOLE_SECONDS + 0.5}}
     assert _reader_accepts(document)
     assert not _schema_accepts(validator, document)
     document['attributes']['duration'] = LONGEST_WHOLE_SECONDS
@@ -595,11 +600,14 @@ def reader_only_problem(document: Any) -> Optional[str]:
     if isinstance(resources, dict):
         counts = [resources.get(name) for name in ('node_count', 'process_count',
                                                    'processes_per_node')]
-        if all(isinstance(count, int) and not isinstance(count, bool) and count >= 1
-               for count in counts[:2]):
-            nodes, total, per_node = counts
-            if total < nodes or (isinstance(per_node, int) and not isinstance(per_node, bool)
-                                 and per_node >= 1 and total != nodes * per_node):
+        valid = [count if isinstance(count, int) and not isinstance(count, bool)
+                 and count >= 1 else None for count in counts]
+        nodes, total, per_node = valid
+        if total is not None:
+            if nodes is not None and (total < nodes or total % nodes):
+                return 'contradicting counts'
+            if per_node is not None and (total % per_node or (
+                    nodes is not None and total != nodes * per_node)):
                 return 'contradicting counts'
     attributes = document.get('attributes')
     duration = attributes.get('duration') if isinstance(attributes, dict) else None
@@ -609,11 +617,11 @@ def reader_only_problem(document: Any) -> Optional[str]:
     return None
 
 
-NEAR_LIMITS = st.sampled_from([0, 1, 2, -1, 0.5, 1.0, 2.0, 5e-7, 5.000000000000001e-07, 1e-7,
-                               LONGEST_WHOLE_SECONDS, LONGEST_WHOLE_SECONDS + 1,
-                               LONGEST_WHOLE_SECONDS + 0.5, 10**20, '',
-                               '1', True, False, None, [], {}])
-ANY_VALUE = NEAR_LIMITS | JSON_VALUES
+NEAR_LIMITS: st.SearchStrategy[Any] = st.sampled_from([
+    0, 1, 2, -1, 0.5, 1.0, 2.0, 5e-7, 5.000000000000001e-07, 1e-7,
+    LONGEST_WHOLE_SECONDS, LONGEST_WHOLE_SECONDS + 1, LONGEST_WHOLE_SECONDS + 0.5, 10**20, '',
+    '1', True, False, None, [], {}])
+ANY_VALUE: st.SearchStrategy[Any] = NEAR_LIMITS | JSON_VALUES
 SECTIONS: Dict[str, Tuple[str, ...]] = {'': SPEC_FIELDS, 'resources': RESOURCE_FIELDS,
                                         'attributes': ATTRIBUTE_FIELDS}
 

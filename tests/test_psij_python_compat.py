@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import pytest
 from hypothesis import given, settings
@@ -226,13 +226,19 @@ def representable_specs(draw: st.DrawFn) -> JobSpec:
     if unit is not None and total is not None and total % unit:
         total = None  # V1 jobs run the same number of processes on every node
     executable = draw(OPTIONAL_NAMES)
+    texts: st.SearchStrategy[Union[str, int]] = NAMES
+    environment: Optional[Dict[str, Union[str, int]]] = draw(
+        st.none() | st.dictionaries(NAMES, texts, max_size=3))
+    values: st.SearchStrategy[object] = st.booleans() | st.integers() | NAMES
+    custom: Optional[Dict[str, object]] = draw(st.none() | st.dictionaries(NAMES, values,
+                                                                           max_size=3))
     return JobSpec(
         executable=executable,
         arguments=draw(st.lists(NAMES, max_size=3)),
         directory=draw(OPTIONAL_NAMES), name=draw(OPTIONAL_NAMES.filter(
             lambda name: name is None or name != executable)),
         inherit_environment=draw(st.booleans()),
-        environment=draw(st.none() | st.dictionaries(NAMES, NAMES, max_size=3)),
+        environment=environment,
         stdin_path=draw(OPTIONAL_NAMES), stdout_path=draw(OPTIONAL_NAMES),
         stderr_path=draw(OPTIONAL_NAMES),
         resources=ResourceSpecV1(
@@ -244,8 +250,7 @@ def representable_specs(draw: st.DrawFn) -> JobSpec:
             duration=timedelta(seconds=draw(st.integers(min_value=1, max_value=10 ** 9))),
             queue_name=draw(OPTIONAL_NAMES), account=draw(OPTIONAL_NAMES),
             reservation_id=draw(OPTIONAL_NAMES),
-            custom_attributes=draw(st.none() | st.dictionaries(
-                NAMES, st.booleans() | st.integers() | NAMES, max_size=3))),
+            custom_attributes=custom),
         pre_launch=draw(OPTIONAL_NAMES), post_launch=draw(OPTIONAL_NAMES),
         launcher=draw(OPTIONAL_NAMES))
 

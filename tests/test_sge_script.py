@@ -232,8 +232,8 @@ def _qsub_reads(line: str) -> List[str]:
     return words
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters='#"\'\n\r\x00',
-                                      blacklist_categories=('Cs',)), min_size=1))
+@given(st.text(alphabet=st.characters(exclude_characters='#"\'\n\r\x00',
+                                      exclude_categories=['Cs']), min_size=1))
 def test_directive_values_come_back_verbatim(value: str) -> None:
     assert _qsub_reads(f'-ac {DIRECTIVES.value(value, "field")}') == ['-ac', value]
 

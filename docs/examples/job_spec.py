@@ -30,7 +30,7 @@ resources = ResourceSpecV1(node_count=2, processes_per_node=4)
 assert resources.process_count is None
 assert resources.computed_process_count == 8
 assert ResourceSpecV1().computed_process_count == 1        # empty: one process, one node
-assert ResourceSpecV1(process_count=10, processes_per_node=4).computed_node_count == 3
+assert ResourceSpecV1(process_count=12, processes_per_node=4).computed_node_count == 3
 
 # Wrong types raise TypeError, naming the class, the field and the allowed type.
 try:
@@ -43,6 +43,7 @@ except TypeError as error:
 for make_bad_value in (lambda: ResourceSpecV1(node_count=0),
                        lambda: ResourceSpecV1(node_count=2, process_count=6,
                                               processes_per_node=4),
+                       lambda: ResourceSpecV1(node_count=2, process_count=5),  # uneven
                        lambda: JobAttributes(duration=timedelta(0))):
     try:
         make_bad_value()

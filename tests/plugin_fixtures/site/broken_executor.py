@@ -4,7 +4,7 @@ Its entry point is listed by the fake distribution beside it, so the registry mu
 failure as a PluginLoadError naming the plugin, and keep the other plugins working.
 """
 
-import frobnicate  # noqa: F401  (deliberately missing)
+import frobnicate  # type: ignore[import-not-found]  # noqa: F401  (deliberately missing)
 
 from psij import JobExecutor
 
