@@ -78,6 +78,10 @@ _OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
 _RESERVED_OPTIONS = {'output': 'JobSpec.stdout_path', 'o': 'JobSpec.stdout_path',
                      'error': 'JobSpec.stderr_path', 'e': 'JobSpec.stderr_path',
                      'input': 'JobSpec.stdin_path', 'i': 'JobSpec.stdin_path'}
+# squeue and sacct answer for an array job only under its tasks' ids, which one PSI/J job
+# cannot follow (yet).
+_UNSUPPORTED_OPTIONS = {'array': 'job arrays are not supported', 'a': 'job arrays are not '
+                        'supported'}
 
 _QUEUED_STATES = {'PENDING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD',
                   'RESV_DEL_HOLD', 'SPECIAL_EXIT'}
@@ -159,6 +163,9 @@ def _check_custom_option(option: str, field: str) -> None:
         raise InvalidJobException(
             f'{field}: the executor sets --{option} itself (for its markers); use '
             f'{_RESERVED_OPTIONS[option]} instead')
+    if option in _UNSUPPORTED_OPTIONS:
+        raise InvalidJobException(f'{field}: {_UNSUPPORTED_OPTIONS[option]} (one PSI/J job is '
+                                  'one Slurm job)')
 
 
 def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
@@ -245,8 +252,9 @@ class Slurm(BatchScheduler):
         memory: Optional[str] = None
         if resources.memory:
             memory = f'{mebibytes(resources.memory, resources.computed_node_count)}M'
-        DIRECTIVES.refuse_in_path(str(inputs.marker_directory), '%',
-                                  'sbatch reads as a file name pattern')
+        DIRECTIVES.refuse_in_path(
+            str(inputs.marker_directory), '%\\',
+            'sbatch reads as a file name pattern (%) or drops from the output path (\\)')
         script_output = DIRECTIVES.value(
             str(inputs.marker_directory / f'%j{SCRIPT_OUTPUT}'), 'the work directory')
         optional = DIRECTIVES.optional
@@ -369,8 +377,9 @@ class Slurm(BatchScheduler):
         return ['squeue', '--noheader', f'--user={user}', '--format=%i']
 
     def parse_list_output(self, result: CommandResult) -> List[str]:
-        """The ids, one per line."""
-        if not result.ok:
+        """The ids, one per line; squeue's complaint about the user (``Invalid user``, with
+        exit status 0) is a failure, not an empty list."""
+        if not result.ok or 'error:' in result.stderr:
             raise StatusCommandError(result.describe())
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 

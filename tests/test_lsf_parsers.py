@@ -182,7 +182,7 @@ def test_bjobs_records_that_are_not_job_statuses_are_command_failures(record: ob
         lsf.parse_status_output(CommandResult(['bjobs'], 0, text, ''), ['1'])
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=('Cs',)), max_size=300),
+@given(st.text(alphabet=st.characters(exclude_categories=['Cs']), max_size=300),
        st.sampled_from([0, 255]))
 def test_bjobs_garbage_is_a_command_failure_never_a_crash(text: str, returncode: int) -> None:
     # A job missing from garbled output would look like a job that left the queue: output
@@ -285,8 +285,8 @@ def test_native_ids() -> None:
 
 # --- #BSUB values and custom attributes ----------------------------------------------------
 
-@given(st.text(alphabet=st.characters(blacklist_categories=('Cs',),
-                                      blacklist_characters='"\\\n\r\x00'), min_size=1))
+@given(st.text(alphabet=st.characters(exclude_categories=['Cs'],
+                                      exclude_characters='"\\\n\r\x00'), min_size=1))
 def test_directive_values_are_one_word(value: str) -> None:
     # One shell-like word, the way IBM's examples write values (-R "span[hosts=1]").
     assert shlex.split(DIRECTIVES.value(value, 'field')) == [value]

@@ -1,15 +1,23 @@
 """Grid Engine's parsers against output captured from the real tools (tests/fixtures/sge, whose
 README says which command and job made each file, and ids.txt which job played which part)."""
 
+import os
 import pathlib
+import subprocess
 from typing import Dict, Optional, Sequence
 
 import pytest
-from psij.executors.sge import GridEngine, job_status
+from psij.executors.sge import GridEngine, job_status, sge_job_name
 from psij.executors.sge_accounting import accounting_status
 
-from psij import InvalidJobException, JobState, SubmitException
-from psij.batch import AccountingUnavailable, CancelOutcome, SchedulerStatus, StatusCommandError
+from psij import InvalidJobException, JobSpec, JobState, SubmitException
+from psij.batch import (
+    AccountingUnavailable,
+    CancelOutcome,
+    SchedulerStatus,
+    StatusCommandError,
+    job_name,
+)
 from psij.transport import CommandResult
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures' / 'sge'
@@ -52,6 +60,13 @@ def test_qstat_states_of_every_kind_of_job() -> None:
     assert f'`qmod -cj {IDS["error"]}`' in error.message
     assert all(status.complete for role, status in by_role.items() if role != 'error' and status)
     assert by_role['pending'] is not None and by_role['pending'].message is None
+
+
+def test_qstat_with_requests_and_full_names_gives_the_same_states() -> None:
+    # -r (the same jobs a moment later) adds each job's requests and full name to the XML.
+    plain = GridEngine().parse_status_output(captured('qstat-xml-mixed'), [])
+    assert GridEngine().parse_status_output(captured('qstat-xml-array-r'), []) == plain
+    assert sorted(GridEngine().parse_list_output(captured('qstat-xml-array-r'))) == sorted(plain)
 
 
 def test_qstat_of_a_user_without_jobs() -> None:
@@ -204,6 +219,44 @@ def test_accounting_of_a_job_that_could_not_start() -> None:
         f'`qmod -cj {IDS["error"]}` runs it again, `qdel {IDS["error"]}` deletes it')
 
 
+def _one_qacct(name: str, native_id: str, returncode: int) -> CommandResult:
+    """The accounting command's output for one job, made of the capture of its own
+    ``qacct -j``: stderr merged (``2>&1``) and framed as `accounting_command` frames it."""
+    answer = captured(name)
+    return CommandResult(['sh'], 0, f'psij-qacct-begin {native_id}\n{answer.stderr}'
+                         f'{answer.stdout}psij-qacct-end {native_id} {returncode}\n', '')
+
+
+@pytest.mark.parametrize('name, role, returncode, expected', [
+    ('qacct-completed', 'completed', 0, JobState.COMPLETED),
+    ('qacct-exit3', 'exit3', 0, JobState.FAILED),
+    ('qacct-selfkill', 'selfkill', 0, JobState.CANCELED),
+    ('qacct-usr1', 'usr1', 0, JobState.FAILED),
+    ('qacct-timelimit', 'timelimit', 0, JobState.FAILED),
+    ('qacct-qdel-running', 'running', 0, JobState.CANCELED),
+    ('qacct-qdel-pending', 'held', 1, None),      # deleted before it started: no record
+    ('qacct-error-deleted', 'error', 0, JobState.FAILED),
+    ('qacct-rerun', 'rerun', 0, JobState.COMPLETED),  # two records: the last one counts
+    ('qacct-unknown', 'unknown', 1, None),
+])
+def test_each_qacct_capture(name: str, role: str, returncode: int,
+                            expected: Optional[JobState]) -> None:
+    native_id = IDS[role]
+    result = _one_qacct(name, native_id, returncode)
+    # The same answer as the accounting command got for the job (accounting-all).
+    assert result.stdout in captured('accounting-all').stdout
+    records = GridEngine().parse_accounting_output(result, [native_id])
+    assert _state(records.get(native_id)) == expected
+    assert records.get(native_id) == _accounting().get(native_id)
+
+
+def test_qacct_without_an_accounting_file() -> None:
+    result = _one_qacct('qacct-no-file', IDS['completed'], 1)
+    assert result.stdout in captured('accounting-no-file').stdout
+    with pytest.raises(AccountingUnavailable):
+        GridEngine().parse_accounting_output(result, [IDS['completed']])
+
+
 def test_accounting_of_an_unknown_job_is_empty() -> None:
     assert GridEngine().parse_accounting_output(captured('accounting-unknown'),
                                                 ['999999']) == {}
@@ -297,13 +350,23 @@ def test_qsub_refusals_name_the_field(name: str, field: str) -> None:
         raised.value)
 
 
-@pytest.mark.parametrize('name', ['qsub-name-space', 'qsub-missing-script', 'qsub-name-digit'])
+@pytest.mark.parametrize('name', ['qsub-name-space', 'qsub-missing-script', 'qsub-name-digit',
+                                  'qsub-name-keyword', 'qsub-name-colon'])
 def test_other_qsub_refusals_are_submit_errors(name: str) -> None:
     with pytest.raises(SubmitException) as raised:
         GridEngine().parse_submit_output(captured(name, returncode=1))
     assert not isinstance(raised.value, InvalidJobException)
     assert not raised.value.transient
     assert 'Exiting.' not in str(raised.value)
+
+
+@pytest.mark.parametrize('name, refused', [
+    ('qsub-name-space', 'a b'), ('qsub-name-digit', '1abc'), ('qsub-name-keyword', 'none'),
+    ('qsub-name-colon', 'a:b'),
+])
+def test_psij_never_writes_a_job_name_qsub_refused(name: str, refused: str) -> None:
+    assert captured(name, returncode=1).stderr.startswith('Unable to run job: ')
+    assert sge_job_name(job_name(JobSpec('/bin/true', name=refused))) != refused
 
 
 def test_qsub_with_the_qmaster_down_is_transient() -> None:
@@ -329,3 +392,23 @@ def test_status_and_list_commands_name_the_user() -> None:
     argv = GridEngine().status_command(['1'])
     assert argv[:3] == ['qstat', '-xml', '-u'] and len(argv) == 4 and argv[3]
     assert GridEngine().list_command('alice') == ['qstat', '-xml', '-u', 'alice']
+
+
+# --- what a parallel job sees --------------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['pe-hostfile-smp2', 'pe-hostfile-mpi3'])
+def test_the_node_file_has_a_line_per_slot_granted(name: str, tmp_path: pathlib.Path) -> None:
+    # The job printed its $PE_HOSTFILE, then "NSLOTS=N NHOSTS=M".
+    lines = captured(name).stdout.splitlines()
+    hostfile, counts = lines[:-1], dict(word.split('=') for word in lines[-1].split())
+    (tmp_path / 'pe_hostfile').write_text(''.join(f'{line}\n' for line in hostfile))
+    template = GridEngine().template()
+    function = template[template.index('psij_write_nodefile() {'):]
+    function = function[:function.index('\n}\n') + 3]
+    written = subprocess.run(
+        ['bash', '-c', f'{function}psij_write_nodefile'], capture_output=True, text=True,
+        check=True, env={'PATH': os.environ['PATH'], 'PE_HOSTFILE': str(tmp_path / 'pe_hostfile')},
+    ).stdout.splitlines()
+    assert len(written) == int(counts['NSLOTS'])
+    assert len(set(written)) == int(counts['NHOSTS'])
+    assert set(written) == {line.split()[0] for line in hostfile}

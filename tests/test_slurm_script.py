@@ -118,6 +118,11 @@ def test_time_limit_format(seconds: float, expected: str) -> None:
     (JobSpec('/bin/true', attributes=JobAttributes(queue_name='two\nlines')),
      'JobAttributes.queue_name'),
     (JobSpec('/bin/true', attributes=JobAttributes(account='a\x00b')), 'JobAttributes.account'),
+    # squeue answers for an array only under its tasks' ids: one PSI/J job cannot follow it.
+    (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.array': '0-3'})),
+     "custom_attributes['slurm.array']"),
+    (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'slurm.a': '0-3'})),
+     "custom_attributes['slurm.a']"),
 ])
 def test_values_that_cannot_be_written_name_their_field(spec: JobSpec, field: str) -> None:
     with pytest.raises(InvalidJobException) as raised:
