@@ -4,18 +4,19 @@ LSF cannot be installed here. The `fake_lsf` fixture puts the double's ``bsub``,
 ``bkill`` first on PATH, with a private state directory: the executor runs them by name as it
 would run the real ones, the jobs really run (in the background, on this machine), and the
 double answers in LSF's formats. What the double can and cannot stand for is in its docstring.
+Attach, cancel, many jobs at once and the work directory's files are tested for every batch
+executor by tests/test_batch_contract.py; what is LSF's own is here.
 """
 
 import functools
 import json
-import os
 import pathlib
-import subprocess
 from datetime import timedelta
-from typing import Any, Dict, Iterator, List
+from typing import Iterator
 
 import pytest
-from batch_helpers import attach_elsewhere, final_status, recorded_states, wait_until
+from batch_backends import Backend, fake_lsf_backend, fake_lsf_config
+from batch_helpers import final_status, recorded_states, wait_until
 
 from psij import (
     InvalidJobException,
@@ -26,80 +27,24 @@ from psij import (
     JobState,
     ResourceSpecV1,
 )
-from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
+from psij.batch import BatchSchedulerExecutor
 
-DOUBLE = pathlib.Path(__file__).resolve().parent / 'doubles' / 'fake_lsf'
 WAIT = 60.0  # seconds; jobs here end in a few seconds
 
 _states = recorded_states
 _final = functools.partial(final_status, timeout=WAIT)
 _wait_for = functools.partial(wait_until, timeout=WAIT)
-CONTROLS = ('PSIJ_FAKE_LSF_HOLD', 'PSIJ_FAKE_LSF_PEND_SECONDS', 'PSIJ_FAKE_LSF_ADMIN',
-            'PSIJ_FAKE_LSF_SECONDS_PER_MINUTE', 'PSIJ_FAKE_LSF_QUEUES',
-            'PSIJ_FAKE_LSF_CLEAN_PERIOD', 'PSIJ_FAKE_LSF_TERMINATE_INTERVAL')
-
-
-class FakeLsf:
-    """The test's handle on the double's state directory."""
-
-    def __init__(self, state: pathlib.Path) -> None:
-        self.state = state
-
-    def calls(self, command: str) -> List[List[str]]:
-        """The argv (without the command) of every call of ``command`` so far."""
-        log = self.state / 'calls.log'
-        lines = log.read_text().splitlines() if log.exists() else []
-        return [call[1:] for call in map(json.loads, lines) if call[0] == command]
-
-    def fail(self, command: str, text: str) -> None:
-        """From now on ``command`` fails, printing ``text``, as when mbatchd is away."""
-        self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / f'{command}.fail').write_text(text + '\n')
-
-    def heal(self, command: str) -> None:
-        (self.state / f'{command}.fail').unlink()
-
-    def record(self, native_id: str) -> Dict[str, Any]:
-        """The double's record of a job."""
-        record: Dict[str, Any] = json.loads((self.state / 'jobs' / f'{native_id}.json')
-                                            .read_text())
-        return record
-
-    def run(self, *argv: str) -> 'subprocess.CompletedProcess[str]':
-        """Run a command of the double, as a person at a terminal would."""
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-
-    def unfinished(self) -> List[str]:
-        return [path.stem for path in (self.state / 'jobs').glob('*.json')
-                if self.record(path.stem)['state'] not in ('DONE', 'EXIT')]
 
 
 @pytest.fixture
-def fake_lsf(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLsf]:
-    state = tmp_path / 'fake-lsf'
-    monkeypatch.setenv('PSIJ_FAKE_LSF_DIR', str(state))
-    monkeypatch.setenv('PATH', f'{DOUBLE}{os.pathsep}{os.environ["PATH"]}')
-    for name in CONTROLS:
-        monkeypatch.delenv(name, raising=False)
-    fake = FakeLsf(state)
-    yield fake
-    # A test that failed half-way may leave jobs running: end them.
-    if (state / 'jobs').exists():
-        for name in ('bjobs', 'bkill'):
-            (state / f'{name}.fail').unlink(missing_ok=True)
-        left = fake.unfinished()
-        if left:
-            fake.run('bkill', *left)
+def fake_lsf(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """The fake LSF, with a state directory of the test's own."""
+    yield from fake_lsf_backend(tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def executor(fake_lsf: FakeLsf, work_dir: pathlib.Path) -> JobExecutor:
-    return JobExecutor.get_instance('lsf', config=_config(work_dir))
-
-
-def _config(work_dir: pathlib.Path) -> BatchSchedulerExecutorConfig:
-    return BatchSchedulerExecutorConfig(work_directory=work_dir, queue_polling_interval=2.0,
-                                        initial_queue_polling_delay=0.2, outcome_timeout=30.0)
+def executor(fake_lsf: Backend) -> JobExecutor:
+    return fake_lsf.executor
 
 
 def _submit_running(executor: JobExecutor, started: pathlib.Path, seconds: int = 120) -> Job:
@@ -131,7 +76,7 @@ def test_exit_codes(executor: JobExecutor, command: str, state: JobState,
 
 
 def test_script_goes_to_bsub_on_stdin_and_arguments_arrive_verbatim(
-        executor: JobExecutor, fake_lsf: FakeLsf, tmp_path: pathlib.Path) -> None:
+        executor: JobExecutor, fake_lsf: Backend, tmp_path: pathlib.Path) -> None:
     out = tmp_path / 'out put.txt'
     arguments = ['a b', "it's", '"q"', '$HOME', '`date`', 'line\nbreak', 'é ü', '', '*']
     job = Job(JobSpec('printf', ['[%s]\\n', *arguments], stdout_path=out, name='verbatim'))
@@ -140,7 +85,7 @@ def test_script_goes_to_bsub_on_stdin_and_arguments_arrive_verbatim(
     assert out.read_text() == ''.join(f'[{argument}]\n' for argument in arguments)
     assert fake_lsf.calls('bsub') == [[]]  # no argument: the script came on stdin
     assert job.native_id is not None
-    spooled = (fake_lsf.state / 'jobs' / f'{job.native_id}.script').read_text()
+    spooled = (fake_lsf.double() / 'jobs' / f'{job.native_id}.script').read_text()
     assert isinstance(executor, BatchSchedulerExecutor)
     assert spooled == executor.generate_script(job)
 
@@ -180,7 +125,7 @@ def test_missing_directory_fails_with_a_message(executor: JobExecutor,
     assert status.state == JobState.FAILED and 'JobSpec.directory' in (status.message or '')
 
 
-def test_name_queue_and_project_reach_lsf(executor: JobExecutor, fake_lsf: FakeLsf) -> None:
+def test_name_queue_and_project_reach_lsf(executor: JobExecutor, fake_lsf: Backend) -> None:
     job = Job(JobSpec('/bin/true', name='psij named job', attributes=JobAttributes(
         queue_name='short', account='proj-1', custom_attributes={'lsf.app': 'gpu app'})))
     executor.submit(job)
@@ -214,70 +159,19 @@ def test_multiple_launcher_runs_copies_and_the_nodefile_has_them(
     assert len(nodes.read_text().splitlines()) == 3
 
 
-def test_thirty_jobs_at_once(executor: JobExecutor, fake_lsf: FakeLsf,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each job waits in the queue a little, so that many are in the queue at once.
-    monkeypatch.setenv('PSIJ_FAKE_LSF_PEND_SECONDS', '1.5')
-    jobs = [Job(JobSpec('/bin/sh', ['-c', f'exit {index % 3}'])) for index in range(30)]
-    for job in jobs:
-        executor.submit(job)
-    for index, job in enumerate(jobs):
-        status = _final(job, timeout=120)
-        expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
-        assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
-    calls = fake_lsf.calls('bjobs')
-    assert calls and all(call[:4] == ['-json', '-o', call[2], '-a'] for call in calls)
-    # One bjobs asks about all tracked jobs at once, never one job at a time.
-    assert max(len(call) - 4 for call in calls) > 1
-
-
 # --- cancel ----------------------------------------------------------------------------------
 
-def test_cancel_pending_job(executor: JobExecutor, fake_lsf: FakeLsf,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv('PSIJ_FAKE_LSF_HOLD', '1')
-    job = Job(JobSpec('/bin/true'))
-    seen = _states(job)
-    executor.submit(job)
-    monkeypatch.delenv('PSIJ_FAKE_LSF_HOLD')
-    assert job.native_id is not None
-    assert job.native_id in executor.list()
-    job.cancel()
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert 'killed by its owner (LSF TERM_OWNER' in (status.message or ''), status
-    assert seen == [JobState.QUEUED, JobState.CANCELED]
-    assert fake_lsf.calls('bkill') == [[job.native_id]]
-    assert job.native_id not in executor.list()
-
-
-def test_held_job_stays_queued_and_can_be_canceled(executor: JobExecutor,
-                                                   fake_lsf: FakeLsf) -> None:
+def test_hold_attribute_reaches_bsub(executor: JobExecutor, fake_lsf: Backend) -> None:
     job = Job(JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'lsf.H': True})))
     executor.submit(job)
     assert job.native_id is not None
-    assert fake_lsf.record(job.native_id)['state'] == 'PSUSP'  # -H reached bsub
-    _wait_for(lambda: any(job.native_id in call for call in fake_lsf.calls('bjobs')),
-              'bjobs never asked about the job')
-    assert job.status.state == JobState.QUEUED
+    assert fake_lsf.double_job(job.native_id)['state'] == 'PSUSP'  # -H reached bsub
     job.cancel()
     assert _final(job).state == JobState.CANCELED
 
 
-def test_cancel_running_job_kills_its_processes(executor: JobExecutor, fake_lsf: FakeLsf,
-                                                tmp_path: pathlib.Path) -> None:
-    job = _submit_running(executor, tmp_path / 'running')
-    job.cancel()
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert 'TERM_OWNER' in (status.message or '')
-    assert job.native_id is not None
-    with pytest.raises(ProcessLookupError):
-        os.killpg(fake_lsf.record(job.native_id)['pid'], 0)
-
-
 def test_cancel_of_a_job_that_already_finished_is_not_an_error(
-        executor: JobExecutor, fake_lsf: FakeLsf, tmp_path: pathlib.Path) -> None:
+        executor: JobExecutor, fake_lsf: Backend, tmp_path: pathlib.Path) -> None:
     job = Job(JobSpec('/bin/true'))
     executor.submit(job)
     assert _final(job).state == JobState.COMPLETED
@@ -285,7 +179,7 @@ def test_cancel_of_a_job_that_already_finished_is_not_an_error(
     # Another process (another work directory: no marker) attaches while bjobs cannot answer,
     # so it does not know yet that the job ended, and cancels it.
     fake_lsf.fail('bjobs', 'Cannot connect to LSF. Please wait ...')
-    elsewhere = JobExecutor.get_instance('lsf', config=_config(tmp_path / 'elsewhere'))
+    elsewhere = JobExecutor.get_instance('lsf', config=fake_lsf_config(tmp_path / 'elsewhere'))
     late = Job()
     elsewhere.attach(late, job.native_id)
     late.cancel()  # bkill: "Job has already finished" -- not an error
@@ -297,24 +191,20 @@ def test_cancel_of_a_job_that_already_finished_is_not_an_error(
     assert [job.native_id] in fake_lsf.calls('bkill')
 
 
-@pytest.mark.parametrize('admin, words', [
-    (False, 'killed by its owner (LSF TERM_OWNER'),
-    (True, 'killed by root or an LSF administrator (LSF TERM_ADMIN'),
-])
-def test_bkill_from_outside_is_canceled_with_a_message(executor: JobExecutor,
-                                                       fake_lsf: FakeLsf,
-                                                       tmp_path: pathlib.Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       admin: bool, words: str) -> None:
+def test_bkill_by_an_administrator_is_canceled_saying_so(executor: JobExecutor,
+                                                         fake_lsf: Backend,
+                                                         tmp_path: pathlib.Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bkill by the job's owner from outside psij: tests/test_batch_contract.py.
     job = _submit_running(executor, tmp_path / 'running')
     assert job.native_id is not None
-    if admin:
-        monkeypatch.setenv('PSIJ_FAKE_LSF_ADMIN', '1')
+    monkeypatch.setenv('PSIJ_FAKE_LSF_ADMIN', '1')
     killed = fake_lsf.run('bkill', job.native_id)
     assert killed.stdout == f'Job <{job.native_id}> is being terminated\n'
     status = _final(job)
     assert status.state == JobState.CANCELED, status
-    assert words in (status.message or ''), status
+    assert 'killed by root or an LSF administrator (LSF TERM_ADMIN' in (status.message or ''), \
+        status
 
 
 def test_run_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecutor,
@@ -330,45 +220,7 @@ def test_run_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecutor
     assert 'TERM_RUNLIMIT' in (status.message or '')
 
 
-# --- attach and list ---------------------------------------------------------------------
-
-def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> Dict[str, Any]:
-    # The child inherits PATH and PSIJ_FAKE_LSF_DIR: it reaches the same (fake) LSF.
-    return attach_elsewhere('lsf', work_dir, native_id,
-                            {'outcome_timeout': 30, 'queue_polling_interval': 2}, wait=60,
-                            timeout=120)
-
-
-def test_attach_from_another_process_while_running_and_after(executor: JobExecutor,
-                                                             work_dir: pathlib.Path,
-                                                             tmp_path: pathlib.Path) -> None:
-    started = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{started}"; sleep 3; exit 7']))
-    executor.submit(job)
-    _wait_for(started.exists, 'the job never started')
-    assert job.native_id is not None
-    during = _attach_elsewhere(work_dir, job.native_id)
-    assert (during['state'], during['exit_code']) == ('FAILED', 7), during
-    assert _final(job).exit_code == 7
-    after = _attach_elsewhere(work_dir, job.native_id)
-    assert (after['first'], after['state'], after['exit_code']) == ('FAILED', 'FAILED', 7), after
-
-
-def test_attach_after_the_markers_are_gone_uses_bjobs(executor: JobExecutor,
-                                                      work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 5']))
-    executor.submit(job)
-    assert _final(job).exit_code == 5
-    assert job.native_id is not None
-    (work_dir / 'lsf' / f'{job.native_id}.ec').unlink()
-    result = _attach_elsewhere(work_dir, job.native_id)
-    assert (result['state'], result['exit_code']) == ('FAILED', 5), result
-
-
-def test_attach_rejects_a_malformed_id(executor: JobExecutor) -> None:
-    with pytest.raises(InvalidJobException, match='native_id'):
-        executor.attach(Job(), '../etc')
-
+# --- list ------------------------------------------------------------------------------------
 
 def test_list_shows_unfinished_jobs_only(executor: JobExecutor,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,7 +240,7 @@ def test_list_shows_unfinished_jobs_only(executor: JobExecutor,
 # --- a failing status command ------------------------------------------------------------
 
 def test_status_command_failing_for_a_while_every_job_still_right(
-        executor: JobExecutor, fake_lsf: FakeLsf, tmp_path: pathlib.Path,
+        executor: JobExecutor, fake_lsf: Backend, tmp_path: pathlib.Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_lsf.fail('bjobs', 'Cannot connect to LSF. Please wait ...')
     monkeypatch.setenv('PSIJ_FAKE_LSF_HOLD', '1')

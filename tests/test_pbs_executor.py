@@ -2,118 +2,48 @@
 ``tests/doubles/fake_pbs`` (a test double: qsub, qstat, qdel and qselect that run each job at
 once on this machine and answer in PBS's formats).
 
-Most tests here are shared with the torque executor: tests/test_torque_executor.py runs them
+Attach, cancel, many jobs at once and the files of the work directory are the contract of
+every batch executor: tests/test_batch_contract.py tests them, for PBS and Torque too. Most
+tests here are shared with the torque executor: tests/test_torque_executor.py runs them
 against the double's Torque flavour, and tests/test_torque_slurm_wrappers.py runs those that
 need no double against Slurm's Torque-compatible commands. Each gets the `site` fixture of
-its module: an executor, its work directory, and the double's state directory (None when the
-commands are real).
+its module, a `batch_backends.Backend`: an executor, its work directory, and the double's
+state directory (None when the commands are real).
 """
 
 import functools
-import itertools
-import json
-import os
 import pathlib
 import re
-import subprocess
 import time
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Dict, Iterator, List, Optional
+from typing import Iterator
 
 import pytest
-from batch_helpers import attach_elsewhere as attach_in_another_process
+from batch_backends import Backend, fake_pbs_backend
 from batch_helpers import final_status, recorded_states, wait_until
-from psij.executors.pbs_common import PbsFamilyScheduler
 
 from psij import (
     InvalidJobException,
     Job,
     JobAttributes,
-    JobExecutor,
     JobSpec,
     JobState,
     JobStatus,
     ResourceSpecV1,
 )
-from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
 
-DOUBLE = pathlib.Path(__file__).resolve().parent / 'doubles' / 'fake_pbs'
 WAIT = 60.0  # seconds; jobs of the double end within a few seconds
 
 states_of = recorded_states
 final = functools.partial(final_status, timeout=WAIT)
 wait_for = functools.partial(wait_until, timeout=WAIT)
-#: Every test's double starts numbering jobs elsewhere, so that a job a finished test left
-#: behind in the process's one tracker never shares an id with a job of a later test.
-_FIRST_IDS = itertools.count(1000, 1000)
-
-
-@dataclass
-class Site:
-    """Where a test's jobs go."""
-
-    executor: BatchSchedulerExecutor
-    work_dir: pathlib.Path
-    #: The double's state directory; None when the commands are real ones.
-    state: Optional[pathlib.Path]
-    #: The directory the test submits from.
-    submit_dir: pathlib.Path
-
-    @property
-    def prefix(self) -> str:
-        """The custom-attribute prefix of the executor (``pbs``, ``torque``)."""
-        scheduler = self.executor.scheduler
-        assert isinstance(scheduler, PbsFamilyScheduler)
-        return scheduler.custom_prefix
-
-    def double(self) -> pathlib.Path:
-        """The double's state directory (the test needs the double)."""
-        assert self.state is not None, 'this test needs the fake PBS double'
-        return self.state
-
-    def calls(self, command: str) -> List[List[str]]:
-        """The argv of every call of ``command`` the double received, in order."""
-        log = self.double() / 'calls.log'
-        entries = [json.loads(line) for line in log.read_text().splitlines()] \
-            if log.exists() else []
-        return [entry[1:] for entry in entries if entry[0] == command]
-
-    def double_job(self, native_id: str) -> Dict[str, object]:
-        """The double's own record of a job (its state file)."""
-        sequence = native_id.split('.')[0]
-        record: Dict[str, object] = json.loads(
-            (self.double() / 'jobs' / f'{sequence}.json').read_text())
-        return record
-
-
-def make_double_site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, flavour: str,
-                     executor_name: str) -> Iterator[Site]:
-    """A `Site` whose commands are the fake PBS double of ``flavour``; deletes the jobs still
-    queued or running when the test ends."""
-    state = tmp_path / 'fake-pbs-state'
-    state.mkdir()
-    (state / 'next_id').write_text(str(next(_FIRST_IDS)))
-    monkeypatch.setenv('FAKE_PBS_STATE', str(state))
-    monkeypatch.setenv('FAKE_PBS_FLAVOUR', flavour)
-    monkeypatch.setenv('PATH', f'{DOUBLE}{os.pathsep}{os.environ["PATH"]}')
-    submit_dir = tmp_path / 'submit dir'
-    submit_dir.mkdir()
-    monkeypatch.chdir(submit_dir)
-    config = BatchSchedulerExecutorConfig(
-        work_directory=tmp_path / 'work', queue_polling_interval=2.0,
-        initial_queue_polling_delay=0.2, outcome_timeout=8.0)
-    executor = JobExecutor.get_instance(executor_name, config=config)
-    assert isinstance(executor, BatchSchedulerExecutor)
-    yield Site(executor, tmp_path / 'work', state, submit_dir)
-    left = subprocess.run(['qselect'], capture_output=True, text=True).stdout.split()
-    if left:
-        subprocess.run(['qdel', *left], capture_output=True)
+#: Where a test's jobs go (the name the modules that share these tests know it by).
+Site = Backend
 
 
 @pytest.fixture
 def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    yield from make_double_site(tmp_path, monkeypatch, 'pbspro', 'pbs')
+    yield from fake_pbs_backend(tmp_path, monkeypatch, 'pbspro', 'pbs')
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -127,13 +57,6 @@ def submit_running(site: Site, tmp_path: pathlib.Path, command: str = 'exec slee
     site.executor.submit(job)
     wait_for(started.exists, f'start of job {job.native_id}')
     return job
-
-
-def attach_elsewhere(site: Site, native_id: str) -> Dict[str, object]:
-    """Attach to ``native_id`` from another process with the same work directory."""
-    return attach_in_another_process(
-        site.executor.name, site.executor.batch_config.work_directory, native_id,
-        {'outcome_timeout': 8, 'initial_queue_polling_delay': 0.2})
 
 
 # --- shared behaviour (also run for Torque, and without the double for the wrappers) -----------
@@ -193,25 +116,6 @@ def test_missing_directory_fails_with_a_message(site: Site, tmp_path: pathlib.Pa
     assert 'JobSpec.directory' in (status.message or ''), status
 
 
-def test_cancel_pending_job(site: Site) -> None:
-    job = Job(JobSpec('/bin/true', attributes=JobAttributes(
-        custom_attributes={f'{site.prefix}.h': True})))
-    seen = states_of(job)
-    site.executor.submit(job)
-    assert job.status.state == JobState.QUEUED
-    job.cancel()
-    assert final(job).state == JobState.CANCELED
-    assert seen == [JobState.QUEUED, JobState.CANCELED]
-
-
-def test_cancel_running_job(site: Site, tmp_path: pathlib.Path) -> None:
-    job = submit_running(site, tmp_path)
-    assert job.wait(timeout=WAIT, target_states=[JobState.ACTIVE]) is not None
-    job.cancel()
-    status = final(job)
-    assert status.state == JobState.CANCELED, status
-
-
 def test_cancel_of_a_job_that_has_ended_is_not_an_error(site: Site) -> None:
     job = Job(JobSpec('/bin/true'))
     site.executor.submit(job)
@@ -239,48 +143,11 @@ def test_multiple_launcher_starts_every_copy(site: Site, tmp_path: pathlib.Path)
                                                        for rank in range(3)]
 
 
-def test_many_jobs_are_all_accounted_for(site: Site) -> None:
-    jobs = [Job(JobSpec('/bin/sh', ['-c', f'exit {index % 3}'])) for index in range(30)]
-    for job in jobs:
-        site.executor.submit(job)
-    for index, job in enumerate(jobs):
-        status = final(job, timeout=180)
-        expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
-        assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
-
-
-def test_attach_from_another_process_while_running_and_after(site: Site,
-                                                             tmp_path: pathlib.Path) -> None:
-    job = submit_running(site, tmp_path, 'sleep 3; exit 7')
-    assert job.native_id is not None
-    during = attach_elsewhere(site, job.native_id)
-    assert (during['state'], during['exit_code']) == ('FAILED', 7), during
-    assert final(job).exit_code == 7
-    after = attach_elsewhere(site, job.native_id)
-    assert (after['first'], after['state'], after['exit_code']) == ('FAILED', 'FAILED', 7), after
-
-
-def test_attach_rejects_a_malformed_id(site: Site) -> None:
-    with pytest.raises(InvalidJobException, match='native_id'):
-        site.executor.attach(Job(), '../etc')
-
-
 def test_bad_queue_names_the_field(site: Site) -> None:
     job = Job(JobSpec('/bin/true', attributes=JobAttributes(queue_name='no_such_queue')))
     with pytest.raises(InvalidJobException, match='JobAttributes.queue_name'):
         site.executor.submit(job)
     assert job.status.state == JobState.NEW and job.executor is None
-
-
-def test_script_and_markers_are_user_only(site: Site) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
-    site.executor.submit(job)
-    assert final(job).exit_code == 2
-    directory = site.executor.directory
-    assert directory.stat().st_mode & 0o777 == 0o700
-    assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
 
 
 # --- shared behaviour that needs the double --------------------------------------------------
@@ -323,24 +190,6 @@ def test_list_shows_the_jobs_still_in_the_queue(site: Site, tmp_path: pathlib.Pa
     assert held.native_id in listed and running.native_id in listed
     assert done.native_id not in listed
     assert site.calls('qselect')[-1][:2] == ['-u', site.executor.user()]
-
-
-def test_attach_after_the_markers_are_gone_asks_qstat(site: Site) -> None:
-    site.double()
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 5']))
-    site.executor.submit(job)
-    assert final(job).exit_code == 5
-    assert job.native_id is not None
-    (site.executor.directory / f'{job.native_id}.ec').unlink()
-    result = attach_elsewhere(site, job.native_id)
-    assert (result['state'], result['exit_code']) == ('FAILED', 5), result
-
-
-def test_attach_to_an_unknown_id_ends_with_an_unknown_outcome(site: Site) -> None:
-    site.double()
-    result = attach_elsewhere(site, '987654')
-    assert result['state'] == 'FAILED', result
-    assert 'outcome unknown' in str(result['message']), result
 
 
 def test_job_that_vanishes_without_a_marker_has_an_unknown_outcome(site: Site) -> None:
@@ -409,15 +258,6 @@ def test_status_is_one_qstat_for_all_jobs_with_history(site: Site) -> None:
         assert call[:4] == ['-f', '-F', 'json', '-x']
         assert all(re.fullmatch(r'\d+\.fake-pbs', native_id) for native_id in call[4:])
     assert any(len(call) == 7 for call in status_calls)  # all three in one command
-
-
-def test_qdel_from_outside_is_canceled(site: Site, tmp_path: pathlib.Path) -> None:
-    job = submit_running(site, tmp_path)
-    assert job.native_id is not None
-    subprocess.run(['qdel', job.native_id], check=True)  # an administrator, say
-    status = final(job)
-    assert status.state == JobState.CANCELED, status
-    assert status.message == 'deleted while running: killed by SIGTERM (PBS Exit_status 271)'
 
 
 def test_select_statement_reaches_the_scheduler(site: Site) -> None:

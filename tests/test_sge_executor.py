@@ -2,23 +2,20 @@
 
 Under CI=true a missing Grid Engine fails these tests (see `require_sge`). The qmaster here
 schedules every second and writes accounting at once, so jobs end within a few seconds.
+Attach, cancel, many jobs at once and the work directory's files are tested for every batch
+executor by tests/test_batch_contract.py; what is Grid Engine's own is here.
 """
 
 import functools
-import os
 import pathlib
 import subprocess
 import time
 from datetime import timedelta
-from typing import Any, Dict, Iterator
+from typing import Dict, Iterator
 
 import pytest
-from batch_helpers import (
-    attach_elsewhere,
-    final_status,
-    recorded_states,
-    submit_and_wait_until_running,
-)
+from batch_backends import real_backend
+from batch_helpers import final_status, recorded_states
 from psij.executors.sge import SgeExecutorConfig
 from real_tools import require_command, require_sge
 
@@ -36,20 +33,11 @@ WAIT = 60.0  # seconds; jobs here end in a few seconds unless the cluster is bus
 
 _states = recorded_states
 _final = functools.partial(final_status, timeout=WAIT)
-_submit_and_wait_until_running = functools.partial(submit_and_wait_until_running,
-                                                   timeout=WAIT)
-
-
-def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> Dict[str, Any]:
-    return attach_elsewhere('sge', work_dir, native_id, {'outcome_timeout': 30})
 
 
 @pytest.fixture
 def executor(work_dir: pathlib.Path) -> Iterator[JobExecutor]:
-    require_sge()
-    config = SgeExecutorConfig(work_directory=work_dir, queue_polling_interval=5.0,
-                               parallel_environment='smp')
-    yield JobExecutor.get_instance('sge', config=config)
+    yield real_backend('sge', work_dir).executor
 
 
 def _qstat_j(native_id: str) -> Dict[str, str]:
@@ -153,45 +141,6 @@ def test_name_resources_and_custom_attributes_reach_grid_engine(executor: JobExe
     finally:
         job.cancel()
     assert _final(job).state == JobState.CANCELED
-
-
-def test_cancel_pending_job(executor: JobExecutor) -> None:
-    job = Job(JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.h': True})))
-    seen = _states(job)
-    executor.submit(job)
-    assert job.native_id in executor.list()
-    started = time.monotonic()
-    job.cancel()
-    status = _final(job)
-    assert (status.state, status.message) == (JobState.CANCELED, 'canceled'), status
-    assert time.monotonic() - started < 10
-    assert seen == [JobState.QUEUED, JobState.CANCELED]
-    assert job.native_id not in executor.list()
-
-
-def test_cancel_running_job(executor: JobExecutor, tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.wait(timeout=10, target_states=[JobState.ACTIVE]) is not None
-    started = time.monotonic()
-    job.cancel()
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert time.monotonic() - started < 15
-
-
-def test_cancel_by_someone_else_is_canceled_saying_how(executor: JobExecutor,
-                                                       tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.native_id is not None
-    subprocess.run(['qdel', job.native_id], check=True, capture_output=True)  # an admin, say
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert status.message is not None and status.message.startswith(
-        'deleted with qdel, or killed with SIGKILL (Grid Engine: failed 100'), status
 
 
 def test_pending_job_deleted_by_someone_else_ends_with_an_unknown_outcome(
@@ -300,72 +249,3 @@ def test_two_slots_with_the_mpirun_launcher_in_the_mpi_environment(
     assert sorted(out.read_text().splitlines()) == ['rank 0 of 2', 'rank 1 of 2']
 
 
-def test_many_jobs_are_all_accounted_for(executor: JobExecutor) -> None:
-    jobs = [Job(JobSpec('/bin/sh', ['-c', f'exit {i % 3}'])) for i in range(30)]
-    for job in jobs:
-        executor.submit(job)
-    for index, job in enumerate(jobs):
-        status = _final(job, timeout=180)
-        expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
-        assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
-
-
-def test_attach_from_another_process_while_running_and_after(executor: JobExecutor,
-                                                             work_dir: pathlib.Path,
-                                                             tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; sleep 3; exit 7']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.native_id is not None
-    during = _attach_elsewhere(work_dir, job.native_id)
-    assert (during['state'], during['exit_code']) == ('FAILED', 7), during
-    assert _final(job).exit_code == 7
-    after = _attach_elsewhere(work_dir, job.native_id)
-    assert (after['first'], after['state'], after['exit_code']) == ('FAILED', 'FAILED', 7), after
-
-
-def test_attach_after_the_markers_are_gone_uses_accounting(executor: JobExecutor,
-                                                           work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 5']))
-    executor.submit(job)
-    assert _final(job).exit_code == 5
-    assert job.native_id is not None
-    (work_dir / 'sge' / f'{job.native_id}.ec').unlink()
-    result = _attach_elsewhere(work_dir, job.native_id)
-    assert (result['state'], result['exit_code']) == ('FAILED', 5), result
-
-
-def test_attach_to_an_unknown_id_fails_clearly(executor: JobExecutor,
-                                               work_dir: pathlib.Path) -> None:
-    result = _attach_elsewhere(work_dir, '987654321')
-    assert result['state'] == 'FAILED', result
-    assert 'knows no job 987654321' in str(result['message'])
-
-
-def test_attach_rejects_a_malformed_id(executor: JobExecutor) -> None:
-    with pytest.raises(InvalidJobException, match='native_id'):
-        executor.attach(Job(), '12.1-4:1')
-
-
-def test_work_directory_script_and_markers_are_user_only(executor: JobExecutor,
-                                                         work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
-    executor.submit(job)
-    assert _final(job).exit_code == 2
-    directory = work_dir / 'sge'
-    assert directory.stat().st_mode & 0o777 == 0o700
-    assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
-
-
-def test_completed_job_leaves_only_its_exit_marker(executor: JobExecutor,
-                                                   work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/true'))
-    executor.submit(job)
-    assert _final(job).state == JobState.COMPLETED
-    # The files go right after the final state is set: give the tracker a moment.
-    deadline = time.monotonic() + 5
-    while sorted(os.listdir(work_dir / 'sge')) != [f'{job.native_id}.ec']:
-        assert time.monotonic() < deadline, sorted(os.listdir(work_dir / 'sge'))
-        time.sleep(0.05)

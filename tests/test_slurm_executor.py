@@ -1,25 +1,20 @@
 """The slurm executor against the REAL Slurm cluster started by .ci/lrm/slurm-up.sh.
 
-Under CI=true a missing cluster fails these tests (see `require_slurm`).
+Under CI=true a missing cluster fails these tests (see `require_slurm`). Attach, cancel, many
+jobs at once and the work directory's files are tested for every batch executor by
+tests/test_batch_contract.py; what is Slurm's own is here.
 """
 
 import contextlib
 import functools
-import os
 import pathlib
 import subprocess
-import time
 from datetime import timedelta
-from typing import Any, Dict, Iterator
+from typing import Iterator
 
 import pytest
-from batch_helpers import (
-    attach_elsewhere,
-    final_status,
-    recorded_states,
-    submit_and_wait_until_running,
-)
-from real_tools import require_slurm
+from batch_backends import real_backend
+from batch_helpers import final_status, recorded_states
 
 from psij import (
     InvalidJobException,
@@ -30,25 +25,16 @@ from psij import (
     JobState,
     ResourceSpecV1,
 )
-from psij.batch import BatchSchedulerExecutorConfig
 
 WAIT = 90.0  # seconds; jobs here end in a few seconds unless the cluster is busy
 
 _states = recorded_states
 _final = functools.partial(final_status, timeout=WAIT)
-_submit_and_wait_until_running = functools.partial(submit_and_wait_until_running,
-                                                   timeout=WAIT)
-
-
-def _attach_elsewhere(work_dir: pathlib.Path, native_id: str) -> Dict[str, Any]:
-    return attach_elsewhere('slurm', work_dir, native_id, {'outcome_timeout': 30})
 
 
 @pytest.fixture
 def executor(work_dir: pathlib.Path) -> Iterator[JobExecutor]:
-    require_slurm()
-    config = BatchSchedulerExecutorConfig(work_directory=work_dir, queue_polling_interval=5.0)
-    yield JobExecutor.get_instance('slurm', config=config)
+    yield real_backend('slurm', work_dir).executor
 
 
 @contextlib.contextmanager
@@ -136,32 +122,6 @@ def test_name_and_custom_attributes_reach_slurm(executor: JobExecutor) -> None:
         assert _squeue_field(native_id, '%r') in ('JobHeldUser', 'JobHeldAdmin')
 
 
-def test_cancel_pending_job(executor: JobExecutor) -> None:
-    job = Job(JobSpec('/bin/true', attributes=JobAttributes(
-        custom_attributes={'slurm.hold': True})))
-    seen = _states(job)
-    executor.submit(job)
-    assert job.native_id in executor.list()
-    started = time.monotonic()
-    job.cancel()
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert time.monotonic() - started < 15
-    assert seen == [JobState.QUEUED, JobState.CANCELED]
-
-
-def test_cancel_running_job(executor: JobExecutor, tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.wait(timeout=10, target_states=[JobState.ACTIVE]) is not None
-    job.cancel()
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert job.native_id is not None
-    assert _squeue_field(job.native_id, '%T') in ('CANCELLED', '')
-
-
 def test_invalid_partition_names_the_field(executor: JobExecutor) -> None:
     job = Job(JobSpec('/bin/true', attributes=JobAttributes(queue_name='no_such_partition')))
     with pytest.raises(InvalidJobException, match='JobAttributes.queue_name'):
@@ -197,53 +157,6 @@ def test_nodefile_has_a_line_per_process(executor: JobExecutor, tmp_path: pathli
     assert len(out.read_text().splitlines()) == 3
 
 
-def test_many_jobs_are_all_accounted_for(executor: JobExecutor) -> None:
-    jobs = [Job(JobSpec('/bin/sh', ['-c', f'exit {i % 3}'])) for i in range(30)]
-    for job in jobs:
-        executor.submit(job)
-    for index, job in enumerate(jobs):
-        status = _final(job, timeout=180)
-        expected = JobState.COMPLETED if index % 3 == 0 else JobState.FAILED
-        assert (status.state, status.exit_code) == (expected, index % 3), (index, status)
-
-
-def test_attach_from_another_process_while_running_and_after(executor: JobExecutor,
-                                                             work_dir: pathlib.Path,
-                                                             tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; sleep 3; exit 7']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.native_id is not None
-    during = _attach_elsewhere(work_dir, job.native_id)
-    assert (during['state'], during['exit_code']) == ('FAILED', 7), during
-    assert _final(job).exit_code == 7
-    after = _attach_elsewhere(work_dir, job.native_id)
-    assert (after['first'], after['state'], after['exit_code']) == ('FAILED', 'FAILED', 7), after
-
-
-def test_attach_after_the_markers_are_gone_uses_accounting(executor: JobExecutor,
-                                                           work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 5']))
-    executor.submit(job)
-    assert _final(job).exit_code == 5
-    assert job.native_id is not None
-    (work_dir / 'slurm' / f'{job.native_id}.ec').unlink()
-    result = _attach_elsewhere(work_dir, job.native_id)
-    assert (result['state'], result['exit_code']) == ('FAILED', 5), result
-
-
-def test_attach_to_an_unknown_id_fails_clearly(executor: JobExecutor,
-                                               work_dir: pathlib.Path) -> None:
-    result = _attach_elsewhere(work_dir, '987654321')
-    assert result['state'] == 'FAILED', result
-    assert 'knows no job 987654321' in str(result['message'])
-
-
-def test_attach_rejects_a_malformed_id(executor: JobExecutor) -> None:
-    with pytest.raises(InvalidJobException, match='native_id'):
-        executor.attach(Job(), '../etc')
-
-
 def test_time_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecutor) -> None:
     # Slurm's minimum is one minute and it checks limits every 30 s: this takes 60-100 s.
     job = Job(JobSpec('/bin/sleep', ['600'], attributes=JobAttributes(
@@ -252,33 +165,6 @@ def test_time_limit_ends_the_job_as_failed_naming_the_limit(executor: JobExecuto
     status = _final(job, timeout=240)
     assert status.state == JobState.FAILED, status
     assert 'time limit of 0:01:00 reached' in (status.message or ''), status
-
-
-def test_work_directory_script_and_markers_are_user_only(executor: JobExecutor,
-                                                         work_dir: pathlib.Path) -> None:
-    job = Job(JobSpec('/bin/sh', ['-c', 'exit 2']))
-    executor.submit(job)
-    assert _final(job).exit_code == 2
-    directory = work_dir / 'slurm'
-    assert directory.stat().st_mode & 0o777 == 0o700
-    assert (directory / f'{job.id}.sh').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').stat().st_mode & 0o777 == 0o600
-    assert (directory / f'{job.native_id}.ec').read_text() == f'2\nPSIJ-JOB: {job.id}\n'
-    started = directory / f'{job.native_id}.started'
-    assert started.stat().st_mode & 0o777 == 0o600
-    assert started.read_text().splitlines()[1:] == [f'PSIJ-JOB: {job.id}']
-
-
-def test_cancel_by_someone_else_is_canceled_saying_by_whom(executor: JobExecutor,
-                                                            tmp_path: pathlib.Path) -> None:
-    marker = tmp_path / 'running'
-    job = Job(JobSpec('/bin/sh', ['-c', f'touch "{marker}"; exec sleep 120']))
-    _submit_and_wait_until_running(executor, job, marker)
-    assert job.native_id is not None
-    subprocess.run(['scancel', job.native_id], check=True)  # an administrator, say
-    status = _final(job)
-    assert status.state == JobState.CANCELED, status
-    assert status.message == f'canceled by uid {os.getuid()}', status
 
 
 def test_sbatch_variables_of_the_submitting_shell_do_not_override_the_job(

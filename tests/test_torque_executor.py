@@ -1,36 +1,28 @@
 """The torque executor's behaviour, through the Torque flavour of the fake PBS server of
 ``tests/doubles/fake_pbs`` (a test double). The behaviour both schedulers share is tested by
-the functions imported from tests/test_pbs_executor.py, run here with this module's `site`."""
+the functions imported from tests/test_pbs_executor.py, run here with this module's `site`;
+attach, cancel (a qdel from outside too), many jobs and the work directory's files by
+tests/test_batch_contract.py."""
 
 import pathlib
 import re
-import subprocess
 from typing import Iterator
 
 import pytest
+from batch_backends import fake_pbs_backend
 from test_pbs_executor import (
     Site,
     final,
-    make_double_site,
-    submit_running,
     test_arguments_arrive_verbatim,
-    test_attach_after_the_markers_are_gone_asks_qstat,
-    test_attach_from_another_process_while_running_and_after,
-    test_attach_rejects_a_malformed_id,
-    test_attach_to_an_unknown_id_ends_with_an_unknown_outcome,
     test_bad_queue_names_the_field,
     test_cancel_of_a_job_that_has_ended_is_not_an_error,
-    test_cancel_pending_job,
-    test_cancel_running_job,
     test_environment_directory_and_streams,
     test_exit_codes_and_states,
     test_failing_status_command_changes_no_job,
     test_job_that_vanishes_without_a_marker_has_an_unknown_outcome,
     test_list_shows_the_jobs_still_in_the_queue,
-    test_many_jobs_are_all_accounted_for,
     test_missing_directory_fails_with_a_message,
     test_multiple_launcher_starts_every_copy,
-    test_script_and_markers_are_user_only,
     test_submitter_environment_is_not_copied,
     test_unknown_resource_names_the_custom_attribute,
     test_walltime_limit_ends_the_job_as_failed_naming_it,
@@ -40,18 +32,14 @@ from test_pbs_executor import (
 from psij import Job, JobAttributes, JobSpec, JobState, ResourceSpecV1
 
 __all__ = [
-    'test_arguments_arrive_verbatim', 'test_attach_after_the_markers_are_gone_asks_qstat',
-    'test_attach_from_another_process_while_running_and_after',
-    'test_attach_rejects_a_malformed_id',
-    'test_attach_to_an_unknown_id_ends_with_an_unknown_outcome',
-    'test_bad_queue_names_the_field', 'test_cancel_of_a_job_that_has_ended_is_not_an_error',
-    'test_cancel_pending_job', 'test_cancel_running_job',
+    'test_arguments_arrive_verbatim', 'test_bad_queue_names_the_field',
+    'test_cancel_of_a_job_that_has_ended_is_not_an_error',
     'test_environment_directory_and_streams', 'test_exit_codes_and_states',
     'test_failing_status_command_changes_no_job',
     'test_job_that_vanishes_without_a_marker_has_an_unknown_outcome',
-    'test_list_shows_the_jobs_still_in_the_queue', 'test_many_jobs_are_all_accounted_for',
+    'test_list_shows_the_jobs_still_in_the_queue',
     'test_missing_directory_fails_with_a_message', 'test_multiple_launcher_starts_every_copy',
-    'test_script_and_markers_are_user_only', 'test_submitter_environment_is_not_copied',
+    'test_submitter_environment_is_not_copied',
     'test_unknown_resource_names_the_custom_attribute',
     'test_walltime_limit_ends_the_job_as_failed_naming_it',
     'test_without_a_directory_the_job_starts_where_it_was_submitted',
@@ -60,7 +48,7 @@ __all__ = [
 
 @pytest.fixture
 def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    yield from make_double_site(tmp_path, monkeypatch, 'torque', 'torque')
+    yield from fake_pbs_backend(tmp_path, monkeypatch, 'torque', 'torque')
 
 
 def test_status_is_one_qstat_f_for_all_jobs(site: Site) -> None:
@@ -77,16 +65,6 @@ def test_status_is_one_qstat_f_for_all_jobs(site: Site) -> None:
                    for native_id in call[1:])
     assert any(len(call) == 4 for call in status_calls)  # all three in one command
     assert site.calls('qsub')[0][:4] == ['-j', 'oe', '-o', '/dev/null']
-
-
-def test_qdel_from_outside_is_a_failure_by_signal(site: Site, tmp_path: pathlib.Path) -> None:
-    """Torque does not say who deleted a job: it was killed by a signal."""
-    job = submit_running(site, tmp_path)
-    assert job.native_id is not None
-    subprocess.run(['qdel', job.native_id], check=True)  # an administrator, say
-    status = final(job)
-    assert (status.state, status.exit_code) == (JobState.FAILED, -15), status
-    assert status.message == 'killed by SIGTERM (Torque exit_status 271)'
 
 
 def test_nodes_reach_the_scheduler(site: Site) -> None:

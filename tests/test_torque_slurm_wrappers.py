@@ -19,24 +19,19 @@ import subprocess
 from typing import Iterator
 
 import pytest
+import test_batch_contract as contract
 from real_tools import IN_CI, require_slurm
 from test_pbs_executor import (
     Site,
     final,
     submit_running,
     test_arguments_arrive_verbatim,
-    test_attach_from_another_process_while_running_and_after,
-    test_attach_rejects_a_malformed_id,
     test_bad_queue_names_the_field,
     test_cancel_of_a_job_that_has_ended_is_not_an_error,
-    test_cancel_pending_job,
-    test_cancel_running_job,
     test_environment_directory_and_streams,
     test_exit_codes_and_states,
-    test_many_jobs_are_all_accounted_for,
     test_missing_directory_fails_with_a_message,
     test_multiple_launcher_starts_every_copy,
-    test_script_and_markers_are_user_only,
     test_without_a_directory_the_job_starts_where_it_was_submitted,
 )
 
@@ -54,6 +49,19 @@ __all__ = [
     'test_script_and_markers_are_user_only',
     'test_without_a_directory_the_job_starts_where_it_was_submitted',
 ]
+
+# The contract of every batch backend (tests/test_batch_contract.py), run with this module's
+# `site`, under the expectations it keeps for 'torque on slurm wrappers'.
+_LABEL = 'torque on slurm wrappers'
+test_attach_from_another_process_while_running_and_after = contract.on_site(
+    contract.test_attach_while_running_and_after, _LABEL)
+test_attach_rejects_a_malformed_id = contract.on_site(
+    contract.test_attach_refuses_a_malformed_id, _LABEL)
+test_cancel_pending_job = contract.on_site(contract.test_cancel_queued_job, _LABEL)
+test_cancel_running_job = contract.on_site(contract.test_cancel_running_job, _LABEL)
+test_many_jobs_are_all_accounted_for = contract.on_site(contract.test_many_jobs_at_once, _LABEL)
+test_script_and_markers_are_user_only = contract.on_site(
+    contract.test_files_are_user_only_and_go_as_documented, _LABEL)
 
 WRAPPERS = pathlib.Path(os.environ.get('PSIJ_SLURM_TORQUE_BIN', '/opt/psij-slurm-torque/bin'))
 OUTCOME_TIMEOUT = 10.0
