@@ -81,6 +81,7 @@ _JOB_ID = re.compile(r'[0-9]+(\[[0-9]+\])?')
 _SUBMITTED = re.compile(r'^\s*Job <([0-9]+)> is submitted', re.MULTILINE)
 _NOT_FOUND = re.compile(r'Job <([0-9]+(?:\[[0-9]+\])?)> is not found')
 _ALREADY_ENDED = ('has already finished', 'is not found', 'no matching job found')
+_BKILL_ID = re.compile(r'job <([0-9]+(?:\[[0-9]+\])?)>')
 _CANCEL_IS_FINE = ('is being terminated', 'is being signaled', *_ALREADY_ENDED)
 _NO_JOBS = 'no unfinished job found'
 
@@ -357,25 +358,32 @@ class Lsf(BatchScheduler):
             statuses[native_id] = status
         return statuses
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """``bkill ID``."""
-        return ['bkill', native_id]
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``bkill ID ID...``."""
+        return ['bkill', *native_ids]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """REQUESTED if the job is being killed, ALREADY_ENDED if it had finished or LSF no
-        longer knows it."""
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """For each job, REQUESTED if it is being killed, ALREADY_ENDED if it had finished or
+        LSF no longer knows it (bkill says ``Job <ID>...`` per job)."""
         lines = [line.strip().lower() for line in
                  (result.stdout + '\n' + result.stderr).splitlines() if line.strip()]
-        if result.returncode is not None and lines and all(
-                any(ended in line for ended in _ALREADY_ENDED) for line in lines):
-            return CancelOutcome.ALREADY_ENDED
-        if result.ok or (result.returncode is not None and lines and all(
-                any(fine in line for fine in _CANCEL_IS_FINE) for line in lines)):
-            return CancelOutcome.REQUESTED
+        outcomes = {native_id: CancelOutcome.REQUESTED for native_id in native_ids}
+        if result.returncode is not None and all(
+                any(fine in line for fine in _CANCEL_IS_FINE) for line in lines):
+            for line in lines:
+                if any(ended in line for ended in _ALREADY_ENDED):
+                    named = _BKILL_ID.search(line)
+                    for native_id in native_ids:
+                        if len(native_ids) == 1 or (
+                                named is not None and named.group(1) == native_id.lower()):
+                            outcomes[native_id] = CancelOutcome.ALREADY_ENDED
+            if result.ok or lines:
+                return outcomes
         said = ' '.join(line.strip() for line in
                         (result.stdout + '\n' + result.stderr).splitlines() if line.strip())
         raise SubmitException(
-            f'bkill of job {native_id} failed: {result.describe()}'
+            f'bkill of {" ".join(native_ids)} failed: {result.describe()}'
             + (f'; bkill said: {said[:300]}' if said else ''),
             transient=result.returncode is None or any(
                 needle in said.lower() for needle in SUBMIT_ERRORS.transient))

@@ -355,23 +355,34 @@ class PbsFamilyScheduler(BatchScheduler):
 
     # --- cancel ----------------------------------------------------------------------------
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """``qdel ID``."""
-        return ['qdel', native_id]
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``qdel ID ID...``."""
+        return ['qdel', *native_ids]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """REQUESTED if the job is being deleted, ALREADY_ENDED if it had already ended.
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """For each job, REQUESTED if it is being deleted, ALREADY_ENDED if qdel names it as
+        ended (or unknown). qdel is silent for the jobs it deletes and says one line for each
+        other.
 
         Slurm's Torque-compatible ``qdel`` exits non-zero without a word for a job that has
-        ended or that it does not know, so silence counts as "already ended".
+        ended or that it does not know, so silence with a failure counts as "already ended".
         """
+        outcomes = {native_id: CancelOutcome.REQUESTED for native_id in native_ids}
         if result.ok:
-            return CancelOutcome.REQUESTED
-        text = (result.stderr + result.stdout).strip().lower()
-        if result.returncode is not None and (
-                not text or any(needle in text for needle in _ALREADY_ENDED)):
-            return CancelOutcome.ALREADY_ENDED
-        raise SubmitException(f'qdel of job {native_id} failed: {result.describe()}',
+            return outcomes
+        lines = [line.strip().lower() for line in (result.stderr + '\n' + result.stdout)
+                 .splitlines() if line.strip()]
+        if result.returncode is not None and not lines:
+            return {native_id: CancelOutcome.ALREADY_ENDED for native_id in native_ids}
+        if result.returncode is not None and all(
+                any(needle in line for needle in _ALREADY_ENDED) for line in lines):
+            for native_id in native_ids:
+                if len(native_ids) == 1 or any(native_id.lower() in line for line in lines):
+                    outcomes[native_id] = CancelOutcome.ALREADY_ENDED
+            return outcomes
+        text = ' '.join(lines)
+        raise SubmitException(f'qdel of {" ".join(native_ids)} failed: {result.describe()}',
                               transient=result.returncode is None or any(
                                   needle in text for needle in SUBMIT_ERRORS.transient))
 

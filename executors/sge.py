@@ -385,23 +385,28 @@ class GridEngine(BatchScheduler):
 
     # --- cancel ----------------------------------------------------------------------------
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """``qdel ID``."""
-        return ['qdel', native_id]
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``qdel ID ID...``."""
+        return ['qdel', *native_ids]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """REQUESTED if the job was deleted (or is being deleted), ALREADY_ENDED if Grid
-        Engine no longer knows it (it forgets a job as soon as it ends)."""
-        text = f'{result.stdout}\n{result.stderr}'
-        lowered = text.lower()
-        if result.returncode is not None and (
-                f'deleted job {native_id}' in lowered
-                or f'registered the job {native_id} for deletion' in lowered
-                or f'job {native_id} is already in deletion' in lowered):
-            return CancelOutcome.REQUESTED
-        if result.returncode is not None and f'job "{native_id}" does not exist' in lowered:
-            return CancelOutcome.ALREADY_ENDED
-        raise SubmitException(f'qdel of job {native_id} failed: {_first_line(result)}',
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """For each job, REQUESTED if it was deleted (or is being deleted), ALREADY_ENDED if
+        Grid Engine no longer knows it (it forgets a job as soon as it ends); qdel says one
+        line per job. Any other answer fails the whole command."""
+        lowered = f'{result.stdout}\n{result.stderr}'.lower()
+        outcomes: Dict[str, CancelOutcome] = {}
+        if result.returncode is not None:
+            for native_id in native_ids:
+                if (f'deleted job {native_id}' in lowered
+                        or f'registered the job {native_id} for deletion' in lowered
+                        or f'job {native_id} is already in deletion' in lowered):
+                    outcomes[native_id] = CancelOutcome.REQUESTED
+                elif f'job "{native_id}" does not exist' in lowered:
+                    outcomes[native_id] = CancelOutcome.ALREADY_ENDED
+        if len(outcomes) == len(native_ids):
+            return outcomes
+        raise SubmitException(f'qdel of {" ".join(native_ids)} failed: {_first_line(result)}',
                               transient=result.returncode is None or 'commlib' in lowered
                               or 'qmaster' in lowered)
 

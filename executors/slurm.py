@@ -47,12 +47,15 @@ from typing import Dict, List, Optional, Sequence
 from psij.batch import (
     SCRIPT_OUTPUT,
     AccountingUnavailable,
+    ArraySlice,
     BatchScheduler,
     BatchSchedulerExecutor,
     CancelOutcome,
     CommandResult,
     DirectiveQuoting,
+    ElementNames,
     JobScript,
+    NativeDependency,
     SchedulerStatus,
     ScriptInputs,
     StatusCommandError,
@@ -75,6 +78,10 @@ logger = logging.getLogger('psij.executors.slurm')
 # An id as squeue and sacct print it: also pending arrays (13_[0-3], 45_[2-3%2]).
 _QUEUE_ID = re.compile(r'[0-9]+(_[0-9]+|_\[[0-9,%\[\]-]+\])?(\+[0-9]+)?')
 _OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
+_ELEMENT_ID = re.compile(r'[0-9]+_[0-9]+')
+_MAX_ARRAY_SIZE = re.compile(r'^MaxArraySize\s*=\s*([0-9]+)\s*$', re.MULTILINE)
+# scancel's word on one job it could not kill (in lower case).
+_KILL_ERROR = re.compile(r'kill job error on job id ([0-9_]+): (.*)')
 _RESERVED_OPTIONS = {'output': 'JobSpec.stdout_path', 'o': 'JobSpec.stdout_path',
                      'error': 'JobSpec.stderr_path', 'e': 'JobSpec.stderr_path',
                      'input': 'JobSpec.stdin_path', 'i': 'JobSpec.stdin_path'}
@@ -232,11 +239,38 @@ def job_status(native_state: str, reason: str = '', time_limit: str = '',
     return None
 
 
+def _array_directive(array: Optional[ArraySlice]) -> Optional[str]:
+    """``--array`` for an array: indices from 0, ``%N`` its throttle."""
+    if array is None:
+        return None
+    throttle = f'%{array.throttle}' if array.throttle else ''
+    return f'0-{array.count - 1}{throttle}'
+
+
+def _dependency_directive(dependencies: Sequence[NativeDependency]) -> Optional[str]:
+    """``--dependency=afterok:1:2,afterany:3`` (all must hold); with
+    ``--kill-on-invalid-dep=yes`` in the template, so that Slurm too ends a job whose
+    dependency can no longer be met."""
+    parts = [f'{dependency.condition.value}:{":".join(dependency.native_ids)}'
+             for dependency in dependencies if dependency.native_ids]
+    return ','.join(parts) if parts else None
+
+
+def _job_ids(native_ids: Sequence[str]) -> List[str]:
+    """``native_ids`` with array elements (``123_4``) replaced by their array (``123``),
+    once each, in order."""
+    return list(dict.fromkeys(native_id.split('_', 1)[0] if _ELEMENT_ID.fullmatch(native_id)
+                              else native_id for native_id in native_ids))
+
+
 class Slurm(BatchScheduler):
     """Slurm's scripts, commands and output formats (pure functions)."""
 
     name = 'slurm'
     job_id_variable = 'SLURM_JOB_ID'
+    element_names = ElementNames('"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+                                 'SLURM_ARRAY_TASK_ID', 0)
+    supports_dependencies = True
     native_id_pattern = re.compile(r'[0-9]+(_[0-9]+)?(\+[0-9]+)?')
     status_format = '%i|%T|%r|%l'
     accounting_fields = 'JobID,State,ExitCode,Timelimit'
@@ -255,8 +289,10 @@ class Slurm(BatchScheduler):
         DIRECTIVES.refuse_in_path(
             str(inputs.marker_directory), '%\\',
             'sbatch reads as a file name pattern (%) or drops from the output path (\\)')
+        # An array element's own id is ARRAY_INDEX (%A_%a), as its markers are named.
+        pattern = '%A_%a' if inputs.array is not None else '%j'
         script_output = DIRECTIVES.value(
-            str(inputs.marker_directory / f'%j{SCRIPT_OUTPUT}'), 'the work directory')
+            str(inputs.marker_directory / f'{pattern}{SCRIPT_OUTPUT}'), 'the work directory')
         optional = DIRECTIVES.optional
         return {
             'job_name': job_name(spec),
@@ -273,6 +309,8 @@ class Slurm(BatchScheduler):
             'exclusive': resources.exclusive_node_use,
             'memory': memory,
             'inherit_environment': spec.inherit_environment,
+            'array': _array_directive(inputs.array),
+            'dependency': _dependency_directive(inputs.dependencies),
             'custom_directives': custom_directives(attributes.custom_attributes),
         }
 
@@ -293,10 +331,25 @@ class Slurm(BatchScheduler):
         raise SUBMIT_ERRORS.refusal(
             result, result.stderr.strip() or result.stdout.strip() or result.describe())
 
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """``ID_0`` to ``ID_<count - 1>``."""
+        return [f'{native_id}_{index}' for index in range(count)]
+
+    def array_limit_command(self) -> Optional[List[str]]:
+        """``scontrol show config``: its ``MaxArraySize``."""
+        return ['scontrol', 'show', 'config']
+
+    def parse_array_limit(self, result: CommandResult) -> Optional[int]:
+        """``MaxArraySize`` (indices 0 to MaxArraySize - 1: that many elements)."""
+        match = _MAX_ARRAY_SIZE.search(result.stdout) if result.ok else None
+        return int(match.group(1)) if match else None
+
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
-        """``squeue`` for all ``native_ids`` at once, finished jobs included."""
-        return ['squeue', '--noheader', '--states=all', f'--format={self.status_format}',
-                '--jobs=' + ','.join(native_ids)]
+        """``squeue`` for all ``native_ids`` at once, finished jobs included; array
+        elements are asked for by their array (``--array`` shows each element, pending ones
+        too, as ``ID_INDEX``)."""
+        return ['squeue', '--noheader', '--states=all', '--array',
+                f'--format={self.status_format}', '--jobs=' + ','.join(_job_ids(native_ids))]
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
@@ -325,7 +378,8 @@ class Slurm(BatchScheduler):
     def accounting_command(self, native_ids: Sequence[str]) -> Optional[List[str]]:
         """``sacct`` for all ``native_ids``, one line per job."""
         return ['sacct', '--noheader', '--parsable2', '--allocations',
-                f'--format={self.accounting_fields}', '--jobs=' + ','.join(native_ids)]
+                f'--format={self.accounting_fields}',
+                '--jobs=' + ','.join(_job_ids(native_ids))]
 
     def parse_accounting_output(self, result: CommandResult,
                                 native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
@@ -348,27 +402,37 @@ class Slurm(BatchScheduler):
                 records[native_id] = status
         return records
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """``scancel ID``."""
-        return ['scancel', native_id]
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``scancel ID ID...``."""
+        return ['scancel', *native_ids]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """REQUESTED when scancel took the cancel, ALREADY_ENDED when the controller says the
-        job has ended (or no longer knows it: it ended longer ago than ``MinJobAge``).
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """REQUESTED for each job scancel took, ALREADY_ENDED for each the controller says has
+        ended (or no longer knows: it ended longer ago than ``MinJobAge``).
 
         scancel exits 0 without a word for unknown and finished ids alike (Slurm 22.05), so
-        exit 0 is REQUESTED; a refusal of the id itself (``Invalid job id abc``, exit 1) is an
-        error, as is a controller that does not answer (transient).
+        exit 0 is REQUESTED; releases that exit 1 name each job they could not kill
+        (``Kill job error on job id N: Job/step already completing or completed``, ``...:
+        Invalid job id specified``). A refusal of an id itself (``Invalid job id abc``) is
+        an error, as is a controller that does not answer (transient).
         """
+        outcomes = {native_id: CancelOutcome.REQUESTED for native_id in native_ids}
         if result.ok:
-            return CancelOutcome.REQUESTED
+            return outcomes
         lowered = result.stderr.lower()
-        if result.returncode is not None and (
-                'already completing or completed' in lowered
-                or 'invalid job id specified' in lowered):
-            return CancelOutcome.ALREADY_ENDED
+        if result.returncode is not None:
+            ended = {match.group(1) for match in _KILL_ERROR.finditer(lowered)
+                     if 'already completing or completed' in match.group(2)
+                     or 'invalid job id specified' in match.group(2)}
+            others = [line for line in lowered.splitlines()
+                      if 'error' in line and not _KILL_ERROR.search(line)]
+            if ended and not others:
+                outcomes.update({native_id: CancelOutcome.ALREADY_ENDED
+                                 for native_id in native_ids if native_id in ended})
+                return outcomes
         raise SubmitException(
-            f'scancel of job {native_id} failed: {result.describe()}',
+            f'scancel of {" ".join(native_ids)} failed: {result.describe()}',
             transient=result.returncode is None or any(
                 needle in lowered for needle in SUBMIT_ERRORS.transient))
 

@@ -4,13 +4,16 @@ import logging
 import threading
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
+from psij.dependencies import Dependency, DependencyCondition, as_jobs
+from psij.exceptions import InvalidJobException
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 
 if TYPE_CHECKING:
+    from psij.job_array import JobArray
     from psij.job_executor import JobExecutor
 
 logger = logging.getLogger('psij')
@@ -76,6 +79,11 @@ class Job:
         self._delivering = False
         self.executor: Optional[JobExecutor] = None
         self._cancel_requested = False
+        self._dependencies: List[Dependency] = []
+        self._final_listeners: List[Callable[[Job, JobStatus], None]] = []
+        self._array: Optional[JobArray] = None
+        self._array_index: Optional[int] = None
+        self._array_native_id: Optional[str] = None
 
     @property
     def id(self) -> str:
@@ -95,6 +103,51 @@ class Job:
     def status(self) -> JobStatus:
         """The current status."""
         return self._status
+
+    @property
+    def array(self) -> Optional['JobArray']:
+        """The `psij.JobArray` this job is an element of, if any."""
+        return self._array
+
+    @property
+    def array_index(self) -> Optional[int]:
+        """This element's index in its array (0 to count - 1), or None."""
+        return self._array_index
+
+    @property
+    def dependencies(self) -> Tuple[Dependency, ...]:
+        """What this job runs after (see `depends_on`)."""
+        return tuple(self._dependencies)
+
+    def depends_on(self, *predecessors: Union['Job', 'JobArray'],
+                   condition: DependencyCondition = DependencyCondition.COMPLETED) -> 'Job':
+        """Run this job after ``predecessors`` (jobs, or every element of job arrays): after
+        they all COMPLETED (the default), or, with ``DependencyCondition.ENDED``, after they
+        all ended in any state. Call before submitting; the predecessors must be submitted
+        before this job is. Returns this job."""
+        if self.executor is not None or self._status.state != JobState.NEW:
+            raise InvalidJobException(f'job {self.id} is already submitted; dependencies are '
+                                      'set before submitting')
+        if not isinstance(condition, DependencyCondition):
+            raise TypeError('Job.depends_on: condition must be a DependencyCondition '
+                            f'(COMPLETED or ENDED), not {condition!r}')
+        jobs = as_jobs(predecessors)
+        if not jobs:
+            raise InvalidJobException('Job.depends_on: give at least one predecessor')
+        if any(job is self for job in jobs):
+            raise InvalidJobException(f'Job.depends_on: job {self.id} cannot depend on itself')
+        self._dependencies.append(Dependency(tuple(jobs), condition))
+        return self
+
+    def _on_final(self, listener: Callable[['Job', JobStatus], None]) -> None:
+        """Call ``listener(job, status)`` once the job is final (at once if it is): for the
+        parts of psij that act on a job's end (dependents, the cap on jobs in flight)."""
+        with self._condition:
+            if not self._status.state.final:
+                self._final_listeners.append(listener)
+                return
+            status = self._status
+        listener(self, status)
 
     def set_job_status_callback(self, callback: CallbackLike) -> None:
         """Call ``callback(job, status)`` on each state change; None removes it."""
@@ -178,7 +231,18 @@ class Job:
             before_delivery(status)
         if deliver:
             self._deliver()
+        if status.state.final:
+            self._tell_final_listeners(status)
         return True
+
+    def _tell_final_listeners(self, status: JobStatus) -> None:
+        with self._condition:
+            listeners, self._final_listeners = self._final_listeners, []
+        for listener in listeners:
+            try:
+                listener(self, status)
+            except Exception:
+                logger.exception('a listener of the end of job %s raised', self._id)
 
     def _request_cancel(self) -> bool:
         """Record that a cancel of this job was asked for, before anything is signalled; False

@@ -4,7 +4,7 @@ import os
 import shutil
 import threading
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, List, Optional, Sequence, Set
 
 from psij.exceptions import InvalidJobException
 from psij.job import CallbackFunction, CallbackLike, Job, _as_function
@@ -15,6 +15,9 @@ from psij.job_status import JobStatus
 from psij.launcher import Launcher
 from psij.plugins import PluginRegistry, version_matches
 from psij.resource_spec import ResourceSpecV1
+
+if TYPE_CHECKING:
+    from psij.job_array import JobArray
 
 executors: 'PluginRegistry[JobExecutor]' = PluginRegistry('psij.executors', 'executor')
 
@@ -58,6 +61,17 @@ class JobExecutor(ABC):
     @abstractmethod
     def list(self) -> List[str]:
         """The native ids of the backend jobs this executor can see for this user."""
+
+    def submit_array(self, array: 'JobArray') -> None:
+        """Submit every element of ``array`` (a `psij.JobArray`). This default submits each
+        element as a job of its own; executors with native arrays make it one submission."""
+        for job in array.jobs:
+            self.submit(job)
+
+    def cancel_jobs(self, jobs: Sequence[Job]) -> None:
+        """Cancel every job of ``jobs``; executors that can, do it with one command."""
+        for job in jobs:
+            job.cancel()
 
     def set_job_status_callback(self, callback: CallbackLike) -> None:
         """Call ``callback(job, status)`` for every state change of every job of this

@@ -234,7 +234,7 @@ def test_attach_refuses_a_malformed_id(backend: Backend) -> None:
 # --- (b) cancel --------------------------------------------------------------------------------
 
 def _cancel_calls(backend: Backend) -> List[List[str]]:
-    return backend.calls(backend.executor.scheduler.cancel_command('0')[0])
+    return backend.calls(backend.executor.scheduler.cancel_command(['0'])[0])
 
 
 def test_cancel_queued_job(backend: Backend) -> None:
@@ -298,7 +298,7 @@ def test_cancel_from_outside_with_the_schedulers_own_command(backend: Backend,
     job = _running(backend, tmp_path)
     assert job.native_id is not None
     # an administrator, say
-    subprocess.run(backend.executor.scheduler.cancel_command(job.native_id), check=True,
+    subprocess.run(backend.executor.scheduler.cancel_command([job.native_id]), check=True,
                    capture_output=True)
     status = final(job)
     assert status.state == state, status

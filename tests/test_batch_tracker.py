@@ -26,6 +26,7 @@ from doubles.fake_batch_scheduler import (
     RecordingTransport,
     ScriptedScheduler,
     SimulatedPoller,
+    SimulatedSubmitter,
     running,
     scripted_executor,
 )
@@ -92,11 +93,12 @@ class Simulation:
         self.scheduler = ScriptedScheduler()
         self.transport = RecordingTransport(clock.monotonic)
         self.registry = TrackerRegistry(clock=clock.monotonic, poller=poller)
+        self.submitter = SimulatedSubmitter(poller)
 
     def executor(self, **settings: object) -> BatchSchedulerExecutor:
         """An executor of this simulation's scheduler; ``settings`` override `SETTINGS`."""
         return scripted_executor(self.scheduler, self.transport, self.work_directory,
-                                 self.registry, **{**SETTINGS, **settings})
+                                 self.registry, self.submitter, **{**SETTINGS, **settings})
 
     def submit(self, executor: BatchSchedulerExecutor, count: int = 1) -> List[History]:
         """Submit ``count`` jobs, each with its history recorded from the start."""

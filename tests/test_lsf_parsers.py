@@ -254,19 +254,19 @@ def test_run_limit_in_hours_and_with_a_host_model() -> None:
     ('bkill-no-matching', 255, CancelOutcome.ALREADY_ENDED),
 ])
 def test_bkill_says_what_it_did(name: str, returncode: int, outcome: CancelOutcome) -> None:
-    assert lsf.parse_cancel_output(sample(name, returncode), '1') == outcome
+    assert lsf.parse_cancel_output(sample(name, returncode), ['1']) == {'1': outcome}
 
 
 def test_bkill_that_cannot_reach_lsf_raises() -> None:
     with pytest.raises(SubmitException, match='Cannot connect to LSF') as raised:
-        lsf.parse_cancel_output(sample('bkill-cannot-connect', 255), '1')
+        lsf.parse_cancel_output(sample('bkill-cannot-connect', 255), ['1'])
     assert raised.value.transient
 
 
 def test_bkill_unknown_failure_raises() -> None:
     result = CommandResult(['bkill'], 255, '', 'Job <1>: User permission denied\n')
     with pytest.raises(SubmitException, match='permission denied'):
-        lsf.parse_cancel_output(result, '1')
+        lsf.parse_cancel_output(result, ['1'])
 
 
 def test_list() -> None:

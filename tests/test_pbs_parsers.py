@@ -178,13 +178,13 @@ def test_qsub_without_an_id_is_a_failure() -> None:
 @pytest.mark.parametrize('name, returncode', [
     ('qdel-finished', 35), ('qdel-unknown', 153)])
 def test_cancel_of_a_job_that_ended_says_so(name: str, returncode: int) -> None:
-    assert pbs.parse_cancel_output(sample(name, returncode=returncode), '0.pbspro') == \
-        CancelOutcome.ALREADY_ENDED
+    assert pbs.parse_cancel_output(sample(name, returncode=returncode), ['0.pbspro']) == \
+        {'0.pbspro': CancelOutcome.ALREADY_ENDED}
 
 
 def test_refused_cancel_is_an_error() -> None:
     with pytest.raises(SubmitException, match='Unauthorized Request'):
-        pbs.parse_cancel_output(sample('qdel-unauthorized', returncode=159), '101.pbsserver')
+        pbs.parse_cancel_output(sample('qdel-unauthorized', returncode=159), ['101.pbsserver'])
 
 
 def test_list() -> None:

@@ -294,23 +294,22 @@ def test_cancel_of_a_running_job_ends_canceled(lineq: FakeLineq,
         job.cancel()
         report['status'] = final(job)
         report['native_id'] = job.native_id
-        # A job this process still thinks is queued, that lineq has finished: lq-cancel
-        # refuses with "has already finished", which is no error.
-        stale = Job(JobSpec('/bin/true'))
-        stale.executor = executor
-        stale.native_id = job.native_id
-        stale._set_status(JobStatus(JobState.QUEUED))
-        try:
-            executor.cancel(stale)
-            report['stale_cancel_error'] = None
-        except Exception as error:
-            report['stale_cancel_error'] = repr(error)
+        # A cancel of a job lineq has finished: lq-cancel refuses with "has already
+        # finished" (exit status 3), which the plugin says with InvalidJobStateError.
+        import subprocess
+        from psij.batch import CommandResult
+        finished = subprocess.run(['lq-cancel', job.native_id], capture_output=True,
+                                  text=True)
+        outcome = executor.scheduler.parse_cancel_output(
+            CommandResult(['lq-cancel'], finished.returncode, finished.stdout,
+                          finished.stderr), [job.native_id])
+        report['stale_cancel'] = outcome[job.native_id].name
     ''', lineq, tmp_path)
     assert report['before_cancel'] == 'ACTIVE'
     assert report['status']['state'] == 'CANCELED', report['status']
     assert lineq.job(report['native_id'])['state'] == 'CANCELLED'
     assert lineq.calls('lq-cancel') == [[report['native_id']], [report['native_id']]]
-    assert report['stale_cancel_error'] is None
+    assert report['stale_cancel'] == 'ALREADY_ENDED'
 
 
 _ATTACH = '''

@@ -132,14 +132,15 @@ def test_an_unknown_state_keeps_the_job_known() -> None:
 @pytest.mark.parametrize('name, role', [('qdel-pending', 'held'), ('qdel-running', 'running'),
                                         ('qdel-error', 'error')])
 def test_qdel_that_deleted_is_requested(name: str, role: str) -> None:
-    assert GridEngine().parse_cancel_output(captured(name), IDS[role]) == \
-        CancelOutcome.REQUESTED
+    assert GridEngine().parse_cancel_output(captured(name), [IDS[role]]) == \
+        {IDS[role]: CancelOutcome.REQUESTED}
 
 
 def test_qdel_registered_for_deletion_is_requested() -> None:
     deleting = IDS['deleting']
     said = CommandResult(['qdel'], 0, f'root has registered the job {deleting} for deletion\n', '')
-    assert GridEngine().parse_cancel_output(said, deleting) == CancelOutcome.REQUESTED
+    assert GridEngine().parse_cancel_output(said, [deleting]) == {
+        deleting: CancelOutcome.REQUESTED}
 
 
 def test_a_deleted_job_still_in_the_queue_keeps_its_state() -> None:
@@ -150,20 +151,20 @@ def test_a_deleted_job_still_in_the_queue_keeps_its_state() -> None:
 @pytest.mark.parametrize('name, native_id', [('qdel-unknown', '999999'),
                                              ('qdel-finished', IDS['running'])])
 def test_qdel_of_a_job_that_ended_says_so(name: str, native_id: str) -> None:
-    assert GridEngine().parse_cancel_output(captured(name, returncode=1), native_id) == \
-        CancelOutcome.ALREADY_ENDED
+    assert GridEngine().parse_cancel_output(captured(name, returncode=1), [native_id]) == \
+        {native_id: CancelOutcome.ALREADY_ENDED}
 
 
 def test_qdel_without_the_privileges_fails() -> None:
     with pytest.raises(SubmitException, match='necessary privileges') as raised:
         GridEngine().parse_cancel_output(captured('qdel-other-user', returncode=1),
-                                         IDS['pending'])
+                                         [IDS['pending']])
     assert not raised.value.transient
 
 
 def test_qdel_with_the_qmaster_down_fails_transiently() -> None:
     with pytest.raises(SubmitException, match='qmaster') as raised:
-        GridEngine().parse_cancel_output(captured('qdel-down', returncode=1), IDS['pending'])
+        GridEngine().parse_cancel_output(captured('qdel-down', returncode=1), [IDS['pending']])
     assert raised.value.transient
 
 

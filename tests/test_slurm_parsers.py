@@ -245,26 +245,28 @@ def test_sbatch_with_the_controller_down_is_transient() -> None:
 def test_scancel_that_exits_0_is_requested(name: str) -> None:
     # Slurm 22.05's scancel exits 0 for running, finished and unknown ids alike (-v only adds
     # the controller's words on stderr): nothing tells them apart.
-    assert slurm.parse_cancel_output(captured(name), '1') == CancelOutcome.REQUESTED
+    assert slurm.parse_cancel_output(captured(name), ['1']) == {'1': CancelOutcome.REQUESTED}
 
 
 @pytest.mark.parametrize('name', ['scancel-finished-verbose', 'scancel-unknown-verbose'])
 def test_scancel_refused_because_the_job_ended_says_so(name: str) -> None:
     # Releases where scancel exits 1 when the controller refuses the kill: the job had ended
     # (or ended so long ago that the controller forgot it).
-    assert slurm.parse_cancel_output(captured(name, 1), '23') == CancelOutcome.ALREADY_ENDED
+    ended = '999999' if 'unknown' in name else '23'
+    assert slurm.parse_cancel_output(captured(name, 1), [ended]) == {
+        ended: CancelOutcome.ALREADY_ENDED}
 
 
 def test_scancel_refusing_the_id_is_an_error() -> None:
     # 'Invalid job id abc' is scancel refusing the id itself: nothing was canceled.
     with pytest.raises(SubmitException, match='Invalid job id abc') as raised:
-        slurm.parse_cancel_output(captured('scancel-garbage', 1), 'abc')
+        slurm.parse_cancel_output(captured('scancel-garbage', 1), ['abc'])
     assert not raised.value.transient
 
 
 def test_scancel_with_the_controller_down_raises() -> None:
     with pytest.raises(SubmitException, match='Unable to contact') as raised:
-        slurm.parse_cancel_output(captured('scancel-controller-down', 8), '129')
+        slurm.parse_cancel_output(captured('scancel-controller-down', 8), ['129'])
     assert raised.value.transient
 
 
@@ -880,3 +882,15 @@ def test_directive_values_that_cannot_be_written() -> None:
     for value in ('a\nb', 'a\rb', 'a\x00b'):
         with pytest.raises(InvalidJobException, match='JobAttributes.account'):
             DIRECTIVES.value(value, 'JobAttributes.account')
+
+
+def test_one_scancel_cancels_many_and_says_which_had_ended() -> None:
+    # Releases where scancel exits 1 name each job they could not kill, one line each.
+    result = CommandResult(['scancel'], 1, '', (
+        'scancel: error: Kill job error on job id 23: Job/step already completing or '
+        'completed\nscancel: error: Kill job error on job id 999999: Invalid job id '
+        'specified\n'))
+    assert slurm.cancel_command(['23', '26', '999999']) == ['scancel', '23', '26', '999999']
+    assert slurm.parse_cancel_output(result, ['23', '26', '999999']) == {
+        '23': CancelOutcome.ALREADY_ENDED, '26': CancelOutcome.REQUESTED,
+        '999999': CancelOutcome.ALREADY_ENDED}

@@ -191,8 +191,9 @@ def test_failed_submission_without_a_known_cause() -> None:
 @pytest.mark.parametrize('name, returncode', [
     ('qdel-completed', 168), ('qdel-unknown', 153), ('slurm-wrapper-qdel-finished', 1)])
 def test_cancel_of_a_job_that_ended_says_so(name: str, returncode: int) -> None:
-    assert torque.parse_cancel_output(sample(name, returncode=returncode),
-                                      '3264863.mskcc-fe1.local') == CancelOutcome.ALREADY_ENDED
+    native_id = '3264863.mskcc-fe1.local'
+    assert torque.parse_cancel_output(sample(name, returncode=returncode), [native_id]) == \
+        {native_id: CancelOutcome.ALREADY_ENDED}
 
 
 def test_list() -> None:

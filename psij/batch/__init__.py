@@ -38,19 +38,31 @@ from psij.batch.scheduler import (
     StatusCommandError,
     SubmitCommand,
 )
-from psij.batch.script import ScriptInputs, custom_options, job_name, shell_quote
+from psij.batch.script import (
+    ArraySlice,
+    ElementNames,
+    NativeDependency,
+    ScriptInputs,
+    custom_options,
+    job_name,
+    shell_quote,
+    shell_word,
+)
 from psij.transport import CommandResult
 
 __all__ = [
     'SCRIPT_OUTPUT',
     'AccountingUnavailable',
+    'ArraySlice',
     'BatchScheduler',
     'BatchSchedulerExecutor',
     'BatchSchedulerExecutorConfig',
     'CancelOutcome',
     'CommandResult',
     'DirectiveQuoting',
+    'ElementNames',
     'JobScript',
+    'NativeDependency',
     'SchedulerStatus',
     'ScriptInputs',
     'StatusCommandError',
@@ -64,6 +76,7 @@ __all__ = [
     'mebibytes',
     'require_resource_spec',
     'shell_quote',
+    'shell_word',
     'signal_name',
     'whole_seconds',
 ]

@@ -2,7 +2,7 @@
 
 import logging
 import pathlib
-from typing import Any, ClassVar, List, Optional, Union
+from typing import Any, ClassVar, List, Optional, Sequence, Union
 
 from psij.batch import markers
 from psij.batch.evidence import TrackedJob
@@ -10,14 +10,18 @@ from psij.batch.pieces import current_user
 from psij.batch.psij_python import PsijPythonMethods, PsijPythonScheduler
 from psij.batch.registry import TrackerRegistry, trackers
 from psij.batch.scheduler import BatchScheduler, JobScript, StatusCommandError
-from psij.batch.script import ScriptInputs
+from psij.batch.script import ArraySlice, ScriptInputs
+from psij.batch.submission import native_dependencies
 from psij.batch.tracker import SchedulerTracker
+from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
+from psij.job_array import INDEX_TOKEN, JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.submission_gate import GateWaker, SubmissionGate
 from psij.transport import LocalTransport, Transport
 
 logger = logging.getLogger('psij.batch')
@@ -58,6 +62,9 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         (30 days by default) are removed, about once an hour, by a process that tracks jobs
         there: the exit-code markers of jobs that ended long ago, and what jobs that did not
         complete left. A later attach to such a job relies on the scheduler's accounting.
+    :param max_in_flight: at most this many of this executor's jobs (array elements count
+        one each) are at the scheduler and not ended; the others wait, QUEUED, held by psij,
+        and go as earlier ones end (None: no cap). See `psij.submission_gate`.
 
     Executors of different configs share one status tracker per scheduler; for what they share,
     the smallest value among the tracked jobs' configs applies (`psij.batch.cadence.Pace`).
@@ -71,7 +78,8 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                  outcome_timeout: float = 120.0,
                  command_timeout: float = 60.0,
                  keep_files: bool = False,
-                 file_retention: float = 30 * 24 * 3600.0) -> None:
+                 file_retention: float = 30 * 24 * 3600.0,
+                 max_in_flight: Optional[int] = None) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.queue_polling_interval = _positive('queue_polling_interval',
                                                 queue_polling_interval)
@@ -86,6 +94,11 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                              f'not {keep_files!r}')
         self.keep_files = keep_files
         self.file_retention = _positive('file_retention', file_retention)
+        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(
+                max_in_flight, int) or max_in_flight < 1):
+            raise ValueError('BatchSchedulerExecutorConfig.max_in_flight must be a whole '
+                             f'number of jobs, 1 or more, or None; not {max_in_flight!r}')
+        self.max_in_flight = max_in_flight
 
 
 class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
@@ -106,6 +119,9 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
     scheduler: BatchScheduler
     #: Where the trackers of this executor's jobs live (tests give one of their own).
     tracker_registry: ClassVar[TrackerRegistry] = trackers
+    #: What sends jobs psij holds (the process's submitting thread; tests give one of their
+    #: own on simulated time).
+    gate_waker: ClassVar[Optional[GateWaker]] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -127,6 +143,8 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         self.transport: Transport = transport if transport is not None else LocalTransport()
         self.scheduler = self.make_scheduler(config)
         self.directory = config.work_directory / self.name
+        self._gate = SubmissionGate(self, config.max_in_flight, self.gate_waker)
+        self._array_limit: Optional[int] = None
 
     def make_scheduler(self, config: BatchSchedulerExecutorConfig) -> BatchScheduler:
         """The scheduler of this executor, with the settings ``config`` holds; the class's
@@ -147,39 +165,123 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
 
     def submit(self, job: Job) -> None:
         """Write the job's script and submit it; on return the job is QUEUED and has its
-        native id. Raises `InvalidJobException` for a bad specification and
-        `SubmitException` if the scheduler refused the job."""
+        native id, unless psij holds it (``max_in_flight``, or predecessors the scheduler
+        cannot wait for: see `psij.submission_gate`). Raises `InvalidJobException` for a bad
+        specification and `SubmitException` if the scheduler refused the job."""
         self._check_job(job)
-        try:
-            script = self._write_script(job)
-            command = self.scheduler.submit_command(script)
-            result = self.transport.run(command.argv, stdin=command.stdin,
-                                        timeout=self.batch_config.command_timeout)
-            native_id = self.scheduler.parse_submit_output(result)
-        except BaseException:
-            job.executor = None
-            raise
-        job.native_id = native_id
-        self._set_job_status(job, JobStatus(JobState.QUEUED))
-        self.tracker_registry.track(self.scheduler, self.transport, TrackedJob(
-            job, self, native_id, self.directory,
-            files=[pathlib.Path(script.path), script.inputs.launcher_log]))
-        logger.debug('submitted job %s as %s %s', job.id, self.name, native_id)
+        self._offer([job])
 
-    def script_inputs(self, job: Job) -> ScriptInputs:
-        """What the job's script is made from (checks the spec and the launcher)."""
-        spec = job.spec
+    def submit_array(self, array: JobArray) -> None:
+        """Submit every element of ``array`` as ONE native array (split where the scheduler's
+        array limit demands), or element by element where the scheduler runs no arrays."""
+        if self.scheduler.element_names is None:
+            super().submit_array(array)
+            return
+        checked: List[Job] = []
+        try:
+            for job in array.jobs:
+                self._check_job(job)
+                checked.append(job)
+        except BaseException:
+            for job in checked:
+                job.executor = None
+            raise
+        self._offer(list(array.jobs))
+
+    def _offer(self, jobs: List[Job]) -> None:
+        try:
+            for job in jobs:
+                check_submittable(job)
+            self._gate.submit(jobs)
+        except BaseException:
+            for job in jobs:
+                if job.native_id is None and not self._gate.holds(job):
+                    job.executor = None
+            raise
+
+    def _send(self, jobs: List[Job]) -> None:
+        """Submit ``jobs`` now: one job, or elements of one array (see `SubmissionGate`)."""
+        if len(jobs) == 1 and jobs[0].array is None:
+            self._submit_native(jobs[0], jobs)
+            return
+        limit = self._elements_per_array()
+        for start in range(0, len(jobs), limit):
+            part = jobs[start:start + limit]
+            self._submit_native(part[0], part)
+
+    def _submit_native(self, first: Job, jobs: List[Job]) -> None:
+        """One native submission of ``jobs`` (``first`` alone, or array elements)."""
+        script = self._write_script(first, jobs)
+        command = self.scheduler.submit_command(script)
+        result = self.transport.run(command.argv, stdin=command.stdin,
+                                    timeout=self.batch_config.command_timeout)
+        native_id = self.scheduler.parse_submit_output(result)
+        native_ids = [native_id] if script.inputs.array is None else \
+            self.scheduler.element_ids(native_id, len(jobs))
+        files = [pathlib.Path(script.path)]
+        for job, element_id in zip(jobs, native_ids):
+            job.native_id = element_id
+            job._array_native_id = native_id if script.inputs.array is not None else None
+            self._set_job_status(job, JobStatus(JobState.QUEUED))
+            self.tracker_registry.track(self.scheduler, self.transport, TrackedJob(
+                job, self, element_id, self.directory,
+                files=files + [self._launcher_log(job)]))
+        logger.debug('submitted %d job(s) as %s %s', len(jobs), self.name, native_id)
+
+    def _elements_per_array(self) -> int:
+        if self._array_limit is None:
+            limit = self.scheduler.max_array_size
+            command = self.scheduler.array_limit_command()
+            if command is not None:
+                result = self.transport.run(command, timeout=self.batch_config.command_timeout)
+                limit = self.scheduler.parse_array_limit(result) or limit
+            self._array_limit = limit or 10**9
+        return self._array_limit
+
+    def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
+        """True if the scheduler can make ``job`` wait for ``predecessor`` (a job of the same
+        scheduler, reached the same way, already submitted)."""
+        other = predecessor.executor
+        return (self.scheduler.supports_dependencies and isinstance(other, BatchSchedulerExecutor)
+                and other.scheduler == self.scheduler and other.transport == self.transport
+                and predecessor.native_id is not None)
+
+    def _abandon(self, job: Job, status: JobStatus) -> None:
+        """End ``job``, whose dependency can no longer be met, with ``status``, and remove it
+        from the scheduler."""
+        if not self.tracker_registry.abandon(self.scheduler, self.transport, job, status):
+            self._set_job_status(job, status)
+
+    def script_inputs(self, job: Job, jobs: Optional[List[Job]] = None) -> ScriptInputs:
+        """What the script of ``job`` (or of the array elements ``jobs``, ``job`` the first)
+        is made from (checks the spec and the launcher)."""
+        array = job.array if jobs is not None and len(jobs) > 1 or job.array is not None \
+            else None
+        spec = array.spec if array is not None else job.spec
         if spec is None:
             raise InvalidJobException('Job.spec is None; give the job a JobSpec')
         launcher = self._get_launcher(spec.launcher or 'single')
+        slice_ = None
         launcher_log = self._launcher_log(job)
+        launch_job = job
+        if array is not None:
+            members = jobs or [job]
+            slice_ = ArraySlice(array.id, members[0].array_index or 0, len(members),
+                                array.throttle)
+            launcher_log = self.directory / f'{array.id}-{INDEX_TOKEN}{markers.LAUNCHER_LOG}'
+            launch_job = Job(spec)
         return ScriptInputs(job=job, marker_directory=self.directory,
-                            launch_command=launcher.get_launch_command(job, str(launcher_log)),
-                            launcher_log=launcher_log)
+                            launch_command=launcher.get_launch_command(launch_job,
+                                                                       str(launcher_log)),
+                            launcher_log=launcher_log, array=slice_,
+                            dependencies=native_dependencies(job))
 
     def generate_script(self, job: Job) -> str:
-        """The script `submit` would write for ``job`` (checks the job like `submit`)."""
-        return self.scheduler.render_script(self.script_inputs(job))
+        """The script `submit` would write for ``job`` (checks the job like `submit`); for an
+        element of an array, the array's script."""
+        array = job.array
+        return self.scheduler.render_script(
+            self.script_inputs(job, list(array.jobs) if array is not None else None))
 
     def _launcher_log(self, job: Job) -> pathlib.Path:
         # Always one log per job, even if the config names a launcher_log_file: the job's
@@ -187,10 +289,12 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         # would pass one job's launcher failure on to another.
         return self.directory / f'{job.id}{markers.LAUNCHER_LOG}'
 
-    def _write_script(self, job: Job) -> JobScript:
-        inputs = self.script_inputs(job)
+    def _write_script(self, job: Job, jobs: List[Job]) -> JobScript:
+        inputs = self.script_inputs(job, jobs if job.array is not None else None)
         text = self.scheduler.render_script(inputs)
-        path = self.directory / f'{job.id}{markers.SCRIPT}'
+        name = job.id if inputs.array is None else f'{job.array.id if job.array else job.id}' \
+            f'-{inputs.array.offset}'
+        path = self.directory / f'{name}{markers.SCRIPT}'
         try:
             self.transport.make_directory(self.directory, 0o700)
             self.transport.write_file(path, text, 0o600)
@@ -204,16 +308,34 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
 
     def cancel(self, job: Job) -> None:
         """Ask the scheduler to cancel the job (pending or running); it ends CANCELED unless
-        it had already ended. Raises `SubmitException` if the scheduler refused."""
+        it had already ended. Returns at once: cancels made close together go to the
+        scheduler as one command (``scancel ID ID...``), soon after; a cancel the scheduler
+        cannot take now (controller down) is tried again until it can, and one it refuses
+        (another user's job) is logged and said in the job's status message. A job psij
+        holds is CANCELED at once and never reaches the scheduler.
+
+        A job no tracker watches (its status was set by hand) is cancelled at once, in this
+        thread; `SubmitException` says if the scheduler refused."""
         if not self._should_cancel(job):
+            return
+        if self._gate.cancel(job):
             return
         native_id = job.native_id
         if native_id is None:
             raise InvalidJobException(f'job {job.id} has no native id yet')
-        result = self.transport.run(self.scheduler.cancel_command(native_id),
+        if self.tracker_registry.cancel(self.scheduler, self.transport, job):
+            return
+        result = self.transport.run(self.scheduler.cancel_command([native_id]),
                                     timeout=self.batch_config.command_timeout)
-        outcome = self.scheduler.parse_cancel_output(result, native_id)
-        self.tracker_registry.note_cancel(self.scheduler, self.transport, job, outcome)
+        self.scheduler.parse_cancel_output(result, [native_id])
+
+    def cancel_jobs(self, jobs: Sequence[Job]) -> None:
+        """`cancel` every job of ``jobs`` (they go as one command per scheduler)."""
+        for job in jobs:
+            if job.executor is self:
+                self.cancel(job)
+            else:
+                job.cancel()
 
     # --- attach ----------------------------------------------------------------------------
 

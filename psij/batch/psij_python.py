@@ -202,6 +202,8 @@ class PsijPythonScheduler(BatchScheduler):
     """
 
     native_id_pattern = re.compile(r'.+')
+    #: psij-python's ``get_cancel_command`` takes one id.
+    max_cancel_batch = 1
 
     def __init__(self, executor: 'BatchSchedulerExecutor') -> None:
         self._executor = executor
@@ -271,24 +273,27 @@ class PsijPythonScheduler(BatchScheduler):
         return {native_id: _scheduler_status(status) for native_id, status in statuses.items()
                 if status.state != JobState.COMPLETED}
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """The plugin's ``get_cancel_command``."""
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """The plugin's ``get_cancel_command`` (of one job: `max_cancel_batch` is 1)."""
+        (native_id,) = native_ids
         return self._executor.get_cancel_command(native_id)
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
         """REQUESTED unless the command failed and the plugin's
         ``process_cancel_command_output`` raised `InvalidJobStateError` (ALREADY_ENDED) or
         `SubmitException` (passed on)."""
+        (native_id,) = native_ids
         if result.ok:
-            return CancelOutcome.REQUESTED
+            return {native_id: CancelOutcome.REQUESTED}
         if result.returncode is None:
             raise SubmitException(f'cancel of job {native_id} failed: {result.describe()}',
                                   transient=True)
         try:
             self._executor.process_cancel_command_output(result.returncode, _output(result))
         except InvalidJobStateError:
-            return CancelOutcome.ALREADY_ENDED
-        return CancelOutcome.REQUESTED
+            return {native_id: CancelOutcome.ALREADY_ENDED}
+        return {native_id: CancelOutcome.REQUESTED}
 
     def list_command(self, user: str) -> List[str]:
         """The plugin's ``get_list_command``."""

@@ -7,7 +7,7 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 from psij.batch.evidence import TrackedJob, read_markers, status_from_evidence
-from psij.batch.scheduler import BatchScheduler, CancelOutcome
+from psij.batch.scheduler import BatchScheduler
 from psij.batch.tracker import Poller, SchedulerTracker, settle
 from psij.job import Job
 from psij.job_state import JobState
@@ -77,12 +77,21 @@ class TrackerRegistry:
         if tracker is not None:
             tracker.request_status(delay)
 
-    def note_cancel(self, scheduler: BatchScheduler, transport: Transport, job: Job,
-                    outcome: CancelOutcome) -> None:
-        """The scheduler took a cancel of ``job`` (see `SchedulerTracker.note_cancel`)."""
+    def cancel(self, scheduler: BatchScheduler, transport: Transport, job: Job) -> bool:
+        """Send a cancel of ``job`` soon (see `SchedulerTracker.queue_cancel`); False if no
+        tracker watches it."""
         tracker = self.tracker(scheduler, transport)
-        if tracker is not None:
-            tracker.note_cancel(job, outcome)
+        return tracker is not None and tracker.queue_cancel(job)
+
+    def abandon(self, scheduler: BatchScheduler, transport: Transport, job: Job,
+                status: JobStatus) -> bool:
+        """End ``job`` with ``status`` and cancel it at the scheduler (see
+        `SchedulerTracker.abandon`); False if no tracker watches it."""
+        tracker = self.tracker(scheduler, transport)
+        if tracker is None:
+            return False
+        tracker.abandon(job, status)
+        return True
 
     def _get_poller(self) -> Poller:
         return self._poller if self._poller is not None else get_poller()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from psij.batch.markers import is_safe_file_stem
-from psij.batch.script import ScriptInputs, render_job_body, render_template
+from psij.batch.script import ElementNames, ScriptInputs, render_job_body, render_template
 from psij.job_state import JobState
 from psij.transport import CommandResult
 
@@ -105,6 +105,17 @@ class BatchScheduler(ABC):
     job_id_variable: ClassVar[str] = ''
     #: A pattern every native id of this scheduler matches.
     native_id_pattern: ClassVar['re.Pattern[str]'] = re.compile(r'[0-9]+')
+    #: How an array element's script names itself; None: the scheduler runs no arrays (an
+    #: executor then submits each element of a `psij.JobArray` as a job of its own).
+    element_names: ClassVar[Optional[ElementNames]] = None
+    #: The most elements one native array may have, when the scheduler cannot be asked
+    #: (`array_limit_command`); None: no limit psij knows of.
+    max_array_size: ClassVar[Optional[int]] = None
+    #: Whether the scheduler makes a job wait for others (`ScriptInputs.dependencies`); if
+    #: not, psij holds a dependent job until its predecessors end.
+    supports_dependencies: ClassVar[bool] = False
+    #: At most this many ids per cancel command (None: any number).
+    max_cancel_batch: ClassVar[Optional[int]] = None
 
     # --- the job script ------------------------------------------------------------------
 
@@ -117,7 +128,7 @@ class BatchScheduler(ABC):
         template (named after its own `name`) or use the one of the scheduler it extends.
         """
         context = self.script_context(inputs)
-        context['job_body'] = render_job_body(inputs, self.job_id_variable)
+        context['job_body'] = render_job_body(inputs, self.job_id_variable, self.element_names)
         return render_template(self.template(), context)
 
     def template(self) -> str:
@@ -147,8 +158,24 @@ class BatchScheduler(ABC):
 
     @abstractmethod
     def parse_submit_output(self, result: CommandResult) -> str:
-        """The native id of the submitted job; raises `SubmitException` (or
-        `InvalidJobException` when the refusal names a field of the job) if it was refused."""
+        """The native id of the submitted job (of the native array, for an array); raises
+        `SubmitException` (or `InvalidJobException` when the refusal names a field of the
+        job) if it was refused."""
+
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """The native ids of the ``count`` elements of the native array ``native_id`` (as
+        `parse_submit_output` returned it), in order (for a scheduler with arrays)."""
+        raise NotImplementedError(f'{type(self).__name__} runs no arrays')
+
+    def array_limit_command(self) -> Optional[List[str]]:
+        """An argv asking the scheduler how many elements one array may have; None: use
+        `max_array_size`."""
+        return None
+
+    def parse_array_limit(self, result: CommandResult) -> Optional[int]:
+        """The most elements one array may have, from `array_limit_command`'s output; None
+        if it does not say."""
+        return None
 
     @abstractmethod
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
@@ -172,13 +199,15 @@ class BatchScheduler(ABC):
         return {}
 
     @abstractmethod
-    def cancel_command(self, native_id: str) -> List[str]:
-        """The argv that cancels ``native_id``."""
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """ONE argv that cancels every job of ``native_ids`` (at most `max_cancel_batch`)."""
 
     @abstractmethod
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """What the cancel did; raises `SubmitException` if the scheduler refused it (a job it
-        does not know, another user's job, a controller that does not answer)."""
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """What the cancel did to each job; raises `SubmitException` if the scheduler refused
+        (another user's jobs, a controller that does not answer: ``transient``), for all of
+        them."""
 
     @abstractmethod
     def list_command(self, user: str) -> List[str]:

@@ -16,8 +16,10 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 
 import pystache
 
+from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException
 from psij.job import Job
+from psij.job_array import INDEX_TOKEN, INDEX_VARIABLE
 from psij.job_spec import JobSpec
 
 _SHELL_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
@@ -26,29 +28,64 @@ JOB_NAME_MAX_LENGTH = 64
 
 
 @dataclass(frozen=True)
+class ArraySlice:
+    """Elements of a `psij.JobArray` submitted as one native array.
+
+    :param array_id: psij's id of the array (element ``i`` is job ``<array_id>-<i>``).
+    :param offset: the index (``PSIJ_ARRAY_INDEX``) of the slice's first element.
+    :param count: how many elements; the native array's indices run from the scheduler's
+        first index, ``count`` of them (so a long array can be split into several).
+    :param throttle: at most this many running at once (None: no limit).
+    """
+
+    array_id: str
+    offset: int
+    count: int
+    throttle: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class NativeDependency:
+    """The job runs after the scheduler's jobs ``native_ids``, as ``condition`` says."""
+
+    condition: DependencyCondition
+    native_ids: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ScriptInputs:
     """Everything a job script is made from.
 
-    :param job: the job (its spec is set: the executor checked it).
+    :param job: the job (its spec is set: the executor checked it); for an array, its first
+        element.
     :param marker_directory: where the job writes its markers (the executor's work directory).
-    :param launch_command: the launcher's argv for the job.
+    :param launch_command: the launcher's argv for the job (`INDEX_TOKEN` in it, for an
+        array, stands for the element's index).
     :param launcher_log: the file the launcher writes its own messages to.
+    :param array: for an array, the elements this script runs (one native array).
+    :param dependencies: what the scheduler must make the job wait for.
     """
 
     job: Job
     marker_directory: pathlib.Path
     launch_command: List[str]
     launcher_log: pathlib.Path
+    array: Optional[ArraySlice] = None
+    dependencies: Tuple[NativeDependency, ...] = ()
 
     @property
     def job_id(self) -> str:
-        """The PSI/J job id (a uuid), used in file names known before submission."""
+        """The PSI/J job id (a uuid), used in file names known before submission; for an
+        array, ``<array id>-{PSIJ_ARRAY_INDEX}``."""
+        if self.array is not None:
+            return f'{self.array.array_id}-{INDEX_TOKEN}'
         return self.job.id
 
     @property
     def spec(self) -> JobSpec:
-        """The job's specification."""
-        spec = self.job.spec
+        """The job's specification; for an array, the array's (with `INDEX_TOKEN`)."""
+        array = self.job.array
+        spec = array.spec if self.array is not None and array is not None else self.job.spec
         if spec is None:
             raise InvalidJobException('Job.spec is None; give the job a JobSpec')
         return spec
@@ -57,6 +94,15 @@ class ScriptInputs:
 def shell_quote(value: str) -> str:
     """``value`` as one shell word that bash reads back verbatim."""
     return shlex.quote(value)
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one shell word, `INDEX_TOKEN` in it standing for the element's index
+    (``$PSIJ_ARRAY_INDEX``, set by the job body of an array); verbatim otherwise."""
+    if INDEX_TOKEN not in value:
+        return shlex.quote(value)
+    pieces = value.split(INDEX_TOKEN)
+    return f'"${INDEX_VARIABLE}"'.join(shlex.quote(piece) if piece else '' for piece in pieces)
 
 
 def job_name(spec: JobSpec) -> str:
@@ -136,20 +182,33 @@ def _environment(spec: JobSpec) -> List[Dict[str, str]]:
             raise InvalidJobException(
                 f'JobSpec.environment: {name!r} is not a valid variable name for a batch job; '
                 'use letters, digits and _ (not starting with a digit)')
-        variables.append({'name': name, 'value': shell_quote(value)})
+        variables.append({'name': name, 'value': shell_word(value)})
     return variables
 
 
 def _stream(path: Optional[pathlib.Path]) -> str:
-    return shell_quote(str(path)) if path is not None else '/dev/null'
+    return shell_word(str(path)) if path is not None else '/dev/null'
 
 
-def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
+@dataclass(frozen=True)
+class ElementNames:
+    """How an array element's script names itself: ``native_id`` is a shell expression of
+    the element's native id (``${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}``), the markers'
+    name; ``index_variable`` holds its native index, counted from ``first_index``."""
+
+    native_id: str
+    index_variable: str
+    first_index: int
+
+
+def render_job_body(inputs: ScriptInputs, job_id_variable: str,
+                    element: Optional[ElementNames] = None) -> str:
     """The common body of every job script.
 
     ``job_id_variable`` is the variable holding the scheduler's id of the running job
-    (``SLURM_JOB_ID``...); the markers are named after it. The scheduler's template must
-    define a shell function ``psij_write_nodefile`` that prints one line per process slot.
+    (``SLURM_JOB_ID``...); the markers are named after it, and, for an array, after
+    ``element``'s native id. The scheduler's template must define a shell function
+    ``psij_write_nodefile`` that prints one line per process slot.
     """
     spec = inputs.spec
     directory = str(spec.directory) if spec.directory is not None else None
@@ -165,20 +224,29 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str) -> str:
         # Through env, a bare name is looked up on PATH like exec would: never a builtin of
         # the script's shell (printf, echo, kill...) or one of its functions.
         command = ['env', '--', *command]
+    array = inputs.array
+    if array is not None and element is None:
+        raise InvalidJobException('JobArray: this scheduler cannot run arrays')
+    index = None
+    if array is not None and element is not None:
+        index = (f'$(( {element.index_variable} - {element.first_index} + {array.offset} ))'
+                 if element.first_index != array.offset else f'${element.index_variable}')
     context: Dict[str, object] = {
         'marker_directory': shell_quote(str(inputs.marker_directory)),
-        'job_id_variable': job_id_variable,
-        'psij_job_id': shell_quote(inputs.job_id),
-        'directory': shell_quote(directory) if directory is not None else None,
+        'job_id_expression': (element.native_id if array is not None and element is not None
+                              else f'"${job_id_variable}"'),
+        'array_index': index,
+        'psij_job_id': shell_word(inputs.job_id),
+        'directory': shell_word(directory) if directory is not None else None,
         'directory_error': shell_quote(
             f'JobSpec.directory {directory!r} cannot be entered on the node'),
         'environment': _environment(spec),
-        'launch_command': ' '.join(shell_quote(word) for word in command),
+        'launch_command': ' '.join(shell_word(word) for word in command),
         'stdin': _stream(spec.stdin_path),
         'stdout': _stream(spec.stdout_path),
         'stderr_redirection': stderr_redirection,
         'stream_error': shell_quote(
             f'the job\'s standard streams cannot be opened on the node ({streams})'),
-        'launcher_log': shell_quote(str(inputs.launcher_log)),
+        'launcher_log': shell_word(str(inputs.launcher_log)),
     }
     return render_template(read_template('psij.batch', 'job_body.mustache'), context)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Protocol
 
 from psij.batch.cadence import NEVER, Cadence, Pace
+from psij.batch.cancels import CancelQueue
 from psij.batch.evidence import (
     EXIT_REASON_WAIT,
     TrackedJob,
@@ -122,8 +123,9 @@ class SchedulerTracker:
         self._last_command_kind = ''
         self._in_flight: Optional[CommandInFlight] = None
         self._pruner = OldFilePruner()
-        #: Commands run, by kind ('status', 'accounting'); for tests and benchmarks.
-        self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0}
+        self._cancels = CancelQueue()
+        #: Commands run, by kind ('status', 'accounting', 'cancel'); for tests and benchmarks.
+        self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0, 'cancel': 0}
 
     # --- called through the registry -----------------------------------------------------
 
@@ -149,18 +151,41 @@ class SchedulerTracker:
                 self._status.soon(now + delay)
         self.wake()
 
-    def note_cancel(self, job: Job, outcome: CancelOutcome) -> None:
-        """The scheduler took a cancel of ``job``; look at the queue soon."""
+    def queue_cancel(self, job: Job) -> bool:
+        """Send a cancel of ``job`` soon, with the others asked for meanwhile (see
+        `psij.batch.cancels`); False if this tracker does not watch ``job``."""
+        now = self._clock()
         with self._lock:
             tracked = self._jobs.get(job.id)
-            if tracked is not None and tracked.job is job:
-                tracked.cancel = outcome
-        self.request_status(CANCEL_LOOK_DELAY)
+            if tracked is None or tracked.job is not job:
+                return False
+            self._cancels.add(tracked, now)
+        self.wake()
+        return True
+
+    def abandon(self, job: Job, status: JobStatus) -> None:
+        """End ``job`` with ``status`` now (psij knows it can never run: a predecessor failed)
+        and cancel it at the scheduler, which may keep it pending for a long time."""
+        now = self._clock()
+        with self._lock:
+            tracked = self._jobs.get(job.id)
+            if tracked is None or tracked.job is not job or tracked.done:
+                return
+            tracked.done = True
+            del self._jobs[job.id]
+            self._cancels.add(tracked, now)  # sent although the job is no longer watched
+        settle(self.transport, tracked, status)
+        self.wake()
 
     def idle(self) -> bool:
-        """True if no job is left."""
+        """True if no job is left and no cancel waits."""
         with self._lock:
-            return not self._jobs
+            return not self._busy()
+
+    def _busy(self) -> bool:
+        in_flight = self._in_flight
+        return bool(self._jobs) or len(self._cancels) > 0 or (
+            in_flight is not None and in_flight.kind == 'cancel')
 
     def wake(self) -> None:
         """Have the poller call `poll` when the next thing is due."""
@@ -176,7 +201,9 @@ class SchedulerTracker:
         next round, or None when no job is left."""
         now = self._clock()
         jobs = self._unfinished()
-        if not jobs:
+        with self._lock:
+            busy = self._busy()
+        if not busy:
             self._rest()
             return None
         if self._markers.due(now):
@@ -186,6 +213,11 @@ class SchedulerTracker:
         if self._in_flight is not None:
             if now >= self._in_flight.next_look_at:
                 self._look_at_command_in_flight()
+        elif self._cancels.due(now):
+            # A cancel waits for no spacing: it is asked for by a user, and batched.
+            with self._lock:
+                ids, cancels = self._cancels.take(self.scheduler)
+            self._start_command('cancel', self.scheduler.cancel_command(ids), ids, cancels, now)
         elif jobs and now >= self._last_command_at + MIN_COMMAND_SPACING:
             accounting_due = self._accounting.due(now)
             if self._status.due(now) and not (
@@ -195,7 +227,7 @@ class SchedulerTracker:
                 self._query_accounting(jobs, now)
         self._expire(self._clock())
         with self._lock:
-            if self._jobs:
+            if self._busy():
                 return max(self._next_due() - self._clock(), 0.01)
         self._rest()
         return None
@@ -208,7 +240,7 @@ class SchedulerTracker:
         if in_flight is not None:
             in_flight.command.cancel()
         with self._lock:
-            if self._jobs:
+            if self._busy():
                 return
             self._status.reset(0.0)
             self._accounting.reset(MIN_COMMAND_SPACING)
@@ -223,10 +255,12 @@ class SchedulerTracker:
         earliest_command = self._last_command_at + MIN_COMMAND_SPACING
         if self._in_flight is not None:
             due = [self._markers.next_at, self._in_flight.next_look_at]
-        else:
-            due = [self._markers.next_at,
+        elif self._jobs:
+            due = [self._markers.next_at, self._cancels.next_at(),
                    max(self._status.next_at, earliest_command),
                    max(self._accounting.next_at, earliest_command)]
+        else:  # only cancels of abandoned jobs are left
+            due = [self._cancels.next_at()]
         for job in self._jobs.values():
             if job.exit_marker_seen_at is not None:
                 due.append(job.exit_marker_seen_at + EXIT_REASON_WAIT)
@@ -281,8 +315,12 @@ class SchedulerTracker:
     def _start_command(self, kind: str, argv: List[str], ids: List[str],
                        jobs: List[TrackedJob], now: float) -> None:
         """Start one scheduler command and give it `QUICK_COMMAND_WAIT` to answer."""
-        self._last_command_at = now
-        self._last_command_kind = kind
+        if kind != 'cancel':
+            # Cancels are batched and asked for by users: they neither wait for the spacing
+            # of status and accounting commands nor push those back (a stream of cancels
+            # would starve them).
+            self._last_command_at = now
+            self._last_command_kind = kind
         self.command_counts[kind] += 1
         with self._lock:
             timeout = self._pace().command_timeout if self._jobs else 60.0
@@ -303,6 +341,13 @@ class SchedulerTracker:
             return
         with self._lock:
             self._in_flight = None
+        if in_flight.kind == 'cancel':
+            with self._lock:
+                took = self._cancels.answered(self.scheduler, result, in_flight.ids,
+                                              in_flight.jobs, now)
+            if took:
+                self.request_status(CANCEL_LOOK_DELAY)
+            return
         jobs = [job for job in in_flight.jobs if not job.done]
         if in_flight.kind == 'status':
             self._status_answered(result, in_flight.ids, jobs, now)
@@ -464,6 +509,7 @@ class SchedulerTracker:
         tracked.done = True
         with self._lock:
             self._jobs.pop(tracked.job.id, None)
+            self._cancels.drop(tracked)
         settle(self.transport, tracked, status)
 
     def __repr__(self) -> str:

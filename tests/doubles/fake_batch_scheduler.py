@@ -24,6 +24,7 @@ from psij.batch import (
     BatchSchedulerExecutor,
     BatchSchedulerExecutorConfig,
     CancelOutcome,
+    ElementNames,
     JobScript,
     SchedulerStatus,
     ScriptInputs,
@@ -31,8 +32,10 @@ from psij.batch import (
     SubmitCommand,
 )
 from psij.batch.registry import TrackerRegistry
+from psij.exceptions import SubmitException
 from psij.job_state import JobState
 from psij.poller import PollTarget
+from psij.submission_gate import SubmissionGate
 from psij.transport import CommandResult, FinishedCommand, LocalTransport, RunningCommand
 
 STATUS = 'scripted-status'
@@ -65,10 +68,15 @@ class ScriptedScheduler(BatchScheduler):
     :ivar status_calls: the native ids each status command asked about, in order.
     :ivar accounting_calls: the same for the accounting command.
     :ivar cancel_outcome: what every cancel did.
+    :ivar cancel_error: while set, the cancel parser raises it (a refusal of the scheduler).
+    :ivar submissions: what each submitted script was made from (arrays, dependencies).
     """
 
     name = 'scripted'
     job_id_variable = 'SCRIPTED_JOB_ID'
+    element_names = ElementNames('"${SCRIPTED_ARRAY_ID}_${SCRIPTED_TASK}"', 'SCRIPTED_TASK',
+                                 0)
+    supports_dependencies = True
 
     def __init__(self) -> None:
         self.queue: Dict[str, SchedulerStatus] = {}
@@ -79,11 +87,23 @@ class ScriptedScheduler(BatchScheduler):
         self.status_calls: List[List[str]] = []
         self.accounting_calls: List[List[str]] = []
         self.cancel_outcome = CancelOutcome.REQUESTED
+        self.cancel_error: Optional[SubmitException] = None
+        self.submissions: List[ScriptInputs] = []
         self._ids = itertools.count(1001)
 
     def render_script(self, inputs: ScriptInputs) -> str:
-        """A plain script running the launch command (no template needed)."""
+        """A plain script running the launch command (no template needed); ``inputs`` are
+        recorded in `submissions`."""
+        self.submissions.append(inputs)
         return '#!/bin/sh\n' + shlex.join(inputs.launch_command) + '\n'
+
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """``ID_0`` to ``ID_<count - 1>``, each entering the queue as QUEUED."""
+        self.queue.pop(native_id, None)
+        ids = [f'{native_id}_{index}' for index in range(count)]
+        for element in ids:
+            self.queue[element] = queued()
+        return ids
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
         """Unused: `render_script` needs no template."""
@@ -130,13 +150,16 @@ class ScriptedScheduler(BatchScheduler):
         return {native_id: self.accounting[native_id] for native_id in native_ids
                 if native_id in self.accounting}
 
-    def cancel_command(self, native_id: str) -> List[str]:
-        """``scripted-cancel ID``; the test scripts what the cancel does to the queue."""
-        return [CANCEL, native_id]
+    def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
+        """``scripted-cancel ID ID...``; the test scripts what the cancel does to the queue."""
+        return [CANCEL, *native_ids]
 
-    def parse_cancel_output(self, result: CommandResult, native_id: str) -> CancelOutcome:
-        """Cancels always succeed, with `cancel_outcome`."""
-        return self.cancel_outcome
+    def parse_cancel_output(self, result: CommandResult,
+                            native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
+        """Every job gets `cancel_outcome`, unless `cancel_error` is set."""
+        if self.cancel_error is not None:
+            raise self.cancel_error
+        return {native_id: self.cancel_outcome for native_id in native_ids}
 
     def list_command(self, user: str) -> List[str]:
         """``scripted-list USER``."""
@@ -278,9 +301,35 @@ class SimulatedPoller:
         raise AssertionError('the tracker polls in a tight loop')
 
 
+class SimulatedSubmitter:
+    """A test double of `psij.submission_gate.Submitter`: held jobs are released by polls of a
+    `SimulatedPoller`, on its simulated time, instead of by a thread."""
+
+    def __init__(self, poller: SimulatedPoller) -> None:
+        self.poller = poller
+        self._targets: Dict[int, _GateRelease] = {}
+
+    def wake(self, gate: SubmissionGate, delay: float = 0.0) -> None:
+        """Release what ``gate`` can at the next poll due in ``delay`` simulated seconds."""
+        target = self._targets.setdefault(id(gate), _GateRelease(gate, self.poller.clock))
+        self.poller.schedule(target, delay)
+
+
+class _GateRelease:
+    """One gate's release, as a poll target."""
+
+    def __init__(self, gate: SubmissionGate, clock: FakeClock) -> None:
+        self.gate = gate
+        self.clock = clock
+
+    def poll(self) -> Optional[float]:
+        return self.gate.release(self.clock.monotonic())
+
+
 def scripted_executor(scheduler: ScriptedScheduler, transport: RecordingTransport,
                       work_directory: pathlib.Path,
                       registry: Optional[TrackerRegistry] = None,
+                      submitter: Optional[SimulatedSubmitter] = None,
                       **settings: object) -> BatchSchedulerExecutor:
     """A `BatchSchedulerExecutor` of ``scheduler`` through ``transport``, its jobs tracked in
     ``registry`` (the process's trackers by default; a registry on a `FakeClock` and a
@@ -296,6 +345,8 @@ def scripted_executor(scheduler: ScriptedScheduler, transport: RecordingTranspor
     ScriptedExecutor.scheduler = scheduler
     if registry is not None:
         ScriptedExecutor.tracker_registry = registry
+    if submitter is not None:
+        ScriptedExecutor.gate_waker = submitter
     config = BatchSchedulerExecutorConfig(work_directory=work_directory,
                                           **settings)  # type: ignore[arg-type]
     return ScriptedExecutor(config=config, transport=transport)

@@ -8,7 +8,12 @@
 # One line per process slot: each node of the job as many times as it has tasks.
 psij_write_nodefile() {
     local nodes=() counts=() entries=() entry i j
-    mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+    # One node needs no controller RPC: the node list is its name.
+    if [[ $SLURM_JOB_NODELIST =~ ^[^],[]+$ ]]; then
+        nodes=("$SLURM_JOB_NODELIST")
+    else
+        mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+    fi
     IFS=, read -ra entries <<<"${SLURM_TASKS_PER_NODE:-1}"
     for entry in "${entries[@]}"; do
         if [[ $entry =~ ^([0-9]+)\(x([0-9]+)\)$ ]]; then
