@@ -19,6 +19,8 @@ logger = logging.getLogger('psij.poller')
 # After a target raises, it is called again after this long (doubling up to the maximum).
 _ERROR_DELAY = 1.0
 _MAX_ERROR_DELAY = 60.0
+#: The longest single wait of the thread (it then looks at its queue again).
+_MAX_WAIT = 3600.0
 
 
 class PollTarget(Protocol):
@@ -27,6 +29,13 @@ class PollTarget(Protocol):
     def poll(self) -> Optional[float]:
         """Check once; return seconds until the next call, or None if nothing is left to do
         (the target is dropped until it is scheduled again)."""
+
+
+class Poller(Protocol):
+    """What a batch tracker needs of the status poller (a `StatusPoller`, or a test double)."""
+
+    def schedule(self, target: PollTarget, delay: float = 0.0) -> None:
+        """Call ``target.poll()`` in ``delay`` seconds, or sooner if it is due sooner."""
 
 
 class StatusPoller:
@@ -69,7 +78,8 @@ class StatusPoller:
                     _, _, target = heapq.heappop(self._queue)
                     del self._due[id(target)]
                     return target
-                timeout = self._queue[0][0] - now if self._queue else None
+                # Capped: a wait of years overflows the platform's time_t.
+                timeout = min(self._queue[0][0] - now, _MAX_WAIT) if self._queue else None
                 self._condition.wait(timeout)
 
     def _run(self) -> None:

@@ -90,3 +90,13 @@ def _file_names(jobs: List[TrackedJob]) -> Set[str]:
         names.update(job.native_id + suffix for suffix in FILES_BY_NATIVE_ID)
         names.update(job.job.id + suffix for suffix in FILES_BY_JOB_ID)
     return names
+
+
+def settle(transport: Transport, tracked: TrackedJob, status: JobStatus) -> None:
+    """Give ``tracked`` its final ``status`` (ACTIVE first, if it started) and remove the files
+    it no longer needs."""
+    executor = tracked.executor
+    if tracked.started and tracked.job.status.state != JobState.ACTIVE:
+        executor._set_job_status(tracked.job, JobStatus(JobState.ACTIVE, time=status.time))
+    executor._set_job_status(tracked.job, status)
+    remove_finished_job_files(transport, tracked, status)

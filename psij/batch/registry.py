@@ -7,12 +7,13 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 from psij.batch.evidence import TrackedJob, read_markers, status_from_evidence
+from psij.batch.job_files import settle
 from psij.batch.scheduler import BatchScheduler
-from psij.batch.tracker import Poller, SchedulerTracker, settle
+from psij.batch.tracker import SchedulerTracker
 from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
-from psij.poller import get_poller
+from psij.poller import Poller, get_poller
 from psij.transport import Transport
 
 

@@ -14,16 +14,15 @@ status poller thread (`psij.poller`). Each time it is called it:
    command, backing off; a job still without evidence after ``outcome_timeout`` is FAILED
    with a message saying its outcome is unknown.
 
-The trackers of a process are kept by a `psij.batch.registry.TrackerRegistry`. Scheduler
-commands are at least `MIN_COMMAND_SPACING` apart. A failing status or accounting
-command is logged and retried with backoff; it never changes the state of a job. What a final
-status needs is in `psij.batch.evidence`; the files jobs leave, in `psij.batch.job_files`.
+A `psij.batch.registry.TrackerRegistry` keeps the trackers. Scheduler commands are at least
+`MIN_COMMAND_SPACING` apart; a failing one is retried with backoff and changes no job state.
+What a final status needs is in `psij.batch.evidence`; job files, in `psij.batch.job_files`.
 """
 
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Protocol
+from typing import Callable, Dict, List, Optional
 
 from psij.batch.cadence import NEVER, Cadence, Pace
 from psij.batch.cancels import CancelQueue
@@ -36,7 +35,7 @@ from psij.batch.evidence import (
     unknown_job,
     unknown_outcome,
 )
-from psij.batch.job_files import OldFilePruner, remove_finished_job_files
+from psij.batch.job_files import OldFilePruner, settle
 from psij.batch.scheduler import (
     AccountingUnavailable,
     BatchScheduler,
@@ -47,7 +46,7 @@ from psij.batch.scheduler import (
 from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
-from psij.poller import PollTarget
+from psij.poller import Poller
 from psij.transport import CommandResult, RunningCommand, Transport
 
 logger = logging.getLogger('psij.batch.tracker')
@@ -71,13 +70,6 @@ MIN_LOOK_INTERVAL = 0.05
 MAX_LOOK_INTERVAL = 0.5
 
 
-class Poller(Protocol):
-    """What a tracker needs of the process's status poller (`psij.poller.StatusPoller`)."""
-
-    def schedule(self, target: PollTarget, delay: float = 0.0) -> None:
-        """Call ``target.poll()`` in ``delay`` seconds, or sooner if it is due sooner."""
-
-
 @dataclass(eq=False)
 class CommandInFlight:
     """A status or accounting command that has been started and has not answered yet."""
@@ -88,16 +80,6 @@ class CommandInFlight:
     jobs: List[TrackedJob]
     next_look_at: float
     look_interval: float = MIN_LOOK_INTERVAL
-
-
-def settle(transport: Transport, tracked: TrackedJob, status: JobStatus) -> None:
-    """Give ``tracked`` its final ``status`` (ACTIVE first, if it started) and remove the files
-    it no longer needs."""
-    executor = tracked.executor
-    if tracked.started and tracked.job.status.state != JobState.ACTIVE:
-        executor._set_job_status(tracked.job, JobStatus(JobState.ACTIVE, time=status.time))
-    executor._set_job_status(tracked.job, status)
-    remove_finished_job_files(transport, tracked, status)
 
 
 class SchedulerTracker:
@@ -192,7 +174,9 @@ class SchedulerTracker:
         now = self._clock()
         with self._lock:
             due = self._next_due()
-        self._poller().schedule(self, max(due - now, 0.0))
+        # Nothing due (the last abandoned cancel was answered): poll now, which leaves the
+        # registry, rather than never.
+        self._poller().schedule(self, 0.0 if due == NEVER else max(due - now, 0.0))
 
     # --- called by the poller ------------------------------------------------------------
 
