@@ -22,7 +22,10 @@ In short:
   resource: use ``sge.l``); jobs of the ``mpirun`` launcher get ``-notify`` so that ``qdel``
   reaches Open MPI's ranks;
 * ``custom_attributes['sge.KEY']`` becomes ``#$ -KEY VALUE`` (``True``: the bare flag),
-  after the lines above.
+  after the lines above;
+* a `psij.JobArray` is one ``qsub`` with ``-t 1-N`` (``-tc`` for its throttle), whose
+  elements are ``JOB.TASK``; dependencies are ``-hold_jid``, and an afterok job checks its
+  predecessors' exit-code markers before it runs (`executors.sge_arrays`).
 
 Final states: an exit-code marker settles the job; without one, ``qacct`` says why (time
 limit, deleted, a signal, a failed start). A job whose ``qdel`` Grid Engine took ends
@@ -33,11 +36,11 @@ ignored.
 
 import logging
 import re
-import xml.etree.ElementTree as ElementTree
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from psij.batch import (
     SCRIPT_OUTPUT,
+    ArraySlice,
     BatchScheduler,
     BatchSchedulerExecutor,
     BatchSchedulerExecutorConfig,
@@ -62,7 +65,7 @@ from psij.batch.script import with_prefix
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 
-from . import sge_accounting
+from . import sge_accounting, sge_arrays, sge_output
 
 logger = logging.getLogger('psij.executors.sge')
 
@@ -90,16 +93,14 @@ _RESERVED_OPTIONS = {
     'b': 'the executor submits a script, not a binary',
     'shell': 'the executor submits a script, not a binary',
     'C': 'the executor writes its directives with the #$ prefix',
-    't': 'array jobs are not supported',
-    'tc': 'array jobs are not supported',
+    't': 'submit a psij.JobArray (executor.submit_array) instead',
+    'tc': 'give the psij.JobArray a throttle instead',
     'sync': 'qsub must return at once with the job id',
     'terse': 'the executor gives it to qsub itself',
 }
 # The pending states contain q (qw, hqw, Eqw, Rq, hRwq); the others have started.
 _STARTED_LETTERS = set('rtsST')
 _KNOWN_LETTERS = set('dEhrRsStTwqz')
-
-_XML_INVALID = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f]')
 
 #: qsub's refusals that are about one field of the job, and the transient ones.
 SUBMIT_ERRORS = SubmitErrors('qsub', by_field=(
@@ -131,6 +132,8 @@ SUBMIT_ERRORS = SubmitErrors('qsub', by_field=(
      'qsub does not know one of the options'),
     ('option must have argument', "JobAttributes.custom_attributes['sge.*']",
      'an option needs a value'),
+    ('submit a job with more than', 'JobArray.count',
+     'Grid Engine takes at most max_aj_tasks tasks per array (`qconf -sconf`)'),
 ), transient=('unable to contact qmaster', 'unable to send message to qmaster',
               'commlib error', 'qmaster is not alive', 'got send error', 'timeout',
               'try again later'))
@@ -261,7 +264,9 @@ class GridEngine(BatchScheduler):
 
     name = 'sge'
     job_id_variable = 'JOB_ID'
-    native_id_pattern = re.compile(r'[0-9]+')
+    native_id_pattern = sge_arrays.NATIVE_ID
+    element_names = sge_arrays.ELEMENT_NAMES
+    supports_dependencies = True
 
     def __init__(self, parallel_environment: Optional[str] = None,
                  memory_resource: str = 'h_vmem', user: str = '*') -> None:
@@ -307,8 +312,14 @@ class GridEngine(BatchScheduler):
         directory = str(inputs.marker_directory)
         DIRECTIVES.refuse_in_path(directory, _UNWRITABLE_IN_PATHS,
                                   'qsub cannot take in the -o path of the script output')
-        # Grid Engine puts the job number in place of $JOB_ID when the job starts.
-        script_output = f'"{directory}/$JOB_ID{SCRIPT_OUTPUT}"'
+        # Grid Engine puts the job number in place of $JOB_ID when the job starts, and an
+        # element's task id in place of $TASK_ID: named as the markers are.
+        name = '$JOB_ID.$TASK_ID' if inputs.array is not None else '$JOB_ID'
+        script_output = f'"{directory}/{name}{SCRIPT_OUTPUT}"'
+        if inputs.job.dependencies and custom is not None and 'sge.hold_jid' in custom:
+            raise InvalidJobException(
+                "JobAttributes.custom_attributes['sge.hold_jid']: the job has dependencies "
+                '(Job.depends_on), which the executor writes as -hold_jid; give them one way')
 
         optional = DIRECTIVES.optional
         return {
@@ -322,6 +333,12 @@ class GridEngine(BatchScheduler):
             'slots': slots,
             'resource_requests': requests,
             'inherit_environment': spec.inherit_environment,
+            'array': sge_arrays.array_range(inputs.array),
+            'throttle': _throttle(inputs.array),
+            'hold_jid': sge_arrays.hold_jid(inputs.dependencies),
+            'afterok': sge_arrays.afterok_check(inputs.dependencies, directory, inputs.array,
+                                                inputs.job_id if inputs.array is None
+                                                else inputs.array.array_id),
             'custom_directives': _notify(spec.launcher, custom) + custom_directives(custom),
         }
 
@@ -332,15 +349,28 @@ class GridEngine(BatchScheduler):
         return SubmitCommand(['qsub', '-terse', str(script.path)])
 
     def parse_submit_output(self, result: CommandResult) -> str:
-        """The job id printed by ``qsub -terse`` (its last line; warnings may come first)."""
+        """The job id printed by ``qsub -terse`` (its last line; warnings may come first);
+        of an array, its job number (``123`` of ``123.1-50:1``)."""
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         if result.ok and lines:
             native_id = lines[-1].split('.')[0]
-            if self.native_id_pattern.fullmatch(native_id):
+            if native_id.isdigit():
                 return native_id
         said = ' '.join(line.strip() for line in (result.stderr or result.stdout).splitlines()
                         if line.strip() and line.strip() != 'Exiting.') or result.describe()
         raise SUBMIT_ERRORS.refusal(result, said)
+
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """``ID.1`` to ``ID.<count>`` (Grid Engine's task ids start at 1)."""
+        return sge_arrays.element_ids(native_id, count)
+
+    def array_limit_command(self) -> Optional[List[str]]:
+        """``qconf -sconf``: the global configuration, with ``max_aj_tasks``."""
+        return ['qconf', '-sconf']
+
+    def parse_array_limit(self, result: CommandResult) -> Optional[int]:
+        """``max_aj_tasks``; None when it is 0 (no limit) or not said."""
+        return sge_arrays.parse_max_array_tasks(result)
 
     # --- status ----------------------------------------------------------------------------
 
@@ -352,24 +382,25 @@ class GridEngine(BatchScheduler):
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
-        """The jobs ``qstat`` shows; a job that left the queue is left out (the tracker knows
-        whether we deleted it)."""
+        """The jobs ``qstat`` shows, and the array elements of ``native_ids`` among their
+        tasks; a job or element that left the queue is left out (the tracker knows whether
+        we deleted it). An array's own number is ACTIVE while any of its tasks runs."""
         if not result.ok:
             raise StatusCommandError(result.describe())
+        wanted = sge_arrays.wanted_tasks(native_ids)
         statuses: Dict[str, SchedulerStatus] = {}
-        for native_id, state in _qstat_jobs(result.stdout):
+        for number, state, tasks in sge_output.qstat_jobs(result.stdout):
             if 'z' in state:
                 continue  # a zombie: the job has ended, as if it had left the queue
-            status = job_status(state, native_id)
+            status = job_status(state, number)
             if status is None:
                 logger.debug('qstat: state %r of job %s is not known here; ignored', state,
-                             native_id)
+                             number)
                 status = SchedulerStatus(JobState.NEW, state)
-            known = statuses.get(native_id)
-            # Array jobs have a line per task: any running task makes the job ACTIVE.
-            if known is None or (known.state != JobState.ACTIVE
-                                 and status.state == JobState.ACTIVE):
-                statuses[native_id] = status
+            sge_output.keep(statuses, number, status)
+            if tasks is not None and number in wanted:
+                for task in tasks.among(wanted[number]):
+                    sge_output.keep(statuses, f'{number}.{task}', status)
         return statuses
 
     # --- accounting ------------------------------------------------------------------------
@@ -391,22 +422,23 @@ class GridEngine(BatchScheduler):
 
     def parse_cancel_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
-        """For each job, REQUESTED if it was deleted (or is being deleted), ALREADY_ENDED if
-        Grid Engine no longer knows it (it forgets a job as soon as it ends); qdel says one
-        line per job. Any other answer fails the whole command."""
+        """For each job or array element, REQUESTED if it was deleted (or is being
+        deleted), ALREADY_ENDED if Grid Engine no longer knows it (it forgets a job as soon
+        as it ends, a task too); qdel says one line per job or task (see `executors.sge_output`).
+        Any other answer fails the whole command."""
         lowered = f'{result.stdout}\n{result.stderr}'.lower()
         outcomes: Dict[str, CancelOutcome] = {}
         if result.returncode is not None:
+            said = sge_output.qdel_answers(lowered)
             for native_id in native_ids:
-                if (f'deleted job {native_id}' in lowered
-                        or f'registered the job {native_id} for deletion' in lowered
-                        or f'job {native_id} is already in deletion' in lowered):
-                    outcomes[native_id] = CancelOutcome.REQUESTED
-                elif f'job "{native_id}" does not exist' in lowered:
-                    outcomes[native_id] = CancelOutcome.ALREADY_ENDED
+                number = native_id.split('.', 1)[0]
+                outcome = said.get(native_id) or said.get(number)
+                if outcome is not None:
+                    outcomes[native_id] = outcome
         if len(outcomes) == len(native_ids):
             return outcomes
-        raise SubmitException(f'qdel of {" ".join(native_ids)} failed: {_first_line(result)}',
+        first_line = sge_output.first_line(result)
+        raise SubmitException(f'qdel of {" ".join(native_ids)} failed: {first_line}',
                               transient=result.returncode is None or 'commlib' in lowered
                               or 'qmaster' in lowered)
 
@@ -420,7 +452,7 @@ class GridEngine(BatchScheduler):
         """The ids, once each, in qstat's order."""
         if not result.ok:
             raise StatusCommandError(result.describe())
-        return list(dict.fromkeys(native_id for native_id, _ in _qstat_jobs(result.stdout)))
+        return list(dict.fromkeys(number for number, _, _ in sge_output.qstat_jobs(result.stdout)))
 
 
 def _without_directive_lines(body: str) -> str:
@@ -440,42 +472,18 @@ def _without_directive_lines(body: str) -> str:
     return rewritten
 
 
-def _first_line(result: CommandResult) -> str:
-    for line in (result.stdout + '\n' + result.stderr).splitlines():
-        if line.strip():
-            return line.strip()
-    return result.describe()
-
-
-def _qstat_jobs(text: str) -> List[Tuple[str, str]]:
-    """``(job number, state)`` for each ``job_list`` element of ``qstat -xml`` output; raises
-    `StatusCommandError` for output that is not qstat's XML."""
-    try:
-        # Job names may hold control characters that XML 1.0 does not allow.
-        root = ElementTree.fromstring(_XML_INVALID.sub('?', text))
-    except ElementTree.ParseError as error:
-        raise StatusCommandError(f'qstat printed something that is not its XML ({error}): '
-                                 f'{text.strip()[:200]!r}') from None
-    if root.tag != 'job_info':
-        raise StatusCommandError(f'qstat printed XML without job_info: {text.strip()[:200]!r}')
-    jobs: List[Tuple[str, str]] = []
-    for element in root.iter('job_list'):
-        number = (element.findtext('JB_job_number') or '').strip()
-        state = (element.findtext('state') or '').strip()
-        if not number.isdigit():
-            raise StatusCommandError(f'qstat listed a job without a job number: '
-                                     f'{ElementTree.tostring(element)[:200]!r}')
-        jobs.append((number, state))
-    return jobs
+def _throttle(array: Optional[ArraySlice]) -> Optional[int]:
+    return array.throttle if array is not None else None
 
 
 class SgeJobExecutor(BatchSchedulerExecutor):
     """Runs jobs through Grid Engine; see the module docstring for how a job maps to
     ``qsub``.
 
-    ``native_id`` is the Grid Engine job number. Configure it with an `SgeExecutorConfig`
-    (a plain `psij.batch.BatchSchedulerExecutorConfig` works too, with the default Grid
-    Engine settings).
+    ``native_id`` is the Grid Engine job number (``JOB.TASK`` for an array element).
+    Configure it with an `SgeExecutorConfig` (a plain
+    `psij.batch.BatchSchedulerExecutorConfig` works too, with the default Grid Engine
+    settings).
     """
 
     version = '0.1.0'

@@ -2,7 +2,9 @@
 say (pure functions; `executors.sge` uses them).
 
 qacct takes ONE job id (or one job name pattern) per call, so the accounting command runs it
-once per job in one shell, each answer between two lines of ours.
+once per job in one shell, each answer between two lines of ours. Array elements (``123.4``)
+are asked for by their job and the range of their tasks (``qacct -j 123 -t 2-9``: one call
+per array, a record per task, each with its ``taskid``).
 """
 
 import re
@@ -20,18 +22,42 @@ from psij.batch import (
 )
 from psij.job_state import JobState
 
+from .sge_arrays import split_native_id
+
 _QACCT_BEGIN = 'psij-qacct-begin'
 _QACCT_END = 'psij-qacct-end'
-_QACCT_LOOP = (f'for id do echo "{_QACCT_BEGIN} $id"; qacct -j "$id" 2>&1; '
+# A query is a job number, or JOB.FIRST-LAST for the tasks FIRST to LAST of an array.
+_QACCT_LOOP = (f'for id do echo "{_QACCT_BEGIN} $id"; case $id in '
+               '*.*) qacct -j "${id%%.*}" -t "${id#*.}" 2>&1;; *) qacct -j "$id" 2>&1;; esac; '
                f'echo "{_QACCT_END} $id $?"; done')
 # qacct's name for the accounting file that does not exist yet (or no more).
 _NO_ACCOUNTING_FILE = 'no jobs running since startup'
 
 
 def accounting_command(native_ids: Sequence[str]) -> List[str]:
-    """``qacct -j ID`` for each id, in one shell; each answer is framed by
-    ``psij-qacct-begin ID`` and ``psij-qacct-end ID STATUS``."""
-    return ['sh', '-c', _QACCT_LOOP, 'psij-qacct', *native_ids]
+    """``qacct -j ID`` for each job, ``qacct -j ID -t FIRST-LAST`` for the elements of each
+    array, in one shell; each answer is framed by ``psij-qacct-begin QUERY`` and
+    ``psij-qacct-end QUERY STATUS``."""
+    queries = _queries(native_ids)
+    return ['sh', '-c', _QACCT_LOOP, 'psij-qacct', *dict.fromkeys(queries.values())]
+
+
+def _queries(native_ids: Sequence[str]) -> Dict[str, str]:
+    """The query each id is answered by: its job number, or ``JOB.FIRST-LAST`` covering every
+    element of that array in ``native_ids`` (the whole job if it is asked for itself too)."""
+    split = {native_id: split_native_id(native_id) for native_id in native_ids}
+    whole = {number for number, task in split.values() if task is None}
+    tasks: Dict[str, List[int]] = {}
+    for number, task in split.values():
+        if task is not None:
+            tasks.setdefault(number, []).append(task)
+    queries: Dict[str, str] = {}
+    for native_id, (number, task) in split.items():
+        if task is None or number in whole:
+            queries[native_id] = number
+        else:
+            queries[native_id] = f'{number}.{min(tasks[number])}-{max(tasks[number])}'
+    return queries
 
 
 def parse_accounting_output(result: CommandResult,
@@ -41,32 +67,39 @@ def parse_accounting_output(result: CommandResult,
         raise StatusCommandError(result.describe())
     records: Dict[str, SchedulerStatus] = {}
     answers = _qacct_answers(result)
+    parsed: Dict[str, List[Dict[str, str]]] = {}
     missing_file = 0
-    for native_id in native_ids:
-        if native_id not in answers:
+    for native_id, query in _queries(native_ids).items():
+        if query not in answers:
             raise StatusCommandError(f'qacct gave no answer for job {native_id} '
                                      f'({result.describe()})')
-        text, status = answers[native_id]
+        number, task = split_native_id(native_id)
+        text, status = answers[query]
         if status != 0:
-            if f'job id {native_id} not found' in text:
+            # Unknown job, or (with -t) none of the tasks has a record yet.
+            if f'job id {number} not found' in text or (
+                    f'job-array tasks {number}.' in text.lower() and 'not found' in text):
                 continue
             if _NO_ACCOUNTING_FILE in text:
                 missing_file += 1
                 continue
             first = next((line for line in text.splitlines() if line.strip()), '')
-            raise StatusCommandError(f'qacct -j {native_id} exited with status {status}: '
+            raise StatusCommandError(f'qacct -j {query} exited with status {status}: '
                                      f'{first.strip()[:200]}')
         try:
-            found = [record for record in parse_qacct_records(text)
-                     if record.get('jobnumber') == native_id]
+            if query not in parsed:
+                parsed[query] = parse_qacct_records(text)
         except ValueError as error:
-            raise StatusCommandError(f'qacct -j {native_id}: {error}') from None
+            raise StatusCommandError(f'qacct -j {query}: {error}') from None
+        found = [record for record in parsed[query] if record.get('jobnumber') == number
+                 and (task is None or record.get('taskid') == str(task))]
         if not found:
             continue
-        # A job has a record per attempt (an error state, a rerun): the last one counts.
+        # A job has a record per attempt (an error state, a rerun): the last one counts (of
+        # an array asked for by its number: the last task's).
         status_of_job = accounting_status(found[-1])
         if status_of_job is None:
-            raise StatusCommandError(f'qacct -j {native_id}: a record without failed and '
+            raise StatusCommandError(f'qacct -j {query}: a record without failed and '
                                      'exit_status lines')
         records[native_id] = status_of_job
     if missing_file and not records and missing_file == len(native_ids):

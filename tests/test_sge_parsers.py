@@ -4,11 +4,14 @@ README says which command and job made each file, and ids.txt which job played w
 import os
 import pathlib
 import subprocess
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psij.executors.sge import GridEngine, job_status, sge_job_name
 from psij.executors.sge_accounting import accounting_status
+from psij.executors.sge_arrays import TaskList
 
 from psij import InvalidJobException, JobSpec, JobState, SubmitException
 from psij.batch import (
@@ -413,3 +416,173 @@ def test_the_node_file_has_a_line_per_slot_granted(name: str, tmp_path: pathlib.
     assert len(written) == int(counts['NSLOTS'])
     assert len(set(written)) == int(counts['NHOSTS'])
     assert set(written) == {line.split()[0] for line in hostfile}
+
+
+# --- arrays ----------------------------------------------------------------------------------
+
+def _elements(role: str, tasks: Sequence[int]) -> List[str]:
+    return [f'{IDS[role]}.{task}' for task in tasks]
+
+
+def test_qstat_gives_each_element_of_an_array_running_or_pending() -> None:
+    running = _elements('array_running', range(1, 13))
+    held = _elements('array_held', range(1, 7))
+    step = _elements('array_step', range(1, 11))
+    asked = running + held + step + [IDS['hold_jid'], IDS['array_running']]
+    statuses = GridEngine().parse_status_output(captured('qstat-xml-arrays'), asked)
+    states = {native_id: (status.state, status.native_state)
+              for native_id, status in statuses.items() if native_id in asked}
+    # -tc 3: three tasks run, each on its own line; the other nine are one range (4-12:1).
+    assert [states.get(native_id) for native_id in running] == \
+        [(JobState.ACTIVE, 'r')] * 3 + [(JobState.QUEUED, 'qw')] * 9
+    # Tasks 2-4 were deleted: the held rest is listed as 1,5,6.
+    assert [native_id for native_id in held if native_id in states] == \
+        _elements('array_held', [1, 5, 6])
+    assert {states[native_id] for native_id in _elements('array_held', [1, 5, 6])} == {
+        (JobState.QUEUED, 'hqw')}
+    # -t 2-10:2 is pending as 2-10:2: the odd ones never existed.
+    assert [native_id for native_id in step if native_id in states] == \
+        _elements('array_step', [2, 4, 6, 8, 10])
+    # A job waiting for another (-hold_jid) is held; an array's own number is ACTIVE while
+    # a task of it runs.
+    assert states[IDS['hold_jid']] == (JobState.QUEUED, 'hqw')
+    assert states[IDS['array_running']] == (JobState.ACTIVE, 'r')
+
+
+def test_qstat_element_ids_of_other_arrays_and_tasks_are_not_invented() -> None:
+    asked = _elements('array_running', [0, 13, 120]) + _elements('hold_jid', [1])
+    statuses = GridEngine().parse_status_output(captured('qstat-xml-arrays'), asked)
+    assert not set(asked) & set(statuses)
+
+
+def test_qstat_with_a_task_list_that_cannot_be_read_is_a_command_failure() -> None:
+    text = captured('qstat-xml-arrays').stdout.replace('<tasks>4-12:1</tasks>',
+                                                       '<tasks>4-x</tasks>')
+    with pytest.raises(StatusCommandError, match='4-x'):
+        GridEngine().parse_status_output(CommandResult(['qstat'], 0, text, ''), ['1.1'])
+
+
+@given(st.lists(st.tuples(st.integers(1, 60), st.integers(0, 20), st.integers(1, 5)),
+                min_size=1, max_size=4),
+       st.sets(st.integers(0, 100), max_size=30))
+def test_a_task_list_holds_what_its_ranges_expand_to(ranges: List[Tuple[int, int, int]],
+                                                     wanted: Set[int]) -> None:
+    text = ','.join(f'{first}-{first + length}:{step}' if length else str(first)
+                    for first, length, step in ranges)
+    expanded = {task for first, length, step in ranges
+                for task in range(first, first + length + 1, step if length else 1)}
+    assert set(TaskList.parse(text).among(wanted)) == expanded & wanted
+
+
+def test_a_long_pending_range_is_not_expanded() -> None:
+    tasks = TaskList.parse('1-75000:1')
+    assert sorted(tasks.among({5, 74999, 75001})) == [5, 74999]
+
+
+@pytest.mark.parametrize('text', ['', '1-', '5-2:1', '1-4:0', 'a', '1;2'])
+def test_text_that_is_no_task_list_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match='not a list of task ids'):
+        TaskList.parse(text)
+
+
+def test_an_array_submission_gives_its_job_and_elements() -> None:
+    # qsub -terse printed JOB.1-4:1 for -t 1-4.
+    native_id = GridEngine().parse_submit_output(captured('qsub-array'))
+    first, tasks = captured('qsub-array').stdout.split()[-1].split('.')
+    assert native_id == first
+    assert tasks == '1-4:1'
+    elements = GridEngine().element_ids(native_id, 4)
+    assert elements == [f'{first}.{task}' for task in range(1, 5)]
+    assert all(GridEngine().is_valid_native_id(element) for element in elements)
+
+
+@pytest.mark.parametrize('native_id, valid', [
+    ('3396', True), ('3396.4', True), ('3396.', False), ('3396_4', False), ('3396.1-4:1', False),
+    ('.4', False), ('3396.4.1', False)])
+def test_native_ids_are_jobs_or_elements(native_id: str, valid: bool) -> None:
+    assert GridEngine().is_valid_native_id(native_id) == valid
+
+
+def test_an_array_over_the_task_limit_names_the_count() -> None:
+    with pytest.raises(InvalidJobException, match='JobArray.count'):
+        GridEngine().parse_submit_output(captured('qsub-array-too-big', returncode=1))
+
+
+def test_the_array_limit_is_max_aj_tasks() -> None:
+    scheduler = GridEngine()
+    assert scheduler.array_limit_command() == ['qconf', '-sconf']
+    text = captured('qconf-sconf').stdout
+    said = next(line.split()[1] for line in text.splitlines()
+                if line.startswith('max_aj_tasks '))
+    assert scheduler.parse_array_limit(captured('qconf-sconf')) == int(said)
+    # 0 is no limit; a qconf that failed says nothing.
+    unlimited = text.replace(f'max_aj_tasks                 {said}',
+                             'max_aj_tasks                 0')
+    assert unlimited != text
+    assert scheduler.parse_array_limit(CommandResult(['qconf'], 0, unlimited, '')) is None
+    assert scheduler.parse_array_limit(captured('qdel-down', returncode=1)) is None
+
+
+@pytest.mark.parametrize('name, role, tasks, returncode, outcome', [
+    ('qdel-array-tasks-pending', 'array_held', [2, 3, 4], 0, CancelOutcome.REQUESTED),
+    ('qdel-array-task-running', 'array_running', [1], 0, CancelOutcome.REQUESTED),
+    ('qdel-array-task-deleting', 'array_running', [1], 0, CancelOutcome.REQUESTED),
+    ('qdel-array-task-gone', 'array_held', [3], 1, CancelOutcome.ALREADY_ENDED),
+    ('qdel-array-ended', 'array_held', [1], 1, CancelOutcome.ALREADY_ENDED),
+])
+def test_qdel_of_array_elements(name: str, role: str, tasks: List[int], returncode: int,
+                                outcome: CancelOutcome) -> None:
+    native_ids = _elements(role, tasks)
+    assert GridEngine().parse_cancel_output(captured(name, returncode=returncode),
+                                            native_ids) == dict.fromkeys(native_ids, outcome)
+
+
+def test_qdel_of_one_task_says_nothing_about_another() -> None:
+    # "deleted job-array task N.2" is no answer about N.20, nor about the whole job N.
+    for native_id in [*_elements('array_held', [20]), IDS['array_held']]:
+        with pytest.raises(SubmitException):
+            GridEngine().parse_cancel_output(captured('qdel-array-tasks-pending'),
+                                             _elements('array_held', [2]) + [native_id])
+
+
+def test_accounting_of_array_elements_is_per_task() -> None:
+    tasks = _elements('array_exit', [2, 3])
+    deleted = _elements('array_running', [5])
+    asked = tasks + deleted + [IDS['hold_jid']]
+    argv = GridEngine().accounting_command(asked)
+    assert argv is not None and argv[4:] == [f'{IDS["array_exit"]}.2-3',
+                                             f'{IDS["array_running"]}.5-5', IDS['hold_jid']]
+    result = captured('accounting-array')
+    # The answer for tasks 2-3 is what `qacct -j JOB -t 2-3` printed.
+    assert captured('qacct-array-tasks').stdout in result.stdout
+    records = GridEngine().parse_accounting_output(result, asked)
+    # Task 2 exited 3, task 3 with 0; a task and a job deleted before they ran have no record.
+    assert {native_id: (status.state, status.exit_code)
+            for native_id, status in records.items()} == {
+        tasks[0]: (JobState.FAILED, 3), tasks[1]: (JobState.COMPLETED, 0)}
+
+
+def test_accounting_of_a_whole_array_and_of_its_tasks() -> None:
+    number = IDS['array_exit']
+    result = _one_qacct('qacct-array', number, 0)
+    elements = _elements('array_exit', [1, 2, 3, 4])
+    records = GridEngine().parse_accounting_output(result, [number])
+    assert set(records) == {number}
+    # The array's own number gets its last record: task 3's.
+    assert (records[number].state, records[number].exit_code) == (JobState.COMPLETED, 0)
+    framed = result.stdout.replace(f' {number}\n', f' {number}.1-4\n').replace(
+        f' {number} 0\n', f' {number}.1-4 0\n')
+    records = GridEngine().parse_accounting_output(CommandResult(['sh'], 0, framed, ''),
+                                                   elements)
+    assert {native_id: status.exit_code for native_id, status in records.items()} == {
+        elements[0]: 0, elements[1]: 3, elements[2]: 0}
+
+
+def test_accounting_of_tasks_without_records_is_empty() -> None:
+    number = IDS['array_exit']
+    answer = captured('qacct-array-tasks-unknown')
+    assert answer.stdout == '' and 'not found' in answer.stderr
+    result = CommandResult(['sh'], 0, f'psij-qacct-begin {number}.7-9\n{answer.stderr}'
+                           f'psij-qacct-end {number}.7-9 1\n', '')
+    assert GridEngine().parse_accounting_output(
+        result, _elements('array_exit', [7, 9])) == {}

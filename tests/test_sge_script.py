@@ -5,16 +5,18 @@ shows exactly what a change did to what users submit. After an intended change, 
 with ``PSIJ_UPDATE_GOLDEN=1 pytest tests/test_sge_script.py`` and review the diff.
 """
 
+import os
 import pathlib
 import subprocess
 from datetime import timedelta
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import psij.launchers
 import pytest
-from batch_helpers import check_golden, golden_job
+from batch_helpers import GOLDEN_JOB_ID, check_golden, golden_job
 from hypothesis import given
 from hypothesis import strategies as st
+from psij.executors import sge_arrays
 from psij.executors.sge import (
     DIRECTIVES,
     SgeExecutorConfig,
@@ -24,9 +26,23 @@ from psij.executors.sge import (
     sge_job_name,
 )
 
-from psij import InvalidJobException, JobAttributes, JobExecutor, JobSpec, ResourceSpecV1
+from psij import (
+    InvalidJobException,
+    Job,
+    JobArray,
+    JobAttributes,
+    JobExecutor,
+    JobSpec,
+    JobState,
+    JobStatus,
+    ResourceSpecV1,
+)
 from psij.batch import BatchSchedulerExecutorConfig
+from psij.batch.evidence import status_from_evidence
+from psij.batch.markers import ExitMarker, parse_exit_marker
 from psij.batch.script import shell_quote
+from psij.dependencies import DependencyCondition
+from psij.job_array import INDEX_TOKEN
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'sge'
 WORK = pathlib.Path('/shared/psij work')
@@ -162,7 +178,7 @@ def test_job_names_grid_engine_accepts(name: str, expected: str) -> None:
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.e': 'x'})),
      'JobSpec.stderr_path'),
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.t': '1-4'})),
-     'array jobs'),
+     'psij.JobArray'),
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.S': '/bin/sh'})),
      '/bin/bash'),
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.a b': 'x'})),
@@ -265,3 +281,129 @@ def test_the_executors_other_names_are_prefixes_too() -> None:
         'sge.l': 'gpu=1', 'uge.l': 'gpu=2'}))
     with pytest.raises(InvalidJobException, match=r"'sge.l' and 'uge.l' name the same"):
         render(clash)
+
+
+# --- arrays and dependencies -----------------------------------------------------------------
+
+def _submitted(executor: SgeJobExecutor, native_id: str) -> Job:
+    """A job of ``executor`` as if submitted as ``native_id`` and still queued."""
+    job = Job(JobSpec('/bin/true'))
+    job.native_id = native_id
+    job.executor = executor
+    job._set_status(JobStatus(JobState.QUEUED))
+    return job
+
+
+def _array_after_others() -> str:
+    """An array of 50 (at most 5 at once) after a job completed and an element ended."""
+    executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
+    array = JobArray(JobSpec('/bin/echo', ['part', INDEX_TOKEN],
+                             stdout_path=f'/data/out.{INDEX_TOKEN}'), 50, throttle=5)
+    array.id = GOLDEN_JOB_ID
+    first, element = _submitted(executor, '7'), _submitted(executor, '8.2')
+    array.depends_on(first).depends_on(element, condition=DependencyCondition.ENDED)
+    return executor.generate_script(array.jobs[0]).replace(LAUNCHERS, '<LAUNCHERS>')
+
+
+def _job_after_others() -> str:
+    """One job after a job and an array element completed."""
+    executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
+    job = _job(JobSpec('/bin/date'))
+    job.depends_on(_submitted(executor, '7'), _submitted(executor, '8.2'))
+    return executor.generate_script(job).replace(LAUNCHERS, '<LAUNCHERS>')
+
+
+def test_golden_script_of_an_array_with_dependencies() -> None:
+    script = _array_after_others()
+    check_golden(script, GOLDEN / 'array_with_dependencies.sh', 'array_with_dependencies')
+    assert '#$ -t 1-50\n#$ -tc 5\n#$ -hold_jid 7,8\n' in script
+    assert '#$ -o "/shared/psij work/sge/$JOB_ID.$TASK_ID.out"\n' in script
+    # Only the afterok predecessor is checked; the afterany element just has to end.
+    assert "\npsij_after_completed 7 '/shared/psij work/sge/7.ec'\n" in script
+    assert 'psij_after_completed 8.2' not in script
+    assert 'export PSIJ_ARRAY_INDEX=$(( SGE_TASK_ID - 1 + 0 ))\n' in script
+
+
+def test_golden_script_of_a_job_after_others() -> None:
+    script = _job_after_others()
+    check_golden(script, GOLDEN / 'job_after_others.sh', 'job_after_others')
+    assert '#$ -hold_jid 7,8\n' in script and '-t ' not in script
+    assert "\npsij_after_completed 8.2 '/shared/psij work/sge/8.2.ec'\n" in script
+
+
+def test_dependency_scripts_are_valid_bash() -> None:
+    for script in (_array_after_others(), _job_after_others()):
+        checked = subprocess.run(['bash', '-n'], input=script.encode(), capture_output=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_a_job_without_dependencies_checks_nothing() -> None:
+    assert 'psij_after_completed' not in render(JobSpec('/bin/true'))
+    assert '-hold_jid' not in render(JobSpec('/bin/true'))
+
+
+def test_hold_jid_of_a_job_with_dependencies_is_refused() -> None:
+    executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
+    job = Job(JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
+        'sge.hold_jid': '12'}))).depends_on(_submitted(executor, '7'))
+    with pytest.raises(InvalidJobException, match=r"custom_attributes\['sge.hold_jid'\]"):
+        executor.generate_script(job)
+
+
+def _run_after(tmp_path: pathlib.Path, marker: Optional[str],
+               array: bool = False) -> Tuple[int, Optional[ExitMarker], bool, str]:
+    """Run, with bash and no Grid Engine, the script of a job (or of the element with task id
+    3 of an array) that runs after job 7 completed, whose exit-code marker says ``marker``
+    (None: there is none); the script's exit status, its own exit-code marker, whether the
+    job's command ran, and psij's id the marker must name."""
+    work = tmp_path / 'work'
+    executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=work))
+    (work / 'sge').mkdir(parents=True)
+    if marker is not None:
+        (work / 'sge' / '7.ec').write_text(marker)
+    ran = tmp_path / 'ran'
+    spec = JobSpec('/bin/touch', [str(ran)])
+    job = JobArray(spec, 4).jobs[2] if array else Job(spec)
+    job.depends_on(_submitted(executor, '7'))
+    environment = {'PATH': os.environ['PATH'], 'JOB_ID': '42', 'SGE_TASK_ID': '3'}
+    completed = subprocess.run(['bash', '-c', executor.generate_script(job)], env=environment,
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    own = work / 'sge' / ('42.3.ec' if array else '42.ec')
+    text = own.read_text() if own.exists() else None
+    return (completed.returncode, parse_exit_marker(text) if text is not None else None,
+            ran.exists(), job.id)
+
+
+def test_a_job_runs_after_its_predecessor_completed(tmp_path: pathlib.Path) -> None:
+    code, marker, ran, job_id = _run_after(tmp_path, '0\nPSIJ-JOB: someone\n')
+    assert (code, ran) == (0, True)
+    assert marker is not None and marker.exit_code == 0 and marker.job_id == job_id
+
+
+@pytest.mark.parametrize('predecessor, said', [
+    ('3\nPSIJ-JOB: someone\n', 'predecessor job 7 ended with exit code 3'),
+    ('0\nPSIJ-LAUNCHER-ERROR: no mpirun\nPSIJ-JOB: someone\n',
+     'predecessor job 7 did not complete: its exit-code marker'),
+    (None, 'predecessor job 7 left no exit-code marker'),
+])
+def test_a_job_never_runs_after_its_predecessor_failed(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, predecessor: Optional[str],
+        said: str) -> None:
+    monkeypatch.setattr(sge_arrays, 'MARKER_WAIT', 1)  # how long a missing marker is awaited
+    code, marker, ran, job_id = _run_after(tmp_path, predecessor)
+    assert code != 0 and not ran
+    assert marker is not None and marker.exit_code != 0 and marker.job_id == job_id
+    assert marker.message is not None and marker.message.startswith(
+        f'dependency never satisfied: {said}'), marker
+    status = status_from_evidence(marker, None)
+    assert status is not None and status.state == JobState.FAILED
+    assert status.message == marker.message
+
+
+def test_an_array_element_writes_its_own_marker_when_its_predecessor_failed(
+        tmp_path: pathlib.Path) -> None:
+    code, marker, ran, job_id = _run_after(tmp_path, '2\n', array=True)
+    assert code != 0 and not ran
+    # Task 3 is element 2: its marker is 42.3.ec and names the element's psij id.
+    assert marker is not None and marker.job_id == job_id and job_id.endswith('-2')
+    assert marker.message == 'dependency never satisfied: predecessor job 7 ended with exit code 2'

@@ -46,10 +46,17 @@ class ArraySlice:
 
 @dataclass(frozen=True)
 class NativeDependency:
-    """The job runs after the scheduler's jobs ``native_ids``, as ``condition`` says."""
+    """The job runs after the scheduler's jobs ``native_ids``, as ``condition`` says.
+
+    :param exit_markers: ``(native id, path)`` of the exit-code marker of each predecessor
+        that is a batch job (``<its executor's work directory>/<native id>.ec``), for a
+        scheduler that cannot tell how a job ended (Grid Engine's ``-hold_jid`` waits for any
+        end): its job script reads them. Empty when none is known; others ignore it.
+    """
 
     condition: DependencyCondition
     native_ids: Tuple[str, ...]
+    exit_markers: Tuple[Tuple[str, pathlib.PurePath], ...] = ()
 
 
 @dataclass(frozen=True)
