@@ -22,7 +22,19 @@ option table, the custom attributes, the states and the limits are described in
 ``gpu_cores_per_process`` (G)               ``-gpu "num=G×P"`` per host, else ``num=G/task``
 ``JobSpec.inherit_environment=False``       ``-env none``
 ``custom_attributes['lsf.KEY']``            ``#BSUB -KEY VALUE`` (``True``: the bare flag)
+a `psij.JobArray` of N elements             ``-J "NAME[1-N]%T"`` (``%T``: a throttle T)
+``Job.depends_on``                          ``-w "done(ID) && ended(ID)"`` (afterok: ``done``,
+                                            afterany: ``ended``)
 ==========================================  ==============================================
+
+Arrays: bsub prints the array's job id ``123``; psij's element i is LSF's ``123[i+1]``
+(``LSB_JOBINDEX`` counts from 1); one ``bjobs`` of the array ids shows every element (field
+``jobindex``: IBM ``bjobs -o``; 0 for no array). At most ``MAX_JOB_ARRAY_SIZE`` elements
+(``bparams -a``, 1000 by default; IBM ``bsub -J``): a longer array is split. A dependency names
+each element it waits for (``done(123[4])``; IBM "Dependency conditions": elements are named
+in the usual way). LSF leaves a job whose ``done`` can no longer hold pending ("Dependency
+condition invalid or never satisfied"); psij ends it FAILED, naming the predecessor, and
+kills it.
 """
 
 import json
@@ -33,12 +45,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from psij.batch import (
     SCRIPT_OUTPUT,
+    ArraySlice,
     BatchScheduler,
     BatchSchedulerExecutor,
     CancelOutcome,
     CommandResult,
     DirectiveQuoting,
+    ElementNames,
     JobScript,
+    NativeDependency,
     SchedulerStatus,
     ScriptInputs,
     StatusCommandError,
@@ -51,6 +66,7 @@ from psij.batch import (
     require_resource_spec,
 )
 from psij.batch.pieces import LINE_BREAKS
+from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
@@ -58,7 +74,12 @@ from psij.resource_spec import ResourceSpecV1
 logger = logging.getLogger('psij.executors.lsf')
 
 #: The fields ``bjobs -o`` prints for the status command, in this order.
-STATUS_FIELDS = ('jobid', 'stat', 'exit_code', 'exit_reason', 'pend_reason', 'runtimelimit')
+STATUS_FIELDS = ('jobid', 'jobindex', 'stat', 'exit_code', 'exit_reason', 'pend_reason',
+                 'runtimelimit')
+#: The dependency condition of each `DependencyCondition` (``bsub -w``).
+_CONDITIONS = {DependencyCondition.COMPLETED: 'done', DependencyCondition.ENDED: 'ended'}
+#: The longest ``-J "NAME[INDICES]%T"`` (IBM: 255 characters).
+_ARRAY_SPEC_LENGTH = 255
 
 #: How bsub reads values from ``#BSUB`` lines: as they are when plain, else in double quotes.
 #: LSF documents no way to escape a double quote, a backslash or a line break there.
@@ -78,6 +99,8 @@ _RESERVED_OPTIONS = {
 }
 
 _JOB_ID = re.compile(r'[0-9]+(\[[0-9]+\])?')
+_ELEMENT_ID = re.compile(r'([0-9]+)\[[0-9]+\]')
+_MAX_ARRAY_SIZE = re.compile(r'^\s*MAX_JOB_ARRAY_SIZE\s*=\s*([0-9]+)\s*$', re.MULTILINE)
 _SUBMITTED = re.compile(r'^\s*Job <([0-9]+)> is submitted', re.MULTILINE)
 _NOT_FOUND = re.compile(r'Job <([0-9]+(?:\[[0-9]+\])?)> is not found')
 _ALREADY_ENDED = ('has already finished', 'is not found', 'no matching job found')
@@ -234,12 +257,47 @@ def _field(record: Dict[str, object], name: str) -> str:
     return value if isinstance(value, str) else '' if value is None else str(value)
 
 
+def _record_id(record: Dict[str, object]) -> str:
+    """The job's id, an element's as ``ID[INDEX]`` (bjobs prints the index apart, unless
+    ``LSB_BJOBS_DISPLAY_ENH=Y`` puts it in the JOBID)."""
+    native_id, index = _field(record, 'JOBID'), _field(record, 'JOBINDEX').strip()
+    if '[' in native_id or index in ('', '0'):
+        return native_id
+    return f'{native_id}[{index}]'
+
+
+def _job_ids(native_ids: Sequence[str]) -> List[str]:
+    """``native_ids``, elements (``123[4]``) by their array (``123``, whose bjobs shows them)."""
+    return list(dict.fromkeys(
+        match.group(1) if (match := _ELEMENT_ID.fullmatch(native_id)) else native_id
+        for native_id in native_ids))
+
+
+def array_name(name: str, array: ArraySlice) -> str:
+    """``-J`` of an array: ``"NAME[1-N]%T"`` (an array's name takes letters, digits, ``.``,
+    ``-`` and ``_`` only: IBM "Job arrays")."""
+    indices = f'[1-{array.count}]' + (f'%{array.throttle}' if array.throttle else '')
+    name = re.sub(r'[^A-Za-z0-9._-]', '_', name)[:_ARRAY_SPEC_LENGTH - len(indices)]
+    return f'"{name}{indices}"'
+
+
+def dependency_expression(dependencies: Sequence[NativeDependency]) -> Optional[str]:
+    """``-w``: every predecessor's condition, all of them (``done(1) && ended(2[3])``)."""
+    conditions = [f'{_CONDITIONS[dependency.condition]}({native_id})'
+                  for dependency in dependencies for native_id in dependency.native_ids]
+    return DIRECTIVES.value(' && '.join(conditions), 'Job.dependencies') if conditions else None
+
+
 class Lsf(BatchScheduler):
     """LSF's scripts, commands and output formats (pure functions)."""
 
     name = 'lsf'
     job_id_variable = 'LSB_JOBID'
-    native_id_pattern = re.compile(r'[0-9]+')
+    native_id_pattern = re.compile(r'[0-9]+(\[[0-9]+\])?')
+    element_names = ElementNames('"${LSB_JOBID}[${LSB_JOBINDEX}]"', 'LSB_JOBINDEX', 1)
+    #: LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
+    max_array_size = 1000
+    supports_dependencies = True
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
         """The values of ``lsf.mustache``; see the module docstring for the mapping."""
@@ -257,10 +315,14 @@ class Lsf(BatchScheduler):
         requirement += self._span(resources, cores)
 
         optional = DIRECTIVES.optional
+        # An element's files are named ID[INDEX], as its markers: %J and %I (IBM bsub -o).
+        pattern = '%J[%I]' if inputs.array is not None else '%J'
         return {
-            'job_name': job_name(spec),
+            'job_name': job_name(spec) if inputs.array is None else
+            array_name(job_name(spec), inputs.array),
             'script_output': DIRECTIVES.value(
-                str(inputs.marker_directory / f'%J{SCRIPT_OUTPUT}'), 'the work directory'),
+                str(inputs.marker_directory / f'{pattern}{SCRIPT_OUTPUT}'), 'the work directory'),
+            'dependency': dependency_expression(inputs.dependencies),
             'run_limit': format_run_limit(attributes.duration.total_seconds()),
             'queue': optional(attributes.queue_name, 'JobAttributes.queue_name'),
             'project': optional(attributes.account, 'JobAttributes.account'),
@@ -319,9 +381,23 @@ class Lsf(BatchScheduler):
                         .splitlines() if line.strip()) or result.describe()
         raise SUBMIT_ERRORS.refusal(result, said)
 
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """``ID[1]`` to ``ID[count]``."""
+        return [f'{native_id}[{index}]' for index in range(1, count + 1)]
+
+    def array_limit_command(self) -> Optional[List[str]]:
+        """``bparams -a``: every lsb.params setting."""
+        return ['bparams', '-a']
+
+    def parse_array_limit(self, result: CommandResult) -> Optional[int]:
+        """``MAX_JOB_ARRAY_SIZE = 1000`` (the highest index, and so the most elements)."""
+        match = _MAX_ARRAY_SIZE.search(result.stdout) if result.ok else None
+        return int(match.group(1)) if match else None
+
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
-        """ONE ``bjobs -json`` for all ``native_ids``; ``-a`` keeps recently finished jobs."""
-        return ['bjobs', '-json', '-o', ' '.join(STATUS_FIELDS), '-a', *native_ids]
+        """ONE ``bjobs -json`` for all ``native_ids``; ``-a`` keeps recently finished jobs;
+        elements are asked for by their array."""
+        return ['bjobs', '-json', '-o', ' '.join(STATUS_FIELDS), '-a', *_job_ids(native_ids)]
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
@@ -344,7 +420,7 @@ class Lsf(BatchScheduler):
                 if _NOT_FOUND.search(str(error)):
                     continue
                 raise StatusCommandError(f'bjobs: {error}')
-            native_id = _field(record, 'JOBID')
+            native_id = _record_id(record)
             stat = record.get('STAT')
             if not _JOB_ID.fullmatch(native_id) or not isinstance(stat, str):
                 raise StatusCommandError(f'bjobs printed a record that is not a job status: '
@@ -389,8 +465,8 @@ class Lsf(BatchScheduler):
                 needle in said.lower() for needle in SUBMIT_ERRORS.transient))
 
     def list_command(self, user: str) -> List[str]:
-        """``bjobs`` listing ``user``'s unfinished jobs."""
-        return ['bjobs', '-json', '-o', 'jobid stat', '-u', user]
+        """``bjobs`` listing ``user``'s unfinished jobs (an array's elements each)."""
+        return ['bjobs', '-json', '-o', 'jobid jobindex stat', '-u', user]
 
     def parse_list_output(self, result: CommandResult) -> List[str]:
         """The job ids; none when LSF says "No unfinished job found"."""
@@ -405,7 +481,7 @@ class Lsf(BatchScheduler):
         for record in records:
             if not isinstance(record, dict) or record.get('ERROR') is not None:
                 continue
-            native_id = _field(record, 'JOBID')
+            native_id = _record_id(record)
             if not _JOB_ID.fullmatch(native_id):
                 raise StatusCommandError(f'bjobs printed a record that is not a job: '
                                          f'{record!r:.200}')

@@ -30,7 +30,27 @@ only                                        process, placed where PBS likes
                                             environment plus ``JobSpec.environment`` (no
                                             ``-V``: see below)
 ``custom_attributes['pbs.…']``              see `executors.pbs_common`
+a `psij.JobArray` of N elements             ``-J 0-N-1``, ``%T`` with a throttle T (PBS 2020.1
+                                            and later: ``max_run_subjobs``); N = 1: a plain
+                                            job, as ``-J`` takes two indices at least
+``Job.depends_on``                          ``-W depend=afterok:ID:ID,afterany:ID``
 ==========================================  ==============================================
+
+Arrays: qsub prints the array id ``123[].server``; element i is the subjob ``123[i].server``
+(``PBS_JOBID`` in its script, ``PBS_ARRAY_INDEX`` its index), and one ``qstat -t`` asks for
+every subjob of the arrays. ``-J`` takes at most the server's ``max_array_size`` subjobs
+(``qstat -B -f``; 10000 when unset): a longer array is split. A subjob that has not run, or has
+ended and left no job of its own, is shown by qstat with its array's attributes and a comment
+``Subjob finished``, ``Subjob failed`` or ``Subjob terminated``: only its state and that comment
+are its own (openpbs ``status_subjob``), so its exit code comes from its marker.
+
+Dependencies: PBS Professional refuses a dependency on one subjob (openpbs ``depend_on_que``
+answers PBSE_IVALREQ): a job that waits for every element of an array (or of one of its native
+arrays) names the array, ``123[].server``, which PBS counts as ended (``afterany``) when all its
+subjobs ended and as completed (``afterok``) when all exited 0; a job that waits for only some
+elements is held by psij until they end. PBS deletes a job whose ``afterok`` predecessor failed
+(``Job deleted as result of dependency on job ...``); psij ends it FAILED naming the
+predecessor before PBS says so.
 
 No ``-V``: it copies the whole submitting environment into the job's ``Variable_List``, which
 ``qstat -F json`` prints and several PBS releases escape wrongly (openpbs #2541, #2049, #1255),
@@ -44,12 +64,15 @@ visible only while the server keeps job history (``job_history_enable``); withou
 that leaves the queue without an exit-code marker ends FAILED with an unknown outcome.
 """
 
+import json
+import re
 from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from psij.batch import (
     SCRIPT_OUTPUT,
     BatchSchedulerExecutor,
     CommandResult,
+    ElementNames,
     SchedulerStatus,
     ScriptInputs,
     StatusCommandError,
@@ -59,18 +82,24 @@ from psij.batch import (
     shell_quote,
 )
 from psij.exceptions import InvalidJobException
+from psij.job import Job
 
 from .pbs_common import (
     DIRECTIVES,
     JobRecord,
     PbsFamilyScheduler,
+    array_id,
     as_int,
     check_listing_command,
-    load_qstat_json,
+    depend_value,
+    status_ids,
+    whole_arrays,
 )
 
 #: PBS's substate of a job deleted with qdel (JOB_SUBSTATE_TERMINATED).
 SUBSTATE_TERMINATED = 91
+#: The comments of a subjob record made from its array's attributes (openpbs status_subjob).
+SUBJOB_COMMENTS = ('Subjob finished', 'Subjob failed', 'Subjob terminated')
 
 #: Why PBS could not run a job: negative ``Exit_status`` values (PBS Professional
 #: Administrator's Guide, "Job Exit Status Codes"; JOB_EXEC_* in OpenPBS).
@@ -105,6 +134,35 @@ PBS_EXIT_REASONS: Mapping[int, str] = {
 }
 
 
+def load_qstat_json(text: str) -> Dict[str, object]:
+    """The object ``qstat -F json`` printed, read leniently.
+
+    Several PBS releases print invalid JSON for some values (a stray backslash before ``'``
+    or ``,``, openpbs #2049; bare numbers with leading zeros, #1255): those are repaired the
+    way later releases print them. Raises `StatusCommandError` if it still cannot be read.
+    """
+    if not text.strip():
+        return {}
+    try:
+        loaded = json.loads(text, strict=False)
+    except ValueError:
+        repaired = re.sub(r'\\(.)', _repair_escape, text, flags=re.DOTALL)
+        repaired = re.sub(r'(:\s*)(-?0\d+)(\s*[,}\]])', r'\1"\2"\3', repaired)
+        try:
+            loaded = json.loads(repaired, strict=False)
+        except ValueError as error:
+            raise StatusCommandError(f'qstat printed JSON that cannot be read ({error}): '
+                                     f'{text.strip()[:200]!r}') from None
+    if not isinstance(loaded, dict):
+        raise StatusCommandError(f'qstat printed JSON that is not an object: {text[:200]!r}')
+    return loaded
+
+
+def _repair_escape(match: 're.Match[str]') -> str:
+    character = match.group(1)
+    return match.group(0) if character in '"\\/bfnrtu' else character
+
+
 def _nested(attributes: Mapping[str, object], group: str, name: str) -> Optional[str]:
     """``attributes[group][name]`` as text (qstat -F json nests ``Resource_List``...)."""
     inner = attributes.get(group)
@@ -118,17 +176,32 @@ def _text(value: object) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def job_record(attributes: Mapping[str, object]) -> JobRecord:
-    """What one job's ``qstat -f -F json`` attributes say, in `JobRecord` terms."""
+def job_record(attributes: Mapping[str, object], native_id: str = '') -> JobRecord:
+    """What one job's ``qstat -f -F json`` attributes say, in `JobRecord` terms; for a subjob
+    record made from its array's attributes, only the state and the comment (see the module
+    docstring)."""
+    comment = _text(attributes.get('comment'))
+    borrowed = array_id(native_id) is not None and comment in SUBJOB_COMMENTS
     return JobRecord(
         state=str(attributes.get('job_state', '')),
-        exit_status=as_int(attributes.get('Exit_status')),
-        ran=any(key in attributes for key in ('exec_host', 'stime')),
-        deleted=as_int(attributes.get('substate')) == SUBSTATE_TERMINATED,
+        exit_status=None if borrowed else as_int(attributes.get('Exit_status')),
+        ran=(borrowed and comment != 'Subjob terminated') or any(
+            key in attributes for key in ('exec_host', 'stime')),
+        deleted=comment == 'Subjob terminated' if borrowed else
+        as_int(attributes.get('substate')) == SUBSTATE_TERMINATED,
         walltime_limit=clock_seconds(_nested(attributes, 'Resource_List', 'walltime')),
         walltime_used=clock_seconds(_nested(attributes, 'resources_used', 'walltime')),
-        comment=_text(attributes.get('comment')),
+        comment=comment,
     )
+
+
+def waits_whole(job: Job, predecessor: Job) -> bool:
+    """False if ``predecessor`` is a subjob whose array ``job`` does not wait for whole (which
+    PBS cannot wait for: see the module docstring)."""
+    array = array_id(predecessor.native_id or '')
+    return array is None or any(
+        array in whole_arrays(job, dependency.condition) for dependency in job.dependencies
+        if any(other is predecessor for other in dependency.jobs))
 
 
 class PbsPro(PbsFamilyScheduler):
@@ -139,6 +212,9 @@ class PbsPro(PbsFamilyScheduler):
     custom_prefix: ClassVar[str] = 'pbs'
     internal_exit_reasons: ClassVar[Mapping[int, str]] = PBS_EXIT_REASONS
     walltime_exit_statuses: ClassVar[FrozenSet[int]] = frozenset({-29})
+    element_names = ElementNames('"${PBS_JOBID}"', 'PBS_ARRAY_INDEX', 0)
+    #: PBS_MAX_ARRAY_JOB_DFL: the limit of a server without ``max_array_size``.
+    max_array_size = 10000
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
         """The values of ``pbs.mustache``; see the module docstring for the mapping."""
@@ -167,17 +243,36 @@ class PbsPro(PbsFamilyScheduler):
         place = 'scatter' if by_node else None
         if resources.exclusive_node_use:
             place = f'{place}:excl' if place else 'excl'
+        array = inputs.array
         context.update({
             'select': select,
             'place': place,
+            'array': None if array is None or array.count == 1 else
+            f'0-{array.count - 1}' + (f'%{array.throttle}' if array.throttle else ''),
+            'lone_element': array is not None and array.count == 1,
+            'depend': self._depend(inputs),
             'script_output': shell_quote(str(inputs.marker_directory)) +
             f'/"${{PBS_JOBID}}{SCRIPT_OUTPUT}"',
         })
         return context
 
+    @staticmethod
+    def _depend(inputs: ScriptInputs) -> Optional[str]:
+        for dependency in inputs.dependencies:
+            whole = whole_arrays(inputs.job, dependency.condition)
+            for native_id in dependency.native_ids:
+                array = array_id(native_id)
+                if array is not None and array not in whole:
+                    raise InvalidJobException(
+                        f'Job.dependencies: PBS cannot make a job wait for one subjob '
+                        f'({native_id}), only for a whole array ({array}); submit the job '
+                        'with the executor, which holds it until the subjob ends')
+        return depend_value(inputs.job, inputs.dependencies)
+
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
-        """``qstat -f -F json -x`` for all ``native_ids`` at once, finished jobs included."""
-        return ['qstat', '-f', '-F', 'json', '-x', *native_ids]
+        """``qstat -f -F json -x`` for all ``native_ids`` at once, finished jobs included;
+        subjobs are asked for by their array, with ``-t``."""
+        return ['qstat', '-f', '-F', 'json', '-x', *status_ids(native_ids)]
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:
@@ -189,7 +284,7 @@ class PbsPro(PbsFamilyScheduler):
                 isinstance(attributes, dict) for attributes in jobs.values()):
             raise StatusCommandError(f'qstat printed JSON whose "Jobs" are not objects: '
                                      f'{result.stdout.strip()[:200]!r}')
-        records = {str(native_id): job_record(attributes)
+        records = {str(native_id): job_record(attributes, str(native_id))
                    for native_id, attributes in jobs.items()}
         for native_id, record in records.items():
             if not record.state:
@@ -207,3 +302,8 @@ class PbsJobExecutor(BatchSchedulerExecutor):
 
     version = '0.1.0'
     scheduler = PbsPro()
+
+    def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
+        """As for every batch executor, except for a subjob whose array ``job`` does not wait
+        for whole: psij holds ``job`` until it ends (PBS cannot wait for one subjob)."""
+        return super()._waits_natively_for(job, predecessor) and waits_whole(job, predecessor)

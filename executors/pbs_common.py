@@ -20,9 +20,11 @@ Custom attributes (``custom_attributes``), with ``PREFIX`` the executor's prefix
 
 They come after the mapped lines; ``qsub`` takes the last value given for a resource, so they
 override them. Options the executor needs for itself are refused (see `RESERVED_OPTIONS`).
+
+A `psij.JobArray` is one array job (``123[].server``), its elements the subjobs
+``123[0].server``..., all in one ``qstat -t``; dependencies are ``-W depend=`` (`depend_value`).
 """
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
 )
 
@@ -45,6 +48,7 @@ from psij.batch import (
     CommandResult,
     DirectiveQuoting,
     JobScript,
+    NativeDependency,
     SchedulerStatus,
     ScriptInputs,
     StatusCommandError,
@@ -58,7 +62,9 @@ from psij.batch import (
 )
 from psij.batch import job_name as base_job_name
 from psij.batch.script import with_prefix
+from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException, SubmitException
+from psij.job import Job
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 
@@ -79,19 +85,22 @@ RESERVED_OPTIONS: Dict[str, str] = {
     'k': 'the executor discards the script\'s own streams itself; use JobSpec.stdout_path',
     'S': 'the job script needs bash (-S /bin/bash)',
     'C': 'a different directive prefix would hide the executor\'s own #PBS lines',
-    'J': 'job arrays are not supported (one PSI/J job is one scheduler job)',
-    't': 'job arrays are not supported (one PSI/J job is one scheduler job)',
+    'J': 'the executor writes the array range itself; submit a psij.JobArray',
+    't': 'the executor writes the array range itself; submit a psij.JobArray',
     'I': 'interactive jobs are not batch jobs',
 }
 
+_SUBJOB_ID = re.compile(r'([0-9]+)\[([0-9]+)\](.*)')  # 123[4].server
+_ARRAY_ID = re.compile(r'([0-9]+)\[\](.*)')  # 123[].server
+#: The comment of a job deleted as its dependency can no longer be met (msg_registerdel).
+DEPENDENCY_DELETED = 'Job deleted as result of dependency on job'
 #: ``qstat``'s complaint about one job id it does not know (any more); not a failure of the
 #: command: the other jobs were reported. Torque 5 writes ``Unknown Job Id Error ID``.
 _UNKNOWN_JOB = re.compile(r'^(qstat|qdel): Unknown Job Id( Error)? \S+$')
 #: ``qstat`` and ``qdel`` exit with PBS's error number modulo 256: 153 is PBSE_UNKJOBID.
 EXIT_UNKNOWN_JOB = 153
 
-#: qsub's refusals that are about one field of the job, and the transient ones (of qstat and
-#: qdel too).
+#: qsub's refusals about one field of the job, and the transient ones (of qstat, qdel too).
 SUBMIT_ERRORS = SubmitErrors('qsub', by_field=(
     ('unknown queue', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
     ('requested queue not found', 'JobAttributes.queue_name', 'the scheduler has no such queue'),
@@ -156,8 +165,7 @@ def _check_custom_option(prefix: str, reserved: Mapping[str, str]) -> Callable[[
 
 def custom_directives(attributes: Optional[Mapping[str, object]], prefix: str,
                       reserved: Mapping[str, str] = RESERVED_OPTIONS) -> List[str]:
-    """The ``#PBS`` arguments for the ``PREFIX.``-prefixed custom attributes (see the module
-    docstring); other keys are for other executors and are ignored."""
+    """The ``#PBS`` arguments of the ``PREFIX.`` custom attributes (others are ignored)."""
     directives: List[str] = []
     for option, field, value in custom_options(attributes, prefix,
                                                _check_custom_option(prefix, reserved)):
@@ -172,28 +180,69 @@ def custom_directives(attributes: Optional[Mapping[str, object]], prefix: str,
     return directives
 
 
-def id_sequence(native_id: str) -> str:
-    """The part of a PBS job id before the server name (``123`` or ``123[4]``)."""
-    return native_id.split('.', 1)[0]
-
-
 def match_ids(printed: Iterable[str], requested: Sequence[str]) -> Dict[str, str]:
     """Which requested id each id printed by ``qstat`` is: itself, or else the one requested id
-    with the same sequence number (``qsub`` and ``qstat`` may spell the server differently,
-    and Slurm's Torque-compatible commands print bare numbers)."""
+    with the same sequence number, the part before the server (``123``, ``123[4]``): ``qsub``
+    and ``qstat`` may spell the server differently, Slurm's Torque-compatible commands print
+    bare numbers."""
     wanted = set(requested)
     by_sequence: Dict[str, List[str]] = {}
     for native_id in requested:
-        by_sequence.setdefault(id_sequence(native_id), []).append(native_id)
+        by_sequence.setdefault(native_id.split('.', 1)[0], []).append(native_id)
     matches: Dict[str, str] = {}
     for native_id in printed:
-        if native_id in wanted:
-            matches[native_id] = native_id
-            continue
-        candidates = by_sequence.get(id_sequence(native_id), [])
-        if len(candidates) == 1:
-            matches[native_id] = candidates[0]
+        candidates = by_sequence.get(native_id.split('.', 1)[0], [])
+        if native_id in wanted or len(candidates) == 1:
+            matches[native_id] = native_id if native_id in wanted else candidates[0]
     return matches
+
+
+def array_id(native_id: str) -> Optional[str]:
+    """The array of a subjob (``123[].server`` for ``123[4].server``); None for other ids."""
+    match = _SUBJOB_ID.fullmatch(native_id)
+    return f'{match.group(1)}[]{match.group(3)}' if match else None
+
+
+def status_ids(native_ids: Sequence[str]) -> List[str]:
+    """The ids for ``qstat``: each subjob by its array, once, after ``-t`` (which lists every
+    subjob of an array, pending ones too) if there is one."""
+    ids = list(dict.fromkeys(array_id(native_id) or native_id for native_id in native_ids))
+    return (['-t'] if any('[' in native_id for native_id in ids) else []) + ids
+
+
+def whole_arrays(job: Job, condition: DependencyCondition) -> Set[str]:
+    """The arrays ``job`` waits for whole under ``condition``: each subjob of the array (the
+    elements of a `psij.JobArray` that share its id) is a predecessor, or has ended."""
+    waits = [job for dependency in job.dependencies if dependency.condition == condition
+             for job in dependency.jobs]
+    waited = {predecessor.native_id for predecessor in waits}
+    whole: Set[str] = set()
+    for predecessor in waits:
+        array = array_id(predecessor.native_id or '')
+        if array is not None and array not in whole and predecessor.array is not None and all(
+                element.native_id in waited or element.status.state.final
+                for element in predecessor.array.jobs
+                if array_id(element.native_id or '') == array):
+            whole.add(array)
+    return whole
+
+
+def depend_value(job: Job, dependencies: Sequence[NativeDependency],
+                 array_suffix: str = '') -> Optional[str]:
+    """``-W depend=`` (``afterok:ID:ID,afterany:ID``, all must hold). The subjobs of an array
+    waited for whole are named by the array: among the ids, or as ``afterokARRAY_SUFFIX:ID``
+    (Torque's ``afterokarray``); other subjobs name themselves."""
+    parts: List[str] = []
+    for dependency in dependencies:
+        kind, whole = dependency.condition.value, whole_arrays(job, dependency.condition)
+        ids = [native_id for native_id in dependency.native_ids
+               if array_id(native_id) not in whole]
+        arrays = list(dict.fromkeys(array_id(native_id) for native_id in dependency.native_ids
+                                    if array_id(native_id) in whole))
+        parts += [f'{kind}{array_suffix}:{array}' for array in arrays if array_suffix]
+        ids += [] if array_suffix else [str(array) for array in arrays]
+        parts += [f'{kind}:' + ':'.join(ids)] if ids else []
+    return DIRECTIVES.value(','.join(parts), 'Job.dependencies') if parts else None
 
 
 def check_listing_command(result: CommandResult, command: str) -> None:
@@ -210,61 +259,22 @@ def check_listing_command(result: CommandResult, command: str) -> None:
                                   'message')
 
 
-def load_qstat_json(text: str) -> Dict[str, object]:
-    """The object ``qstat -F json`` printed, read leniently.
-
-    Several PBS releases print invalid JSON for some values (a stray backslash before ``'``
-    or ``,``, openpbs #2049; bare numbers with leading zeros, #1255): those are repaired the
-    way later releases print them. Raises `StatusCommandError` if it still cannot be read.
-    """
-    if not text.strip():
-        return {}
-    try:
-        loaded = json.loads(text, strict=False)
-    except ValueError:
-        repaired = re.sub(r'\\(.)', _repair_escape, text, flags=re.DOTALL)
-        repaired = re.sub(r'(:\s*)(-?0\d+)(\s*[,}\]])', r'\1"\2"\3', repaired)
-        try:
-            loaded = json.loads(repaired, strict=False)
-        except ValueError as error:
-            raise StatusCommandError(f'qstat printed JSON that cannot be read ({error}): '
-                                     f'{text.strip()[:200]!r}') from None
-    if not isinstance(loaded, dict):
-        raise StatusCommandError(f'qstat printed JSON that is not an object: {text[:200]!r}')
-    return loaded
-
-
-def _repair_escape(match: 're.Match[str]') -> str:
-    character = match.group(1)
-    return match.group(0) if character in '"\\/bfnrtu' else character
-
-
 def as_int(value: object) -> Optional[int]:
     """``value`` as an int (qstat prints numbers as numbers or as text), or None."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
+    try:
+        return int(value)  # surrounding blanks are fine; '1.5' and '' are not numbers
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
 class JobRecord:
-    """What qstat says about one job, in the terms both schedulers share.
-
-    :param state: the one-letter job state.
-    :param exit_status: ``Exit_status`` / ``exit_status``, where given.
-    :param ran: the job was started (it has an execution host or a start time).
-    :param deleted: the scheduler says the job was deleted (PBS's substate 91).
-    :param walltime_limit: ``Resource_List.walltime`` in seconds.
-    :param walltime_used: ``resources_used.walltime`` in seconds.
-    :param comment: the scheduler's comment (why a job waits...).
-    """
+    """What qstat says about one job, in the terms both schedulers share: the one-letter
+    ``state``, ``exit_status`` (``Exit_status`` / ``exit_status``) where given, whether it
+    ``ran`` (an execution host or a start time), was ``deleted`` (PBS's substate 91), its
+    ``walltime_limit`` and ``walltime_used`` (seconds) and ``comment`` (why a job waits...)."""
 
     state: str
     exit_status: Optional[int] = None
@@ -311,6 +321,9 @@ class PbsFamilyScheduler(BatchScheduler):
     list_states: ClassVar[str] = ''
     #: Options the custom attributes may not set (see `RESERVED_OPTIONS`).
     reserved_options: ClassVar[Mapping[str, str]] = RESERVED_OPTIONS
+    supports_dependencies = True
+    #: The server attribute (``qstat -B -f``) with the most subjobs of one array.
+    array_limit_attribute: ClassVar[str] = 'max_array_size'
 
     # --- the job script --------------------------------------------------------------------
 
@@ -323,7 +336,6 @@ class PbsFamilyScheduler(BatchScheduler):
         if any(character in directory for character in '\n\r\x00'):
             raise InvalidJobException(f'work directory {directory!r} contains a line break')
         optional = DIRECTIVES.optional
-
         return {
             'job_name': job_name(spec, self.name_max_length),
             'walltime': format_walltime(attributes.duration.total_seconds()),
@@ -353,6 +365,25 @@ class PbsFamilyScheduler(BatchScheduler):
             said = f'qsub printed no job id: {said[:300]!r}'
         raise SUBMIT_ERRORS.refusal(result, said)
 
+    def element_ids(self, native_id: str, count: int) -> List[str]:
+        """``123[0].server``... of the array ``123[].server``; a plain job is its own element."""
+        match = _ARRAY_ID.fullmatch(native_id)
+        if match is None:
+            if count == 1:
+                return [native_id]
+            raise SubmitException(f'qsub printed {native_id!r} for an array: not NUMBER[].HOST')
+        return [f'{match.group(1)}[{index}]{match.group(2)}' for index in range(count)]
+
+    def array_limit_command(self) -> Optional[List[str]]:
+        """``qstat -B -f``: the server's attributes."""
+        return ['qstat', '-B', '-f']
+
+    def parse_array_limit(self, result: CommandResult) -> Optional[int]:
+        """The server's `array_limit_attribute` (``    max_array_size = 10000``), if set."""
+        found = re.findall(rf'^\s*{self.array_limit_attribute} = ([0-9]+)\s*$', result.stdout,
+                           re.MULTILINE) if result.ok else []
+        return int(found[0]) if found else None
+
     # --- cancel ----------------------------------------------------------------------------
 
     def cancel_command(self, native_ids: Sequence[str]) -> List[str]:
@@ -362,12 +393,9 @@ class PbsFamilyScheduler(BatchScheduler):
     def parse_cancel_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, CancelOutcome]:
         """For each job, REQUESTED if it is being deleted, ALREADY_ENDED if qdel names it as
-        ended (or unknown). qdel is silent for the jobs it deletes and says one line for each
-        other.
-
+        ended (or unknown): qdel is silent for the jobs it deletes, says one line for each other.
         Slurm's Torque-compatible ``qdel`` exits non-zero without a word for a job that has
-        ended or that it does not know, so silence with a failure counts as "already ended".
-        """
+        ended or that it does not know, so silence with a failure counts as "already ended"."""
         outcomes = {native_id: CancelOutcome.REQUESTED for native_id in native_ids}
         if result.ok:
             return outcomes
@@ -390,10 +418,7 @@ class PbsFamilyScheduler(BatchScheduler):
 
     def list_command(self, user: str) -> List[str]:
         """``qselect -u USER``: the ids of the user's jobs that have not finished."""
-        command = ['qselect', '-u', user]
-        if self.list_states:
-            command += ['-s', self.list_states]
-        return command
+        return ['qselect', '-u', user] + (['-s', self.list_states] if self.list_states else [])
 
     def parse_list_output(self, result: CommandResult) -> List[str]:
         """The ids, one per line."""
@@ -429,6 +454,9 @@ class PbsFamilyScheduler(BatchScheduler):
 
     def _final_status(self, record: JobRecord) -> SchedulerStatus:
         state, code = record.state, record.exit_status
+        if record.comment and record.comment.startswith(DEPENDENCY_DELETED):  # never ran
+            return SchedulerStatus(JobState.FAILED, state, message='dependency never '
+                                   f'satisfied: {self.label} deleted the job ({record.comment})')
         detail = f'{self.label} {self.exit_status_attribute} {code}'
         if code is None:
             if record.deleted or not record.ran:

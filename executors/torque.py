@@ -27,7 +27,24 @@ How the job maps to ``qsub``:
 ``JobSpec.inherit_environment``             not used: jobs start from the user's login
                                             environment plus ``JobSpec.environment``
 ``custom_attributes['torque.…']``           see `executors.pbs_common`
+a `psij.JobArray` of N elements             ``-t 0-N-1``, ``%T`` with a throttle T (Torque's
+                                            slot limit); ``-t 0`` for one element
+``Job.depends_on``                          ``-W depend=afterok:ID:ID,afterany:ID``; a whole
+                                            array: ``afterokarray:ID`` / ``afteranyarray:ID``
 ==========================================  ==============================================
+
+Arrays: qsub prints the array id ``123[].server``; element i is the job ``123[i].server``
+(``PBS_JOBID`` in its script, ``PBS_ARRAYID`` its index; each is a job of its own, with its
+own ``exit_status``), and one ``qstat -f -t`` asks for every element of the arrays. A server
+with ``max_job_array_size`` (``qstat -B -f``) takes at most that many: a longer array is split.
+Arrays need a real Torque server: Slurm's Torque-compatible commands name elements otherwise.
+
+Dependencies: a job that waits for every element of an array (or of one of its native arrays)
+names it with Torque's array dependencies, ``afterokarray:123[].server`` (all elements exited
+0) or ``afteranyarray:123[].server`` (all ended); a job that waits for only some elements names
+those elements with ``afterok`` / ``afterany``, as each is a Torque job. Torque deletes a job
+whose ``afterok`` predecessor failed (``Job deleted as result of dependency on job ...``, with
+``exit_status`` 271); psij ends it FAILED naming the predecessor.
 
 Status: ``qstat -f ID...`` (the text format; Slurm's Torque-compatible ``qstat`` has no
 ``-x``). The parser also reads ``qstat -x`` XML. Final state ``C``: ``exit_status`` 0 →
@@ -50,6 +67,7 @@ from psij.batch import (
     SCRIPT_OUTPUT,
     BatchSchedulerExecutor,
     CommandResult,
+    ElementNames,
     JobScript,
     SchedulerStatus,
     ScriptInputs,
@@ -67,6 +85,8 @@ from .pbs_common import (
     PbsFamilyScheduler,
     as_int,
     check_listing_command,
+    depend_value,
+    status_ids,
 )
 
 #: Why Torque could not run a job: negative ``exit_status`` values (Torque's "Job exit
@@ -180,6 +200,8 @@ class Torque(PbsFamilyScheduler):
     internal_exit_reasons: ClassVar[Mapping[int, str]] = TORQUE_EXIT_REASONS
     walltime_exit_statuses: ClassVar[FrozenSet[int]] = frozenset({-11})
     list_states: ClassVar[str] = 'EHQRSTW'
+    element_names = ElementNames('"${PBS_JOBID}"', 'PBS_ARRAYID', 0)
+    array_limit_attribute: ClassVar[str] = 'max_job_array_size'
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
         """The values of ``torque.mustache``; see the module docstring for the mapping."""
@@ -192,8 +214,12 @@ class Torque(PbsFamilyScheduler):
         if resources.gpu_cores_per_process:
             nodes += f':gpus={per_node * resources.gpu_cores_per_process}'
         reservation = spec.attributes.reservation_id
+        array = inputs.array
         context.update({
             'nodes': nodes,
+            'array': None if array is None else '0' if array.count == 1 else
+            f'0-{array.count - 1}' + (f'%{array.throttle}' if array.throttle else ''),
+            'depend': depend_value(inputs.job, inputs.dependencies, array_suffix='array'),
             'memory': f'{mebibytes(resources.memory)}mb' if resources.memory else None,
             'exclusive': resources.exclusive_node_use,
             'reservation': DIRECTIVES.value(reservation, 'JobAttributes.reservation_id')
@@ -211,8 +237,9 @@ class Torque(PbsFamilyScheduler):
         return SubmitCommand(['qsub', '-j', 'oe', '-o', '/dev/null', str(script.path)])
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
-        """``qstat -f`` for all ``native_ids`` at once."""
-        return ['qstat', '-f', *native_ids]
+        """``qstat -f`` for all ``native_ids`` at once; elements of arrays are asked for by
+        their array, with ``-t``."""
+        return ['qstat', '-f', *status_ids(native_ids)]
 
     def parse_status_output(self, result: CommandResult,
                             native_ids: Sequence[str]) -> Dict[str, SchedulerStatus]:

@@ -86,9 +86,9 @@ def test_submit_reads_the_script_on_stdin() -> None:
 
 def test_status_command_is_one_bjobs_for_all_jobs() -> None:
     assert lsf.status_command(['3', '1', '2']) == [
-        'bjobs', '-json', '-o', 'jobid stat exit_code exit_reason pend_reason runtimelimit',
-        '-a', '3', '1', '2']
-    assert STATUS_FIELDS[:2] == ('jobid', 'stat')
+        'bjobs', '-json', '-o',
+        'jobid jobindex stat exit_code exit_reason pend_reason runtimelimit', '-a', '3', '1', '2']
+    assert STATUS_FIELDS[:3] == ('jobid', 'jobindex', 'stat')
 
 
 def test_bjobs_every_state() -> None:
@@ -270,7 +270,8 @@ def test_bkill_unknown_failure_raises() -> None:
 
 
 def test_list() -> None:
-    assert lsf.list_command('alice') == ['bjobs', '-json', '-o', 'jobid stat', '-u', 'alice']
+    assert lsf.list_command('alice') == ['bjobs', '-json', '-o', 'jobid jobindex stat', '-u',
+                                         'alice']
     assert lsf.parse_list_output(sample('bjobs-json-list')) == [
         '764220165', '764254593', '764255172']
     assert lsf.parse_list_output(sample('bjobs-no-unfinished')) == []
@@ -279,8 +280,9 @@ def test_list() -> None:
 
 
 def test_native_ids() -> None:
-    assert lsf.is_valid_native_id('764254593')
-    assert not lsf.is_valid_native_id('../etc') and not lsf.is_valid_native_id('12[3]')
+    assert lsf.is_valid_native_id('764254593') and lsf.is_valid_native_id('12[3]')
+    for bad in ('../etc', '12[]', '12[3', '12_3', '12[3].host'):
+        assert not lsf.is_valid_native_id(bad), bad
 
 
 # --- #BSUB values and custom attributes ----------------------------------------------------

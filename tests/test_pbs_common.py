@@ -7,13 +7,12 @@ from typing import Optional
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from psij.executors.pbs import PbsPro
+from psij.executors.pbs import PbsPro, load_qstat_json
 from psij.executors.pbs_common import (
     DIRECTIVES,
     JobRecord,
     custom_directives,
     format_walltime,
-    load_qstat_json,
     match_ids,
 )
 from psij.executors.torque import Torque
@@ -78,7 +77,7 @@ def test_custom_attributes_rule() -> None:
     ({'pbs.o': '/tmp/x'}, 'JobSpec.stdout_path'),
     ({'pbs.e': '/tmp/x'}, 'JobSpec.stderr_path'),
     ({'pbs.S': '/bin/csh'}, 'bash'),
-    ({'pbs.J': '1-10'}, 'arrays'),
+    ({'pbs.J': '1-10'}, 'submit a psij.JobArray'),
     ({'pbs.select': '2'}, "'pbs.l.RESOURCE'"),
     ({'pbs.l.bad name': '1'}, 'not a resource or attribute name'),
     ({'pbs.l.mem': '1 gb'}, 'cannot be written in a #PBS line'),

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""TEST DOUBLE of IBM Spectrum LSF's ``bsub``, ``bjobs`` and ``bkill`` -- not LSF.
+"""TEST DOUBLE of IBM Spectrum LSF's ``bsub``, ``bjobs``, ``bkill`` and ``bparams`` -- not
+LSF.
 
 LSF cannot be installed on the test machine, so the lsf executor's behaviour tests put this
-directory first on PATH. ``bsub``, ``bjobs`` and ``bkill`` here are symlinks to this one
+directory first on PATH. ``bsub``, ``bjobs``, ``bkill`` and ``bparams`` here are links to this
 script, which acts according to the name it was called by. It runs every job at once on this
 machine and answers in LSF's formats (see tests/fixtures/lsf/README.md for where each format
 comes from); it does not schedule, place, limit memory or count slots.
 
 State lives in the directory named by ``PSIJ_FAKE_LSF_DIR`` (required): ``jobs/<id>.json``
-(one record per job), ``jobs/<id>.script`` (the script bsub read), ``calls.log`` (every call,
-one JSON line) and ``next_id``. Writes hold an flock on ``lock``.
+(one record per job, ``jobs/<id>[<index>].json`` per element of an array),
+``jobs/<id>.script`` (the script bsub read), ``calls.log`` (every call, one JSON line) and
+``next_id``. Writes hold an flock on ``lock``.
 
 ``bsub``: reads the job script on stdin, with its ``#BSUB`` lines (the command line wins over
 them), prints ``Job <ID> is submitted to [default ]queue <Q>.`` and starts the job in the
@@ -18,11 +20,12 @@ directory bsub ran in, with bsub's environment (none but HOME, USER, LOGNAME, SH
 default PATH with ``-env none``) plus ``LSB_JOBID``, ``LSB_JOBNAME``, ``LSB_QUEUE``,
 ``LSB_MCPU_HOSTS`` and ``LSB_HOSTS`` (all slots on this host). Its output goes to the ``-o``
 file (``%J`` is the job id), stderr to ``-e`` or else to the ``-o`` file.
-Options it knows: -J -q -P -U -n -R -W -M -gpu -o -e -env -app -G -m -sla -Jd with a value,
+Options it knows: -J -q -P -U -n -R -W -M -gpu -o -e -env -app -G -m -sla -Jd -w with a value,
 -x -B -N -H as flags (-H: held, PSUSP, until killed); anything else is refused.
 
-``bjobs [-json] [-a] [-noheader] -o "FIELDS" [-u USER|all] [ID...]``: fields jobid, stat,
-exit_code, exit_reason, pend_reason, runtimelimit, job_name, queue, user. Without ``-a``
+``bjobs [-json] [-a] [-noheader] -o "FIELDS" [-u USER|all] [ID...]``: fields jobid,
+jobindex, stat, exit_code, exit_reason, pend_reason, runtimelimit, job_name, queue, user.
+Without ``-a``
 finished jobs are not shown; with it, for ``PSIJ_FAKE_LSF_CLEAN_PERIOD`` seconds (3600). A job
 it does not show is a record ``{"JOBID": ID, "ERROR": "Job <ID> is not found"}`` with
 ``-json``, else that sentence on stderr; either way bjobs exits 255. With no ID and no job to
@@ -49,6 +52,23 @@ Controls, read by bsub when the job is submitted:
 A file ``<command>.fail`` in the state directory makes that command print the file's text on
 stderr and exit 255 without doing anything, as LSF's commands do when mbatchd cannot be
 reached.
+
+Arrays: ``-J "NAME[1-N]%T"`` (also ``[I]``, ``[I-J]``, ``[I-J:STEP]``; IBM "Job arrays") makes
+one job id with an element per index, each run with ``LSB_JOBID`` (the array's id) and
+``LSB_JOBINDEX`` (0 for a job of no array, as LSF sets it), at most T running at once; ``%I``
+in ``-o``/``-e`` is the index. ``bjobs ID`` shows every element of the array ``ID`` (its
+``jobindex`` field apart from ``jobid``, as LSF does unless ``LSB_BJOBS_DISPLAY_ENH=Y``),
+``bjobs "ID[I]"`` and ``bkill "ID[I]"`` one element, ``bkill ID`` all of them. ``bparams -a``
+prints ``MAX_JOB_ARRAY_SIZE = N`` (``PSIJ_FAKE_LSF_MAX_ARRAY_SIZE`` at bparams and bsub time,
+1000 by default); bsub refuses a larger array.
+
+Dependencies: ``-w "COND(ID) && COND(ID)..."`` with COND ``done`` (DONE) or ``ended`` (DONE or
+EXIT) and ID a job, an array (all its elements) or an element ``ID[I]``; an unknown job makes
+bsub refuse the job. The job stays PEND ("Job dependency condition not satisfied") until the
+expression holds; once it can never hold (a ``done`` predecessor ended EXIT) LSF leaves it
+PEND, "Dependency condition invalid or never satisfied", as LSF does by default (no
+``-ti``, no orphan-job termination), until it is killed. Not emulated: ``||``, ``!``,
+``exit()``, ``numdone()``..., job names in conditions.
 """
 
 import ctypes
@@ -58,6 +78,7 @@ import os
 import pathlib
 import pwd
 import random
+import re
 import shlex
 import signal
 import socket
@@ -70,9 +91,9 @@ Record = Dict[str, Any]
 PR_SET_CHILD_SUBREAPER = 36
 
 WITH_VALUE = {'-J', '-q', '-P', '-U', '-n', '-R', '-W', '-M', '-gpu', '-o', '-e', '-env',
-              '-app', '-G', '-m', '-sla', '-Jd'}
+              '-app', '-G', '-m', '-sla', '-Jd', '-w'}
 FLAGS = {'-x', '-B', '-N', '-H'}
-FIELDS = {'jobid': 'JOBID', 'stat': 'STAT', 'exit_code': 'EXIT_CODE',
+FIELDS = {'jobid': 'JOBID', 'jobindex': 'JOBINDEX', 'stat': 'STAT', 'exit_code': 'EXIT_CODE',
           'exit_reason': 'EXIT_REASON', 'pend_reason': 'PEND_REASON',
           'runtimelimit': 'RUNTIMELIMIT', 'job_name': 'JOB_NAME', 'queue': 'QUEUE',
           'user': 'USER'}
@@ -82,6 +103,11 @@ FINISHED = ('DONE', 'EXIT')
 PENDING_REASON = 'New job is waiting for scheduling;'
 HELD_REASON = 'Job was suspended by user while pending;'
 PENDING = ('PEND', 'PSUSP')
+DEPENDENCY_REASON = 'Job dependency condition not satisfied;'
+NEVER_SATISFIED_REASON = 'Dependency condition invalid or never satisfied;'
+ARRAY_NAME = re.compile(r'([^\[]*)\[(\d+)(?:-(\d+)(?::(\d+))?)?\](?:%(\d+))?')
+JOB_ID = re.compile(r'\d+(\[\d+\])?')
+CONDITION = re.compile(r'\s*(done|ended)\(\s*(\d+(?:\[\d+\])?)\s*\)\s*')
 
 
 class Refused(Exception):
@@ -122,15 +148,26 @@ def load(state: pathlib.Path, job_id: str) -> Optional[Record]:
 
 
 def save(state: pathlib.Path, record: Record) -> None:
-    path = state / 'jobs' / f'{record["id"]}.json'
-    temporary = path.with_suffix('.tmp')
+    """A job's record is ``jobs/ID.json``, an element's ``jobs/ID[I].json``."""
+    path = state / 'jobs' / f'{record["key"]}.json'
+    temporary = path.with_name(path.name + '.tmp')
     temporary.write_text(json.dumps(record))
     os.replace(temporary, path)
 
 
 def all_records(state: pathlib.Path) -> List[Record]:
     records = [load(state, path.stem) for path in (state / 'jobs').glob('*.json')]
-    return sorted((record for record in records if record), key=lambda record: int(record['id']))
+    return sorted((record for record in records if record),
+                  key=lambda record: (int(record['id']), record['index']))
+
+
+def job_records(state: pathlib.Path, job_id: str) -> List[Record]:
+    """The records a job id names: the job, an element (``ID[I]``), or every element of the
+    array ``ID``."""
+    record = load(state, job_id)
+    if record is not None or '[' in job_id:
+        return [record] if record is not None else []
+    return [record for record in all_records(state) if record['id'] == job_id]
 
 
 def new_id(state: pathlib.Path) -> str:
@@ -180,6 +217,52 @@ def directives(script: str) -> Dict[str, str]:
     return options
 
 
+def array_indices(name: str) -> Tuple[str, List[int], Optional[int]]:
+    """The name, indices and job slot limit of ``-J "NAME[INDICES]%T"``; no indices for a
+    plain name."""
+    match = ARRAY_NAME.fullmatch(name)
+    if match is None:
+        if '[' in name:
+            raise Refused(f'Bad job name <{name}>. Job not submitted.')
+        return name, [], None
+    first = int(match.group(2))
+    last = int(match.group(3) or first)
+    if first < 1 or last < first:
+        raise Refused(f'Bad job array index list <{name}>. Job not submitted.')
+    limit = int(os.environ.get('PSIJ_FAKE_LSF_MAX_ARRAY_SIZE', '1000'))
+    if last > limit:
+        raise Refused('Job Array index too large. Job not submitted.')
+    return (match.group(1), list(range(first, last + 1, int(match.group(4) or 1))),
+            int(match.group(5)) if match.group(5) else None)
+
+
+def conditions(state: pathlib.Path, expression: str) -> List[Tuple[str, str]]:
+    """The (condition, job id) pairs of a ``-w`` expression of ``&&``-joined conditions."""
+    parsed: List[Tuple[str, str]] = []
+    for part in expression.split('&&'):
+        match = CONDITION.fullmatch(part)
+        if match is None:
+            raise Refused(f'{expression}: Syntax error in dependency condition. Job not '
+                          'submitted. (test double)')
+        if not job_records(state, match.group(2)):
+            raise Refused(f'{match.group(2)}: No matching job found. Job not submitted.')
+        parsed.append((match.group(1), match.group(2)))
+    return parsed
+
+
+def dependency_verdict(state: pathlib.Path, record: Record) -> str:
+    """'run', 'wait' or 'never' for a job's ``-w`` conditions (each on all the records its id
+    names: an array's elements)."""
+    verdict = 'run'
+    for condition, job_id in record['depend']:
+        states = [other['state'] for other in job_records(state, job_id)]
+        if condition == 'done' and 'EXIT' in states:
+            return 'never'
+        if not all(stat in FINISHED for stat in states):
+            verdict = 'wait'
+    return verdict
+
+
 def check(options: Dict[str, str], queues: List[str]) -> None:
     queue = options.get('-q')
     if queue is not None and queue not in queues:
@@ -217,13 +300,16 @@ def bsub(arguments: List[str]) -> int:
     queues = os.environ.get('PSIJ_FAKE_LSF_QUEUES', 'normal,short').split(',')
     check(merged, queues)
     queue = merged.get('-q', queues[0])
+    name, indices, slot_limit = array_indices(merged.get('-J', 'NONAME'))
     with Locked(state):
+        depend = conditions(state, merged['-w']) if '-w' in merged else []
         job_id = new_id(state)
         (state / 'jobs' / f'{job_id}.script').write_text(script)
         (state / 'jobs' / f'{job_id}.script').chmod(0o700)
         limit = merged.get('-W')
-        save(state, {
-            'id': job_id, 'name': merged.get('-J', 'NONAME'), 'queue': queue, 'user': user(),
+        record = {
+            'id': job_id, 'key': job_id, 'index': 0, 'slot_limit': slot_limit,
+            'depend': depend, 'name': name, 'queue': queue, 'user': user(),
             'state': 'PSUSP' if '-H' in merged else 'PEND', 'submitted': time.time(),
             'finished': None, 'exit_code': '', 'exit_reason': '', 'pid': None, 'runner': None,
             'kill_reason': None, 'limit_hit': False,
@@ -237,10 +323,14 @@ def bsub(arguments: List[str]) -> int:
                                                        '60')),
             'terminate_interval': float(os.environ.get('PSIJ_FAKE_LSF_TERMINATE_INTERVAL',
                                                        '2')),
-        })
-    subprocess.Popen([sys.executable, os.path.realpath(__file__), '--run-job', str(state),
-                      job_id], start_new_session=True, stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+        }
+        keys = [f'{job_id}[{index}]' for index in indices] or [job_id]
+        for index, key in zip(indices or [0], keys):
+            save(state, {**record, 'key': key, 'index': index})
+    for key in keys:
+        subprocess.Popen([sys.executable, os.path.realpath(__file__), '--run-job', str(state),
+                          key], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
     where = f'queue <{queue}>' if '-q' in merged else f'default queue <{queue}>'
     print(f'Job <{job_id}> is submitted to {where}.')
     return 0
@@ -248,20 +338,23 @@ def bsub(arguments: List[str]) -> int:
 
 # --- the job, in the background -----------------------------------------------------------
 
-def stream_path(pattern: Optional[str], job_id: str) -> Optional[str]:
-    return pattern.replace('%J', job_id).replace('%I', '0') if pattern else None
+def stream_path(pattern: Optional[str], record: Record) -> Optional[str]:
+    return pattern.replace('%J', record['id']).replace('%I', str(record['index'])) \
+        if pattern else None
 
 
 def start(state: pathlib.Path, record: Record) -> 'subprocess.Popen[bytes]':
     job_id = record['id']
     host = socket.gethostname()
     environment = dict(record['environment'])
-    environment.update({'LSB_JOBID': job_id, 'LSB_JOBNAME': record['name'],
+    name = f'{record["name"]}[{record["index"]}]' if record['index'] else record['name']
+    environment.update({'LSB_JOBID': job_id, 'LSB_JOBINDEX': str(record['index']),
+                        'LSB_JOBNAME': name,
                         'LSB_QUEUE': record['queue'],
                         'LSB_MCPU_HOSTS': f'{host} {record["slots"]}',
                         'LSB_HOSTS': ' '.join([host] * record['slots'])})
-    output = stream_path(record['output'], job_id)
-    error = stream_path(record['error'], job_id)
+    output = stream_path(record['output'], record)
+    error = stream_path(record['error'], record)
     out = open(output, 'ab') if output else subprocess.DEVNULL
     err = open(error, 'ab') if error else subprocess.STDOUT if output else subprocess.DEVNULL
     script = str(state / 'jobs' / f'{job_id}.script')
@@ -325,13 +418,28 @@ def wait_to_start(state: pathlib.Path,
             if record is None or record['state'] not in PENDING:
                 return None
             due = record['submitted'] + record['pend_seconds']
-            if record['state'] == 'PEND' and not record['hold'] and time.time() >= due:
+            verdict = dependency_verdict(state, record) if record['depend'] else 'run'
+            reason = {'wait': DEPENDENCY_REASON, 'never': NEVER_SATISFIED_REASON}.get(verdict)
+            if record.get('pend_reason') != reason:
+                record['pend_reason'] = reason
+                save(state, record)
+            if record['state'] == 'PEND' and not record['hold'] and time.time() >= due \
+                    and verdict == 'run' and below_slot_limit(state, record):
                 process = start(state, record)
                 record.update(state='RUN', pid=process.pid, runner=os.getpid(),
                               started=time.time())
                 save(state, record)
                 return record, process
         time.sleep(0.05)
+
+
+def below_slot_limit(state: pathlib.Path, record: Record) -> bool:
+    """An element of an array with a job slot limit T starts while fewer than T others run."""
+    if record['slot_limit'] is None:
+        return True
+    running = [other for other in job_records(state, record['id'])
+               if other['state'] in ('RUN', 'USUSP', 'SSUSP')]
+    return len(running) < int(record['slot_limit'])
 
 
 def run_job(state: pathlib.Path, job_id: str) -> int:
@@ -382,31 +490,44 @@ def run_job(state: pathlib.Path, job_id: str) -> int:
 
 def bkill(arguments: List[str]) -> int:
     state = state_directory()
-    if not arguments or any(not argument.isdigit() for argument in arguments):
-        raise Refused('bkill: this test double only takes job ids')
+    if not arguments or any(not JOB_ID.fullmatch(argument) for argument in arguments):
+        raise Refused('bkill: this test double only takes job ids (ID or "ID[INDEX]")')
     reason = 'TERM_ADMIN' if os.environ.get('PSIJ_FAKE_LSF_ADMIN') == '1' else 'TERM_OWNER'
     failed = False
-    for job_id in arguments:
+    for given in arguments:
         with Locked(state):
-            record = load(state, job_id)
-            if record is None:
-                print(f'Job <{job_id}>: No matching job found', file=sys.stderr)
+            records = job_records(state, given)
+            if not records:
+                print(f'Job <{given}>: No matching job found', file=sys.stderr)
                 failed = True
-            elif record['state'] in FINISHED:
-                print(f'Job <{job_id}>: Job has already finished', file=sys.stderr)
+            if len(records) > 1 and all(record['state'] in FINISHED for record in records):
+                print(f'Job <{given}>: Job has already finished', file=sys.stderr)
                 failed = True
-            elif record['state'] in PENDING:
-                record.update(state='EXIT', exit_code='', finished=time.time(),
-                              exit_reason=f'{reason}: {REASONS[reason]}')
-                save(state, record)
-                print(f'Job <{job_id}> is being terminated')
-            else:
-                record['kill_reason'] = record.get('kill_reason') or reason
-                save(state, record)
-                signal_job(record, signal.SIGINT)
-                signal_job(record, signal.SIGTERM)
-                print(f'Job <{job_id}> is being terminated')
+            failed = any([kill(state, record, given, reason, len(records) > 1)
+                          for record in records]) or failed
     return 255 if failed else 0
+
+
+def kill(state: pathlib.Path, record: Record, given: str, reason: str, of_array: bool) -> bool:
+    """Kill one job or element (the lock is held); True if bkill says it could not. Killing
+    an array kills the elements that have not finished, silently skipping the others."""
+    job_id = f'{record["id"]}[{record["index"]}]' if record['index'] else given
+    if record['state'] in FINISHED and of_array:
+        return False
+    if record['state'] in FINISHED:
+        print(f'Job <{job_id}>: Job has already finished', file=sys.stderr)
+        return True
+    if record['state'] in PENDING:
+        record.update(state='EXIT', exit_code='', finished=time.time(),
+                      exit_reason=f'{reason}: {REASONS[reason]}')
+        save(state, record)
+    else:
+        record['kill_reason'] = record.get('kill_reason') or reason
+        save(state, record)
+        signal_job(record, signal.SIGINT)
+        signal_job(record, signal.SIGTERM)
+    print(f'Job <{job_id}> is being terminated')
+    return False
 
 
 # --- bjobs ------------------------------------------------------------------------------
@@ -432,7 +553,7 @@ def bjobs(arguments: List[str]) -> int:
                 fields = given.split()
             else:
                 who = given
-        elif word.isdigit():
+        elif JOB_ID.fullmatch(word):
             ids.append(word)
         else:
             raise Refused(f'bjobs: illegal option -- {word.lstrip("-")} (test double)')
@@ -449,8 +570,8 @@ def bjobs(arguments: List[str]) -> int:
     rows: List[Tuple[str, Optional[Record]]] = []
     if ids:
         for job_id in ids:
-            record = load(state, job_id)
-            rows.append((job_id, record if record is not None and visible(record) else None))
+            listed = [record for record in job_records(state, job_id) if visible(record)]
+            rows += [(job_id, record) for record in listed] or [(job_id, None)]
     else:
         name = who or user()
         rows = [(record['id'], record) for record in all_records(state)
@@ -458,8 +579,10 @@ def bjobs(arguments: List[str]) -> int:
         if not rows:
             print('No unfinished job found', file=sys.stderr)
             return 0
-    values = [(job_id, record and {FIELDS[name]: field_value(record, name) for name in fields})
-              for job_id, record in rows]
+    values: List[Tuple[str, Optional[Dict[str, Any]]]] = [
+        (job_id, None if record is None else
+         {FIELDS[name]: field_value(record, name) for name in fields})
+        for job_id, record in rows]
     missing = [job_id for job_id, shown in values if shown is None]
     if as_json:
         records = [shown if shown is not None else
@@ -484,7 +607,10 @@ def field_value(record: Record, name: str) -> str:
     if name == 'stat':
         return str(record['state'])
     if name == 'pend_reason':
-        return {'PEND': PENDING_REASON, 'PSUSP': HELD_REASON}.get(record['state'], '')
+        return {'PEND': record.get('pend_reason') or PENDING_REASON,
+                'PSUSP': HELD_REASON}.get(record['state'], '')
+    if name == 'jobindex':
+        return str(record['index'])
     if name == 'runtimelimit':
         return f'{record["run_limit"]:.1f}' if record['run_limit'] else ''
     if name == 'job_name':
@@ -494,7 +620,17 @@ def field_value(record: Record, name: str) -> str:
 
 # --- entry point --------------------------------------------------------------------------
 
-COMMANDS = {'bsub': bsub, 'bjobs': bjobs, 'bkill': bkill}
+def bparams(arguments: List[str]) -> int:
+    """``bparams -a``: lsb.params settings, ``NAME = VALUE`` lines."""
+    if arguments != ['-a']:
+        raise Refused('bparams: this test double only takes -a')
+    limit = int(os.environ.get('PSIJ_FAKE_LSF_MAX_ARRAY_SIZE', '1000'))
+    print('System default queue: normal\nMBD_SLEEP_TIME = 10\nSBD_SLEEP_TIME = 7\n'
+          f'JOB_ACCEPT_INTERVAL = 0\nMAX_JOB_ARRAY_SIZE = {limit}\nCLEAN_PERIOD = 3600')
+    return 0
+
+
+COMMANDS = {'bsub': bsub, 'bjobs': bjobs, 'bkill': bkill, 'bparams': bparams}
 
 
 def main() -> int:
@@ -502,7 +638,8 @@ def main() -> int:
         return run_job(pathlib.Path(sys.argv[2]), sys.argv[3])
     command = os.path.basename(sys.argv[0])
     if command not in COMMANDS:
-        print(f'fake LSF: call me as bsub, bjobs or bkill, not {command}', file=sys.stderr)
+        print(f'fake LSF: call me as bsub, bjobs, bkill or bparams, not {command}',
+              file=sys.stderr)
         return 2
     try:
         state = state_directory()

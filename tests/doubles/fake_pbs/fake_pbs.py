@@ -22,6 +22,8 @@ Control files in FAKE_PBS_STATE, read on every call:
   keep_completed   seconds a finished job stays known (Torque's keep_completed, PBS's job
                    history); forever when missing
   queues           the queue names qsub accepts, one per line (default workq / batch)
+  max_array_size   the server's max_array_size (PBS) / max_job_array_size (Torque): qsub
+                   refuses a larger array, ``qstat -B -f`` prints it; no limit when missing
 Every call appends its argv as a JSON line to FAKE_PBS_STATE/calls.log.
 
 What is emulated: ``#PBS`` lines and options -N -S -j -o -e -l -q -A -h -V -v -W -m -M -P
@@ -29,6 +31,25 @@ What is emulated: ``#PBS`` lines and options -N -S -j -o -e -l -q -A -h -V -v -W
 (SIGTERM, then SIGKILL 2 s later; Exit_status -29 for PBS, -11 for Torque); ``qdel`` of a
 running job sends SIGTERM to every process of its session (Exit_status 256 + signal; PBS
 substate 91), and when a job ends nothing of its session is left running.
+
+Arrays: ``-J X-Y[%T]`` (PBS; ``X < Y``, as PBS's chk_Jrange demands) or ``-t X[-Y][%T]``
+(Torque): qsub prints ``SEQ[].SERVER``; each subjob ``SEQ[I].SERVER`` runs the script with
+``PBS_JOBID`` set to its id and ``PBS_ARRAY_INDEX`` (PBS) or ``PBS_ARRAYID`` (Torque), at most T
+at once. ``qstat -t ARRAY`` lists the array (PBS: state Q, B once a subjob began, F when all
+ended) and every subjob; a subjob ends X (PBS) or C (Torque). As PBS does (openpbs
+``status_subjob``), a PBS subjob that is queued or has ended is shown with its array's
+attributes, its own state and a comment ``Subjob finished``, ``Subjob failed`` or ``Subjob
+terminated``; Torque's subjobs are jobs of their own, with their own ``exit_status``. qdel
+takes subjob and array ids; ``qstat -B -f`` prints the server's attributes.
+
+Dependencies: ``-W depend=TYPE:ID[:ID...][,TYPE:...]`` with TYPE afterok or afterany (Torque
+also afterokarray and afteranyarray, on array ids); an array id stands for all its subjobs
+(ended: all ended; ok: all exited 0). A dependent job is held (H, system hold) until its
+predecessors end; when an ``afterok`` one did not exit 0, the server deletes the job, as both
+do (``Job deleted as result of dependency on job ID``: Torque gives it that comment and
+exit_status 271, PBS substate 91). PBS refuses a dependency on a single subjob (PBSE_IVALREQ,
+openpbs ``depend_on_que``); both refuse an unknown predecessor. Not emulated: before*,
+afternotok, after (start), dependencies between servers.
 """
 
 import contextlib
@@ -51,6 +72,8 @@ FLAVOUR = os.environ.get('FAKE_PBS_FLAVOUR', 'pbspro')
 TORQUE = FLAVOUR == 'torque'
 SERVER = 'fake-torque.example.org' if TORQUE else 'fake-pbs'
 FINAL = 'C' if TORQUE else 'F'
+#: The final state of a subjob: X (PBS's "expired"), C for Torque (a job like any other).
+SUBJOB_FINAL = 'C' if TORQUE else 'X'
 WALLTIME_EXIT = -11 if TORQUE else -29
 KILL_DELAY = 2.0
 POLL = 0.05
@@ -61,6 +84,11 @@ KNOWN_RESOURCES = {'walltime', 'select', 'place', 'ncpus', 'mem', 'ngpus', 'mpip
                    'filesystems'}
 OPTIONS_WITH_VALUE = set('NSjoelqAvWmMPraJt')
 FLAGS = {'h', 'V'} | ({'n'} if TORQUE else set())
+ARRAY_OPTION = 't' if TORQUE else 'J'
+DEPENDENCY_TYPES = {'afterok', 'afterany'} | ({'afterokarray', 'afteranyarray'} if TORQUE
+                                              else set())
+DEPENDENCY_DELETED = 'Job deleted as result of dependency on job'
+_ID = re.compile(r'(\d+)(\[\d*\])?(\..+)?')
 
 
 class Refused(Exception):
@@ -96,44 +124,77 @@ def locked() -> Iterator[None]:
         yield
 
 
-def job_path(sequence: int) -> str:
-    return os.path.join(state_directory(), 'jobs', f'{sequence}.json')
+def job_path(key: str) -> str:
+    """A job's record: ``SEQ.json``, an array's ``SEQ[].json``, a subjob's ``SEQ[I].json``."""
+    return os.path.join(state_directory(), 'jobs', f'{key}.json')
 
 
-def load(sequence: int) -> Optional[Job]:
+def ended(job: Job) -> bool:
+    return job['state'] in (FINAL, SUBJOB_FINAL) and job['kind'] != 'array'
+
+
+def load(key: str) -> Optional[Job]:
     try:
-        with open(job_path(sequence)) as stream:
+        with open(job_path(key)) as stream:
             job: Job = json.load(stream)
     except (FileNotFoundError, ValueError):
         return None
     keep = control_file('keep_completed')
-    if job['state'] == FINAL and keep is not None and time.time() > job['end'] + float(keep):
+    if job['kind'] == 'array':
+        members = [load(member) for member in job['members']]
+        if keep is not None and all(member is None for member in members):
+            return None  # purged with its last subjob
+    elif ended(job) and keep is not None and time.time() > job['end'] + float(keep):
         return None  # purged: the server no longer knows the job
     return job
 
 
 def save(job: Job) -> None:
-    temporary = job_path(job['sequence']) + '.tmp'
+    temporary = job_path(job['key']) + '.tmp'
     with open(temporary, 'w') as stream:
         json.dump(job, stream)
-    os.replace(temporary, job_path(job['sequence']))
+    os.replace(temporary, job_path(job['key']))
 
 
 def all_jobs() -> List[Job]:
+    """Every known job, array and subjob, in the order of their ids."""
     names = os.listdir(os.path.join(state_directory(), 'jobs'))
-    sequences = sorted(int(name[:-5]) for name in names if re.fullmatch(r'\d+\.json', name))
-    return [job for job in map(load, sequences) if job is not None]
+    keys = [name[:-5] for name in names if re.fullmatch(r'\d+(\[\d*\])?\.json', name)]
+
+    def order(key: str) -> Tuple[int, int]:
+        sequence, _, index = key.rstrip(']').partition('[')
+        return int(sequence), int(index) if index else -1
+
+    return [job for job in map(load, sorted(keys, key=order)) if job is not None]
 
 
 def find(native_id: str) -> Optional[Job]:
-    match = re.fullmatch(r'(\d+)(\..*)?', native_id)
-    if match is None or (match.group(2) and match.group(2) != '.' + SERVER):
+    match = _ID.fullmatch(native_id)
+    if match is None or (match.group(3) and match.group(3) != '.' + SERVER):
         return None
-    return load(int(match.group(1)))
+    return load(match.group(1) + (match.group(2) or ''))
+
+
+def members(array: Job) -> List[Job]:
+    return [job for job in map(load, array['members']) if job is not None]
+
+
+def array_view(array: Job) -> Job:
+    """The array as qstat shows it: its state from its subjobs'."""
+    subjobs = members(array)
+    shown = dict(array)
+    if subjobs and all(ended(job) for job in subjobs):
+        shown.update(state=FINAL, end=max(job['end'] for job in subjobs),
+                     exit_status=2 if any(job['deleting'] for job in subjobs) else
+                     int(any(job['exit_status'] != 0 for job in subjobs)))
+    elif any(job['state'] not in ('Q', 'H') for job in subjobs):
+        shown['state'] = 'R' if TORQUE else 'B'
+    else:
+        shown['state'] = 'H' if any(job['state'] == 'H' for job in subjobs) else 'Q'
+    return shown
 
 
 # --- qsub --------------------------------------------------------------------------------
-
 def parse_options(words: List[str], options: Dict[str, Any], where: str) -> List[str]:
     """Read qsub options from ``words`` into ``options``; return the remaining operands."""
     index = 0
@@ -205,6 +266,43 @@ def slots(resources: Dict[str, str]) -> int:
     return 1
 
 
+
+def array_indices(spec: str) -> Tuple[List[int], Optional[int]]:
+    """The indices and the throttle of ``-J X-Y[:Z][%T]`` (PBS) or ``-t X[-Y][%T]`` (Torque)."""
+    match = re.fullmatch(r'(\d+)(?:-(\d+))?(?::(\d+))?(?:%(\d+))?', spec)
+    bad = f'qsub: illegal -{ARRAY_OPTION} value' if not TORQUE else \
+        'qsub: submit error (Illegal attribute or resource value MSG=array_request)'
+    if match is None or (match.group(3) and TORQUE):
+        raise Refused(bad, 2)
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) else first
+    # PBS's chk_Jrange: X-Y with X < Y; Torque also takes a single index.
+    if last < first or (not TORQUE and (match.group(2) is None or first >= last)):
+        raise Refused(bad, 2)
+    throttle = int(match.group(4)) if match.group(4) else None
+    return list(range(first, last + 1, int(match.group(3) or 1))), throttle
+
+
+def dependencies(value: str) -> List[Tuple[str, List[str]]]:
+    """``depend=TYPE:ID:ID,TYPE:ID`` as (type, ids), each predecessor checked."""
+    parsed: List[Tuple[str, List[str]]] = []
+    for item in value.split(','):
+        kind, _, rest = item.partition(':')
+        ids = [native_id for native_id in rest.split(':') if native_id]
+        if kind not in DEPENDENCY_TYPES or not ids:
+            raise Refused('qsub: illegal -W value', 2)
+        for native_id in ids:
+            predecessor = find(native_id)
+            if predecessor is None:
+                raise Refused(f'qsub: Unknown Job Id {native_id}', 153)
+            if predecessor['kind'] == 'subjob' and not TORQUE:
+                raise Refused('qsub: Invalid request', 156)  # PBSE_IVALREQ, depend_on_que
+            if kind.endswith('array') and predecessor['kind'] != 'array':
+                raise Refused(f'qsub: Bad Job Dependency {native_id}', 153)
+        parsed.append((kind, ids))
+    return parsed
+
+
 def qsub(arguments: List[str]) -> int:
     options: Dict[str, Any] = {}
     operands = parse_options(arguments, options, '')
@@ -216,6 +314,7 @@ def qsub(arguments: List[str]) -> int:
     from_script: Dict[str, Any] = {}
     parse_options(directives(script), from_script, ' (in a #PBS line)')
     resources = {**from_script.pop('resources', {}), **options.pop('resources', {})}
+    job_attributes = {**from_script.pop('attributes', {}), **options.pop('attributes', {})}
     merged = {**from_script, **options, 'resources': resources}
     queues = (control_file('queues') or ('batch' if TORQUE else 'workq')).split()
     queue = merged.get('q', queues[0])
@@ -225,6 +324,12 @@ def qsub(arguments: List[str]) -> int:
         raise Refused('qsub: Unknown queue', 170)
     if 'walltime' in resources:
         walltime_seconds(resources['walltime'])
+    indices, throttle = array_indices(merged[ARRAY_OPTION]) if ARRAY_OPTION in merged \
+        else ([], None)
+    limit = control_file('max_array_size')
+    if limit is not None and len(indices) > int(limit):
+        raise Refused('qsub: Array job exceeds server or queue size limit', 2)
+    depend = dependencies(job_attributes['depend']) if 'depend' in job_attributes else []
     user = pwd.getpwuid(os.getuid()).pw_name
     caller = dict(os.environ)
     submitted = {f'PBS_O_{name}': caller[name] for name in ('HOME', 'LANG', 'LOGNAME', 'PATH',
@@ -245,22 +350,35 @@ def qsub(arguments: List[str]) -> int:
         spool = os.path.join(state_directory(), 'jobs', f'{sequence}.script')
         with open(script, 'rb') as source, open(spool, 'wb') as copy:
             copy.write(source.read())  # PBS keeps its own copy of the script
-        name = merged.get('N') or os.path.basename(script)
         now = time.time()
         job: Job = {
-            'sequence': sequence, 'id': f'{sequence}.{SERVER}', 'name': name, 'user': user,
-            'queue': queue, 'account': merged.get('A'), 'state': 'H' if merged.get('h') else 'Q',
+            'sequence': sequence, 'key': str(sequence), 'id': f'{sequence}.{SERVER}',
+            'kind': 'job', 'name': merged.get('N') or os.path.basename(script), 'user': user,
+            'queue': queue, 'account': merged.get('A'),
+            'state': 'H' if merged.get('h') or depend else 'Q',
+            'hold': 'u' if merged.get('h') else 's' if depend else 'n',
             'script': spool, 'shell': merged.get('S', '/bin/bash'), 'resources': resources,
             'join': merged.get('j', 'n'), 'output': merged.get('o'), 'error': merged.get('e'),
             'workdir': os.getcwd(), 'environment': submitted, 'exclusive': bool(merged.get('n')),
-            'attributes': merged.get('attributes', {}), 'created': now, 'modified': now,
+            'attributes': job_attributes, 'created': now, 'modified': now,
             'arguments': ' '.join(arguments), 'deleting': False, 'exit_status': None,
+            'depend': depend, 'dependency_deleted': None,
         }
+        runners = [job['key']]
+        if indices:
+            job['range'] = merged[ARRAY_OPTION].partition('%')[0]
+            runners = [f'{sequence}[{index}]' for index in indices]
+            for index, key in zip(indices, runners):
+                save({**job, 'key': key, 'id': f'{sequence}[{index}].{SERVER}',
+                      'kind': 'subjob', 'index': index, 'parent': f'{sequence}[]'})
+            job.update(key=f'{sequence}[]', id=f'{sequence}[].{SERVER}', kind='array',
+                       members=runners, throttle=throttle)
         save(job)
     log = open(os.path.join(state_directory(), 'runner.log'), 'a')
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), '--run-job', str(sequence)],
-                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                     close_fds=True)
+    for key in runners:
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), '--run-job', key],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         start_new_session=True, close_fds=True)
     print(job['id'])
     return 0
 
@@ -275,6 +393,11 @@ def job_environment(job: Job, nodefile: str) -> Dict[str, str]:
     environment.update({'PBS_JOBID': job['id'], 'PBS_JOBNAME': job['name'],
                         'PBS_QUEUE': job['queue'], 'PBS_NODEFILE': nodefile,
                         'PBS_ENVIRONMENT': 'PBS_BATCH', 'PBS_JOBDIR': account.pw_dir})
+    if job['kind'] == 'subjob' and TORQUE:
+        environment['PBS_ARRAYID'] = str(job['index'])
+    elif job['kind'] == 'subjob':
+        environment.update(PBS_ARRAY_INDEX=str(job['index']),
+                           PBS_ARRAY_ID=f'{job["parent"]}.{SERVER}')
     return environment
 
 
@@ -282,7 +405,8 @@ def stream_path(job: Job, kind: str) -> str:
     given = job['output'] if kind == 'o' else job['error']
     if given:
         return str(given.split(':', 1)[-1])  # host:path
-    return os.path.join(job['workdir'], f'{job["name"]}.{kind}{job["sequence"]}')
+    index = f'.{job["index"]}' if job['kind'] == 'subjob' else ''
+    return os.path.join(job['workdir'], f'{job["name"]}.{kind}{job["sequence"]}{index}')
 
 
 def signal_session(session: int, number: int) -> None:
@@ -301,29 +425,78 @@ def signal_session(session: int, number: int) -> None:
                 os.kill(int(entry), number)
 
 
-def run_job(sequence: int) -> int:
-    while True:  # queued or held until it may start, or deleted
-        job = load(sequence)
-        if job is None or job['state'] == FINAL:
-            return 0
-        if job['state'] == 'Q':
-            break
+def predecessor_outcome(native_id: str) -> Optional[Tuple[bool, bool]]:
+    """(ended, exited 0) of a predecessor (an array: all its subjobs); None once forgotten."""
+    job = find(native_id)
+    if job is None:
+        return None
+    jobs = members(job) if job['kind'] == 'array' else [job]
+    return all(ended(one) for one in jobs), all(
+        one['exit_status'] == 0 and not one['deleting'] for one in jobs)
+
+
+def dependency_verdict(job: Job) -> Tuple[str, Optional[str]]:
+    """('run', None), ('wait', None) or ('delete', PREDECESSOR) for a job's dependencies."""
+    waiting = False
+    for kind, ids in job['depend']:
+        for native_id in ids:
+            outcome = predecessor_outcome(native_id)
+            if outcome is None:
+                continue  # forgotten: it ended long ago
+            done, ok = outcome
+            if done and not ok and kind.startswith('afterok'):
+                return 'delete', native_id
+            waiting = waiting or not done
+    return ('wait' if waiting else 'run'), None
+
+
+def may_start(job: Job) -> bool:
+    """A subjob of a throttled array starts only while fewer than T of its siblings run."""
+    if job['kind'] != 'subjob':
+        return True
+    parent = load(job['parent'])
+    throttle = parent.get('throttle') if parent else None
+    return throttle is None or sum(
+        sibling['state'] in ('R', 'E') for sibling in members(parent or {})) < throttle
+
+
+def run_job(key: str) -> int:
+    process: Optional[subprocess.Popen[bytes]] = None
+    job: Job = {}
+    nodefile = os.path.join(state_directory(), 'jobs', f'{key}.nodes')
+    while process is None:  # queued or held until it may start, or deleted
+        with locked():
+            loaded = load(key)
+            if loaded is None or ended(loaded):
+                return 0
+            job = loaded
+            verdict, predecessor = dependency_verdict(job) if job['hold'] == 's' \
+                else ('run', None)
+            if verdict == 'delete':
+                # The server deletes a job whose dependency can never be met (it never ran).
+                job.update(state=SUBJOB_FINAL if job['kind'] == 'subjob' else FINAL,
+                           deleting=True, end=time.time(), modified=time.time(),
+                           exit_status=271 if TORQUE else None,
+                           dependency_deleted=predecessor)
+                save(job)
+                return 0
+            if verdict == 'run' and job['hold'] == 's':
+                job.update(state='Q', hold='n', modified=time.time())
+                save(job)
+            if job['state'] == 'Q' and may_start(job):
+                with open(nodefile, 'w') as stream:
+                    stream.write(f'{HOST}\n' * slots(job['resources']))
+                output = open(stream_path(job, 'o'), 'ab')
+                error = output if job['join'] == 'oe' else open(stream_path(job, 'e'), 'ab')
+                process = subprocess.Popen(
+                    [job['shell'], job['script']], cwd=pwd.getpwnam(job['user']).pw_dir,
+                    env=job_environment(job, nodefile), stdin=subprocess.DEVNULL,
+                    stdout=output, stderr=error, start_new_session=True)
+                job.update(state='R', started=time.time(), session=process.pid,
+                           modified=time.time())
+                save(job)
+                break
         time.sleep(POLL)
-    nodefile = os.path.join(state_directory(), 'jobs', f'{sequence}.nodes')
-    with open(nodefile, 'w') as stream:
-        stream.write(f'{HOST}\n' * slots(job['resources']))
-    output = open(stream_path(job, 'o'), 'ab')
-    error = output if job['join'] == 'oe' else open(stream_path(job, 'e'), 'ab')
-    with locked():
-        job = load(sequence)
-        if job is None or job['state'] != 'Q':
-            return 0
-        process = subprocess.Popen([job['shell'], job['script']],
-                                   cwd=pwd.getpwnam(job['user']).pw_dir,
-                                   env=job_environment(job, nodefile), stdin=subprocess.DEVNULL,
-                                   stdout=output, stderr=error, start_new_session=True)
-        job.update(state='R', started=time.time(), session=process.pid, modified=time.time())
-        save(job)
     limit = job['resources'].get('walltime')
     deadline = job['started'] + walltime_seconds(limit) if limit else None
     terminated_at: Optional[float] = None
@@ -331,7 +504,7 @@ def run_job(sequence: int) -> int:
     while process.poll() is None:
         time.sleep(POLL)
         now = time.time()
-        current = load(sequence) or job
+        current = load(key) or job
         if terminated_at is None and (current['deleting'] or (deadline and now >= deadline)):
             over_time = not current['deleting']
             terminated_at = now
@@ -342,11 +515,11 @@ def run_job(sequence: int) -> int:
     code = process.returncode
     exit_status = WALLTIME_EXIT if over_time else (code if code >= 0 else 256 - code)
     with locked():
-        job = load(sequence)
-        if job is not None:
-            job.update(state=FINAL, exit_status=exit_status, end=time.time(),
-                       used=time.time() - job['started'], modified=time.time())
-            save(job)
+        job = load(key) or job
+        job.update(state=SUBJOB_FINAL if job['kind'] == 'subjob' else FINAL,
+                   exit_status=exit_status, end=time.time(),
+                   used=time.time() - job['started'], modified=time.time())
+        save(job)
     return 0
 
 
@@ -360,6 +533,10 @@ def clock(seconds: float) -> str:
 def attributes(job: Job, epoch: bool = False) -> List[Tuple[str, Any]]:
     """The job's attributes as qstat prints them, in qstat's order; nested ones (Resource_List,
     resources_used) as dicts. Times are dates, or seconds since the epoch (Torque's XML)."""
+    if job['kind'] == 'array':
+        return array_attributes(job, epoch)
+    if job['kind'] == 'subjob' and not TORQUE and job['state'] in ('Q', 'H', SUBJOB_FINAL):
+        return borrowed_attributes(job, epoch)
 
     def date(seconds: float) -> Any:
         return int(seconds) if epoch else time.ctime(seconds)
@@ -372,7 +549,7 @@ def attributes(job: Job, epoch: bool = False) -> List[Tuple[str, Any]]:
         resources.setdefault('select', '1:ncpus=1')
         resources['nodect'] = int(resources['select'].partition(':')[0] or 1)
         resources.setdefault('place', 'pack')
-    final = job['state'] == FINAL
+    final = job['state'] in (FINAL, SUBJOB_FINAL)
     ran = 'started' in job
     result: List[Tuple[str, Any]] = [('Job_Name', job['name']),
                                      ('Job_Owner', f'{job["user"]}@{HOST}')]
@@ -387,7 +564,7 @@ def attributes(job: Job, epoch: bool = False) -> List[Tuple[str, Any]]:
                ('Error_Path', f'{HOST}:{stream_path(job, "e")}')]
     if ran:
         result.append(('exec_host', f'{HOST}/0'))
-    result += [('Hold_Types', 'u' if job['state'] == 'H' else 'n'),
+    result += [('Hold_Types', job['hold'] if job['state'] == 'H' else 'n'),
                ('Join_Path', job['join']), ('Keep_Files', 'n'), ('Mail_Points', 'a'),
                ('mtime', date(job['modified'])),
                ('Output_Path', f'{HOST}:{stream_path(job, "o")}'), ('Priority', 0),
@@ -399,30 +576,80 @@ def attributes(job: Job, epoch: bool = False) -> List[Tuple[str, Any]]:
     variables = ','.join(f'{name}={value}' for name, value in job['environment'].items()
                          if name.startswith('PBS_O_'))
     result.append(('Variable_List', variables))
+    if job['depend']:
+        result.append(('depend', ','.join(f'{kind}:{":".join(ids)}'
+                                          for kind, ids in job['depend'])))
     if TORQUE:
         result += [('euser', job['user']), ('queue_type', 'E')]
         if job['exclusive']:
             result.append(('node_exclusive', 'True'))
+        if job['dependency_deleted']:
+            result.append(('comment', f'{DEPENDENCY_DELETED} {job["dependency_deleted"]}'))
         if final and job['exit_status'] is not None:
             result.append(('exit_status', job['exit_status']))
         result.append(('submit_args', job['arguments']))
         if final:
             result.append(('comp_time', date(job['end'])))
         result += [('submit_host', HOST), ('init_work_dir', job['workdir'])]
+        if job['kind'] == 'subjob':
+            result += [('job_array_id', job['index']), ('job_array_request', job['range'])]
     else:
-        when = time.strftime('%a %b %d at %H:%M', time.localtime(job.get('started', 0)))
-        comment = {'H': 'Job held by user', 'Q': 'Not Running: waiting for resources'}.get(
-            job['state'], f'Job run at {when} on ({HOST}:ncpus=1)')
-        if final:
-            comment += ' and terminated' if job['deleting'] else ' and finished'
-        result += [('substate', (91 if job['deleting'] else 92) if final else
-                    {'H': 20, 'Q': 10}.get(job['state'], 42)), ('comment', comment)]
-        if final and job['exit_status'] is not None:
-            result.append(('Exit_status', job['exit_status']))
-        result.append(('Submit_arguments', job['arguments']))
-        if final:
-            result.append(('history_timestamp', int(job['end'])))
-        result.append(('project', '_pbs_project_default'))
+        result += pbs_tail(job, final)
+    return result
+
+
+def pbs_tail(job: Job, final: bool) -> List[Tuple[str, Any]]:
+    """The last attributes of a PBS job: substate, comment, exit status, history time."""
+    when = time.strftime('%a %b %d at %H:%M', time.localtime(job.get('started', 0)))
+    held = 'Job held by user' if job['hold'] == 'u' else 'Job held by the server (dependency)'
+    comment = {'H': held, 'Q': 'Not Running: waiting for resources'}.get(
+        job['state'], f'Job run at {when} on ({HOST}:ncpus=1)')
+    if final:
+        comment += ' and terminated' if job['deleting'] else ' and finished'
+    result: List[Tuple[str, Any]] = [
+        ('substate', (91 if job['deleting'] else 92) if final else
+         {'H': 20, 'Q': 10}.get(job['state'], 42)), ('comment', comment)]
+    if final and job['exit_status'] is not None:
+        result.append(('Exit_status', job['exit_status']))
+    result.append(('Submit_arguments', job['arguments']))
+    if final:
+        result.append(('history_timestamp', int(job['end'])))
+    result.append(('project', '_pbs_project_default'))
+    return result
+
+
+def array_attributes(array: Job, epoch: bool) -> List[Tuple[str, Any]]:
+    """An array as qstat shows it: a job with the array's state and its subjobs' counts."""
+    shown = array_view(array)
+    subjobs = members(array)
+    result = attributes({**shown, 'kind': 'job', 'deleting': False}, epoch)
+    queued = [str(job['index']) for job in subjobs if job['state'] in ('Q', 'H')]
+    counts = {state: sum(job['state'] == state for job in subjobs)
+              for state in ('Q', 'R', 'E', SUBJOB_FINAL)}
+    extra: List[Tuple[str, Any]] = [('array', 'True'), ('array_indices_submitted',
+                                                        array['range'])]
+    if not TORQUE:
+        extra += [('array_indices_remaining', ','.join(queued) or '-'),
+                  ('array_state_count', f'Queued:{counts["Q"]} Running:{counts["R"]} '
+                                        f'Exiting:{counts["E"]} Expired:{counts["X"]} ')]
+        if array['throttle']:
+            extra.append(('max_run_subjobs', array['throttle']))
+    return result + extra
+
+
+def borrowed_attributes(subjob: Job, epoch: bool) -> List[Tuple[str, Any]]:
+    """A PBS subjob that is queued or has ended: its array's attributes with its own state
+    and, once ended, a comment saying how (openpbs status_subjob)."""
+    array = load(subjob['parent'])
+    base = [(name, value) for name, value in attributes(array, epoch) if not name.startswith(
+        'array')] if array else []
+    result = [(name, subjob['state'] if name == 'job_state' else value)
+              for name, value in base]
+    if subjob['state'] == SUBJOB_FINAL:
+        how = 'terminated' if subjob['deleting'] else \
+            'finished' if subjob['exit_status'] == 0 else 'failed'
+        result = [(name, f'Subjob {how}' if name == 'comment' else value)
+                  for name, value in result]
     return result
 
 
@@ -447,12 +674,24 @@ def xml_element(name: str, value: Any) -> str:
     return f'<{name}>{text}</{name}>'
 
 
+def server_status() -> int:
+    """``qstat -B -f``: the server's attributes."""
+    limit = control_file('max_array_size')
+    lines = [f'Server: {SERVER}', '    server_state = Active', f'    server_host = {HOST}',
+             '    scheduling = True', '    total_jobs = ' + str(len(all_jobs()))]
+    if limit is not None:
+        name = 'max_job_array_size' if TORQUE else 'max_array_size'
+        lines.append(f'    {name} = {int(limit)}')
+    print('\n'.join(lines) + '\n')
+    return 0
+
+
 def qstat(arguments: List[str]) -> int:
     failure = control_file('qstat.fail')
     if failure is not None:
         raise Refused(failure.rstrip('\n') or 'Communication failure.\nqstat: cannot connect '
                       f'to server {SERVER} (errno=15031)', 255)
-    full = history = xml = False
+    full = history = xml = subjobs = False
     output_format = ''
     ids: List[str] = []
     index = 0
@@ -462,6 +701,10 @@ def qstat(arguments: List[str]) -> int:
             full = True
         elif word == '-x':
             xml, history = (True, True) if TORQUE else (xml, True)
+        elif word == '-t':
+            subjobs = True
+        elif word == '-B':
+            return server_status()
         elif word == '-F' and not TORQUE and index + 1 < len(arguments):
             index += 1
             output_format = arguments[index]
@@ -480,14 +723,18 @@ def qstat(arguments: List[str]) -> int:
             print(f'qstat: Unknown Job Id{" Error" if TORQUE else ""} {native_id}',
                   file=sys.stderr)
             status = 153
-        elif job['state'] == FINAL and not history and not TORQUE:
+        elif job['kind'] == 'array' and subjobs:
+            # PBS lists the array, then its subjobs; Torque its subjobs only.
+            shown += ([] if TORQUE else [job]) + members(job)
+        elif job['kind'] != 'array' and ended(job) and not history and not TORQUE:
             print(f'qstat: {native_id} Job has finished, use -x or -H to obtain historical '
                   'job information', file=sys.stderr)
             status = 35
         else:
             shown.append(job)
     if not ids:
-        shown = [job for job in all_jobs() if history or TORQUE or job['state'] != FINAL]
+        shown = [job for job in all_jobs() if (job['kind'] != 'subjob' or subjobs)
+                 and (history or TORQUE or not ended(job))]
     if xml:
         if shown:
             print('<Data>' + ''.join('<Job>' + xml_element('Job_Id', job['id']) + ''.join(
@@ -504,12 +751,33 @@ def qstat(arguments: List[str]) -> int:
         sys.stdout.write(''.join(full_text(job) for job in shown))
     else:
         for job in shown:
+            state = array_view(job)['state'] if job['kind'] == 'array' else job['state']
             print(f'{job["id"]:<17} {job["name"][:16]:<16} {job["user"][:16]:<16} '
-                  f'{"00:00:00":>8} {job["state"]} {job["queue"]}')
+                  f'{"00:00:00":>8} {state} {job["queue"]}')
     return status
 
 
 # --- qdel and qselect --------------------------------------------------------------------
+
+def delete(job: Job, native_id: str) -> int:
+    """Delete one job or subjob (the lock is held); qdel's exit status for it."""
+    if ended(job):
+        if TORQUE:
+            print('qdel: Request invalid for state of job MSG=invalid state for job - '
+                  f'COMPLETE {native_id}', file=sys.stderr)
+            return 168
+        print(f'qdel: Job has finished {native_id}', file=sys.stderr)
+        return 35
+    if job['state'] in ('Q', 'H'):
+        job.update(state=SUBJOB_FINAL if job['kind'] == 'subjob' else FINAL, deleting=True,
+                   end=time.time(), modified=time.time())
+        save(job)
+    elif not job['deleting']:
+        job.update(deleting=True, modified=time.time())
+        save(job)
+        signal_session(job['session'], signal.SIGTERM)
+    return 0
+
 
 def qdel(arguments: List[str]) -> int:
     ids = [word for word in arguments if not word.startswith('-')]
@@ -522,21 +790,14 @@ def qdel(arguments: List[str]) -> int:
             if job is None:
                 print(f'qdel: Unknown Job Id {native_id}', file=sys.stderr)
                 status = 153
-            elif job['state'] == FINAL:
-                if TORQUE:
-                    print('qdel: Request invalid for state of job MSG=invalid state for job - '
-                          f'COMPLETE {native_id}', file=sys.stderr)
-                    status = 168
-                else:
-                    print(f'qdel: Job has finished {native_id}', file=sys.stderr)
-                    status = 35
-            elif job['state'] in ('Q', 'H'):
-                job.update(state=FINAL, deleting=True, end=time.time(), modified=time.time())
-                save(job)
-            elif not job['deleting']:
-                job.update(deleting=True, modified=time.time())
-                save(job)
-                signal_session(job['session'], signal.SIGTERM)
+            elif job['kind'] == 'array':
+                left = [subjob for subjob in members(job) if not ended(subjob)]
+                if not left:
+                    status = delete(members(job)[0], native_id) if members(job) else 153
+                for subjob in left:
+                    delete(subjob, subjob['id'])
+            else:
+                status = delete(job, native_id) or status
     return status
 
 
@@ -556,7 +817,10 @@ def qselect(arguments: List[str]) -> int:
             raise Refused(f'qselect: invalid option -- \'{word.lstrip("-")}\'', 2)
         index += 1
     for job in all_jobs():
-        if (user is None or job['user'] == user) and job['state'] in states:
+        if job['kind'] == 'subjob':
+            continue  # qselect lists arrays, not their subjobs (unless asked with -J/-t)
+        state = array_view(job)['state'] if job['kind'] == 'array' else job['state']
+        if (user is None or job['user'] == user) and state in states:
             print(job['id'])
     return 0
 
@@ -566,7 +830,7 @@ COMMANDS = {'qsub': qsub, 'qstat': qstat, 'qdel': qdel, 'qselect': qselect}
 
 def main(argv: List[str]) -> int:
     if argv[1:2] == ['--run-job']:
-        return run_job(int(argv[2]))
+        return run_job(argv[2])
     command = os.path.basename(argv[0])
     try:
         with open(os.path.join(state_directory(), 'calls.log'), 'a') as log:
