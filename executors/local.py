@@ -10,12 +10,19 @@ in the work directory for a job another process owns), so the reaper, which deci
 state once, always knows whether the job was canceled: the submitting process, its journal
 and every process that attaches report the same final state.
 
+Each element of a `psij.JobArray` is a process of its own, at most ``JobArray.throttle`` of an
+array running at once; a job that depends on others (of any executor) is held by psij until
+they have ended; ``LocalJobExecutorConfig(max_in_flight=N)`` runs at most N jobs at once. A job
+psij holds (`psij.submission_gate`) is QUEUED, without a native id, with a message saying why,
+and starts (on the ``psij-submitter`` thread) as soon as it may; canceled, it never starts.
+
 Limit: a job's exit code is recorded by the process that submitted it. If that process ends
 before the job does, nobody can learn the exit code any more; an attached job then ends
 FAILED with a message saying that its outcome is unknown (never a guessed COMPLETED), or
 CANCELED if a cancel mark says it was canceled.
 """
 
+import errno
 import logging
 import os
 import pathlib
@@ -23,13 +30,15 @@ import signal
 import subprocess
 import threading
 from dataclasses import dataclass
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import psutil
 
 from psij.batch.pieces import signal_name
+from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
+from psij.job_array import JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
@@ -38,6 +47,7 @@ from psij.job_status import JobStatus
 from psij.launcher import Launcher
 from psij.poller import get_poller
 from psij.reaper import get_reaper
+from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 
 from .local_records import (
     ExitRecord,
@@ -124,10 +134,29 @@ def _terminate_tree(pid: int, grace_period: float) -> None:
     get_poller().schedule(_Leftovers(tree), grace_period)
 
 
+class LocalJobExecutorConfig(JobExecutorConfig):
+    """Settings of the local executor (a plain `JobExecutorConfig` is taken too: no cap).
+
+    :param launcher_log_file: see `JobExecutorConfig`.
+    :param work_directory: see `JobExecutorConfig`.
+    :param max_in_flight: at most this many of the executor's jobs run at once (array elements
+        count one each); the others wait, QUEUED, held by psij, and start as earlier ones end
+        (None: no cap).
+    """
+
+    def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
+                 work_directory: Union[str, pathlib.Path, None] = None,
+                 max_in_flight: Optional[int] = None) -> None:
+        super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
+        self.max_in_flight = check_max_in_flight('LocalJobExecutorConfig.max_in_flight',
+                                                 max_in_flight)
+
+
 class LocalJobExecutor(JobExecutor):
     """Runs jobs as local processes. ``native_id`` is the process id.
 
-    Files of this executor live in ``<work_directory>/local``.
+    Files of this executor live in ``<work_directory>/local``. The config may be a
+    `LocalJobExecutorConfig` (``max_in_flight``) or any `JobExecutorConfig`.
     """
 
     name = 'local'
@@ -136,10 +165,18 @@ class LocalJobExecutor(JobExecutor):
     cancel_grace_period = 2.0
     #: Seconds between checks of jobs attached from another process.
     attach_poll_interval = 0.25
+    #: What starts jobs psij holds (the process's submitting thread; tests may give another).
+    gate_waker: ClassVar[Optional[GateWaker]] = None
 
     def __init__(self, url: Optional[str] = None,
                  config: Optional[JobExecutorConfig] = None) -> None:
         super().__init__(url=url, config=config)
+        # Any config with a max_in_flight is taken (it is checked again: a plain object may
+        # carry anything); a plain JobExecutorConfig, as psij-python code makes, has none.
+        cap = check_max_in_flight(f'{type(self.config).__name__}.max_in_flight',
+                                  getattr(self.config, 'max_in_flight', None))
+        # Processes have no throttle of their own: the gate keeps each array's.
+        self._gate = SubmissionGate(self, cap, self.gate_waker, keeps_throttles=True)
         self._records = RecordStore(self.config.work_directory / 'local')
         removed = self._records.prune_once()
         if removed:
@@ -152,22 +189,79 @@ class LocalJobExecutor(JobExecutor):
     # --- submit ----------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        """Start the job now; on return it is ACTIVE and ``native_id`` is its pid."""
+        """Start the job now; on return it is ACTIVE and ``native_id`` is its pid.
+
+        Unless psij holds it (``max_in_flight`` of the executor's jobs are running, or it
+        waits for predecessors to end: see `psij.submission_gate`): it is then QUEUED, without
+        a native id, and starts as soon as it may; a dependency that can no longer be met
+        ends it FAILED. Raises `InvalidJobException` for a bad specification and
+        `SubmitException` if the process could not be started.
+        """
         spec = self._check_job(job)
+        self._offer([job], [spec], self._gate.submit)
+
+    def submit_array(self, array: JobArray) -> None:
+        """Start every element of ``array`` as a process of its own, at most
+        ``array.throttle`` of them (and ``max_in_flight`` of the executor's jobs) running at
+        once; the others are QUEUED, held by psij, and start as earlier ones end. Every
+        element is checked before any starts (errors name the field, as `submit`'s); one that
+        cannot be started after that (its stdout cannot be opened) ends FAILED, saying why."""
+        if not isinstance(array, JobArray):
+            raise TypeError(f'submit_array() takes a JobArray, not {type(array).__name__}')
+        specs: List[JobSpec] = []
         try:
-            self._start(job, spec)
+            for job in array.jobs:
+                specs.append(self._check_job(job))
         except BaseException:
-            job.executor = None
+            for job in array.jobs[:len(specs)]:
+                job.executor = None
             raise
+        self._offer(list(array.jobs), specs, self._gate.submit_each)
+
+    def _offer(self, jobs: List[Job], specs: List[JobSpec],
+               submit: Callable[[List[Job]], None]) -> None:
+        """Hand ``jobs`` (checked, bound to this executor) to the gate's ``submit``."""
+        try:
+            for job, spec in zip(jobs, specs):
+                _check_directory(spec)
+                check_submittable(job)
+            submit(jobs)
+        except BaseException:
+            for job in jobs:
+                if job.native_id is None and job.status.state == JobState.NEW:
+                    job.executor = None
+            raise
+
+    def _send(self, jobs: List[Job]) -> None:
+        """Start ``jobs`` now (the gate's `Sender`; it sends one job at a time); raises as
+        `submit` does."""
+        for job in jobs:
+            assert job.spec is not None  # checked at submit
+            if job._cancel_requested:  # canceled while the gate handed it over
+                self._set_job_status(job, JobStatus(JobState.CANCELED,
+                                                    message='canceled before it started'))
+                continue
+            self._start(job, job.spec)
+
+    def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
+        """Never: processes do not wait for one another; psij holds the job instead."""
+        return False
+
+    def _abandon(self, job: Job, status: JobStatus) -> None:
+        """End ``job`` with ``status`` and stop its process (for the gate; a local job starts
+        only once its predecessors have ended, so its dependency cannot fail after that)."""
+        self._set_job_status(job, status)
+        with self._lock:
+            running = self._running.get(int(job.native_id or 0))
+        if running is not None and running.job is job:
+            _terminate_tree(running.process.pid, self.cancel_grace_period)
 
     def _start(self, job: Job, spec: JobSpec) -> None:
         launcher = self._get_launcher(spec.launcher or 'single')
         log_file = str(self._records.directory / f'{job.id}.launcher.log')
         argv = launcher.get_launch_command(job, log_file)
         directory = spec.directory
-        if directory is not None and not directory.is_dir():
-            raise InvalidJobException(
-                f'JobSpec.directory {str(directory)!r} is not an existing directory')
+        _check_directory(spec)  # again: a held job starts later
         # Bytes all the way: Popen would otherwise encode every inherited variable again.
         env: Dict[bytes, bytes] = dict(os.environb) if spec.inherit_environment else {}
         for key, value in (spec.environment or {}).items():
@@ -183,7 +277,10 @@ class LocalJobExecutor(JobExecutor):
             raise InvalidJobException(
                 f'JobSpec.executable {argv[0]!r} cannot be run: {error.strerror}') from error
         except OSError as error:
-            raise SubmitException(f'could not start {argv[0]!r}: {error}') from error
+            # Out of processes or memory for now: a held job is tried again later.
+            raise SubmitException(f'could not start {argv[0]!r}: {error}', error,
+                                  transient=error.errno in (errno.EAGAIN, errno.ENOMEM)
+                                  ) from error
         finally:
             for stream in streams:
                 if isinstance(stream, int) or stream is None:
@@ -198,6 +295,10 @@ class LocalJobExecutor(JobExecutor):
             self._running[pid] = _RunningJob(job, record, process, launcher, log_file)
         self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
         get_reaper().watch(pid, lambda exit_code: self._on_exit(pid, exit_code))
+        if job._cancel_requested:
+            # A cancel that came while the process was being started found nothing to
+            # signal; it is registered now, so one of the two signals it.
+            _terminate_tree(pid, self.cancel_grace_period)
 
     def _on_exit(self, pid: int, exit_code: int) -> None:
         """Called on the reaper thread when a job's process has been reaped."""
@@ -232,10 +333,13 @@ class LocalJobExecutor(JobExecutor):
         """SIGTERM the job's whole process tree (SIGKILL after `cancel_grace_period`).
 
         The job then ends CANCELED, unless it exits with 0 (COMPLETED: it finished anyway).
+        A job psij holds ends CANCELED at once and never starts.
         """
         # _should_cancel records the cancel on the job before anything is signalled: the
         # reaper may see the job die before _terminate_tree returns.
         if not self._should_cancel(job):
+            return
+        if self._gate.cancel(job):  # held: CANCELED now, never started
             return
         pid = int(job.native_id or 0)
         with self._lock:
@@ -250,6 +354,12 @@ class LocalJobExecutor(JobExecutor):
             if is_running(pid, attached.record.start_ticks):
                 _terminate_tree(pid, self.cancel_grace_period)
             self._check_attached(pid)
+
+    def cancel_jobs(self, jobs: Sequence[Job]) -> None:
+        """`cancel` every job of ``jobs``: those not started yet first, so that none of them
+        starts in the room that the end of the others makes."""
+        for job in sorted(jobs, key=lambda job: job.native_id is not None):
+            job.cancel()
 
     # --- attach ----------------------------------------------------------------------------
 
@@ -332,6 +442,13 @@ class LocalJobExecutor(JobExecutor):
     def list(self) -> List[str]:
         """The native ids of the jobs of this work directory that are still running."""
         return self._records.running_job_ids()
+
+
+def _check_directory(spec: JobSpec) -> None:
+    directory = spec.directory
+    if directory is not None and not directory.is_dir():
+        raise InvalidJobException(
+            f'JobSpec.directory {str(directory)!r} is not an existing directory')
 
 
 def _resolve(path: pathlib.Path, spec: JobSpec) -> pathlib.Path:
