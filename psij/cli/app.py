@@ -13,6 +13,7 @@ import sys
 import traceback
 from typing import Callable, Dict, List, Optional, Tuple
 
+from psij.cli.campaign_commands import campaign_command
 from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.info_commands import executors_command, spec_command
 from psij.cli.job_commands import cancel_command, list_command, status_command, wait_command
@@ -30,6 +31,7 @@ _HANDLERS: Dict[str, Handler] = {
     'list': list_command,
     'executors': executors_command,
     'spec': spec_command,
+    'campaign': campaign_command,
 }
 
 DEBUG_VARIABLE = 'PSIJ_CLI_DEBUG'

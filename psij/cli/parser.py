@@ -11,6 +11,7 @@ from typing import Any, NoReturn, Optional
 
 from psij import __version__
 from psij.cli import option_values
+from psij.cli.campaign_commands import add_campaign_parsers
 from psij.cli.exit_status import EXIT_STATUS_HELP, CliError, ExitStatus
 
 #: The executor used when neither -e nor PSIJ_EXECUTOR names one.
@@ -202,6 +203,8 @@ def build_parser() -> CliParser:
         usage='psij spec [options] [SPEC.json] [-- CMD [ARGS...]]',
         description='Validate a JSON job spec and print it normalised, or build one from '
                     'options (and a command after "--") and print it.')
+
+    add_campaign_parsers(subcommands, output, executor)
     return parser
 
 
