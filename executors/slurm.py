@@ -80,6 +80,7 @@ _QUEUE_ID = re.compile(r'[0-9]+(_[0-9]+|_\[[0-9,%\[\]-]+\])?(\+[0-9]+)?')
 _OPTION_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]*')
 _ELEMENT_ID = re.compile(r'[0-9]+_[0-9]+')
 _MAX_ARRAY_SIZE = re.compile(r'^MaxArraySize\s*=\s*([0-9]+)\s*$', re.MULTILINE)
+_MAX_JOB_COUNT = re.compile(r'^MaxJobCount\s*=\s*([0-9]+)\s*$', re.MULTILINE)
 # scancel's word on one job it could not kill (in lower case).
 _KILL_ERROR = re.compile(r'kill job error on job id ([0-9_]+): (.*)')
 _RESERVED_OPTIONS = {'output': 'JobSpec.stdout_path', 'o': 'JobSpec.stdout_path',
@@ -219,6 +220,13 @@ def job_status(native_state: str, reason: str = '', time_limit: str = '',
     if name == 'FAILED':
         return SchedulerStatus(JobState.FAILED, name, exit_code=code,
                                complete=code is not None)
+    if name == 'CANCELLED' and reason == 'DependencyNeverSatisfied':
+        # --kill-on-invalid-dep: Slurm ended the job because a predecessor failed; the job
+        # never ran (psij itself says which predecessor, when it submitted the job).
+        return SchedulerStatus(JobState.FAILED, name,
+                               message='dependency never satisfied: a predecessor did not '
+                                       'complete (Slurm canceled the job: '
+                                       'DependencyNeverSatisfied)')
     if name == 'CANCELLED':
         by = f' by uid {words[2]}' if len(words) >= 3 and words[1] == 'by' else ''
         # Without accounting Slurm does not say who canceled; accounting is asked once.
@@ -342,6 +350,11 @@ class Slurm(BatchScheduler):
     def parse_array_limit(self, result: CommandResult) -> Optional[int]:
         """``MaxArraySize`` (indices 0 to MaxArraySize - 1: that many elements)."""
         match = _MAX_ARRAY_SIZE.search(result.stdout) if result.ok else None
+        return int(match.group(1)) if match else None
+
+    def parse_job_limit(self, result: CommandResult) -> Optional[int]:
+        """``MaxJobCount``: the most jobs the controller holds (each element counts)."""
+        match = _MAX_JOB_COUNT.search(result.stdout) if result.ok else None
         return int(match.group(1)) if match else None
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:

@@ -3,8 +3,10 @@
 Importing this package loads no plugin, starts no thread and installs no signal handler.
 """
 
+from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException, SubmitException, UnreachableStateException
 from psij.job import Job, JobStatusCallback
+from psij.job_array import JobArray
 from psij.job_attributes import JobAttributes
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
@@ -17,8 +19,10 @@ from psij.resource_spec import ResourceSpec, ResourceSpecV1
 __version__ = '0.1.0'
 
 __all__ = [
+    'DependencyCondition',
     'InvalidJobException',
     'Job',
+    'JobArray',
     'JobAttributes',
     'JobExecutor',
     'JobExecutorConfig',

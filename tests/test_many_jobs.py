@@ -122,6 +122,17 @@ def test_an_array_over_the_scheduler_limit_is_split(site: Site) -> None:
     assert len({job.native_id for job in array.jobs}) == 10
 
 
+def test_an_array_the_scheduler_could_never_hold_is_refused_naming_the_field(
+        site: Site) -> None:
+    executor = site.executor()
+    executor._array_limit, executor._job_limit = 4, 20  # as scontrol show config would say
+    array = JobArray(JobSpec('/bin/true'), 21)
+    with pytest.raises(InvalidJobException, match='JobArray.count is 21; allowed: 1 to 20'):
+        executor.submit_array(array)
+    assert site.submits() == 0
+    assert all(job.executor is None and job.status.state == JobState.NEW for job in array.jobs)
+
+
 # --- the cap on jobs in flight --------------------------------------------------------------
 
 def test_jobs_over_the_cap_are_held_by_psij_and_go_as_others_end(site: Site) -> None:

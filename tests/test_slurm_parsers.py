@@ -894,3 +894,48 @@ def test_one_scancel_cancels_many_and_says_which_had_ended() -> None:
     assert slurm.parse_cancel_output(result, ['23', '26', '999999']) == {
         '23': CancelOutcome.ALREADY_ENDED, '26': CancelOutcome.REQUESTED,
         '999999': CancelOutcome.ALREADY_ENDED}
+
+
+# --- arrays and dependencies (issue 13) ------------------------------------------------------
+
+ELEMENTS = ['6905_0', '6905_1', '6905_2', '6905_3']
+
+
+def test_one_squeue_asks_for_every_element_by_its_array() -> None:
+    argv = slurm.status_command([*ELEMENTS, '6906', '6907'])
+    assert '--array' in argv and argv[-1] == '--jobs=6905,6906,6907'
+    accounting = slurm.accounting_command(ELEMENTS)
+    assert accounting is not None and accounting[-1] == '--jobs=6905'
+
+
+def test_squeue_with_array_shows_each_element_pending_ones_too() -> None:
+    statuses = slurm.parse_status_output(captured('squeue-array-elements-dependency'),
+                                         [*ELEMENTS, '6906', '6907'])
+    assert [statuses[native_id].state for native_id in ELEMENTS] == [
+        JobState.ACTIVE, JobState.ACTIVE, JobState.QUEUED, JobState.QUEUED]
+    assert statuses['6905_3'].message == 'pending: JobArrayTaskLimit'  # the %2 throttle
+    assert statuses['6906'].state == JobState.FAILED
+
+
+def test_a_job_slurm_killed_for_a_failed_dependency_is_failed_not_canceled() -> None:
+    status = slurm.parse_status_output(captured('squeue-array-elements-dependency'),
+                                       ['6907'])['6907']
+    assert status.state == JobState.FAILED
+    assert 'dependency never satisfied' in (status.message or '')
+
+
+def test_sacct_lists_running_elements_and_the_pending_rest_as_a_range() -> None:
+    records = slurm.parse_accounting_output(captured('sacct-array-elements-dependency'),
+                                            [*ELEMENTS, '6906'])
+    assert records['6905_0'].state == JobState.ACTIVE
+    assert '6905_2' not in records  # still pending: squeue, not accounting, says so
+    assert (records['6906'].state, records['6906'].exit_code) == (JobState.FAILED, 3)
+
+
+def test_the_array_and_job_limits_come_from_scontrol_show_config() -> None:
+    assert slurm.array_limit_command() == ['scontrol', 'show', 'config']
+    config = captured('scontrol-show-config')
+    assert (slurm.parse_array_limit(config), slurm.parse_job_limit(config)) == (1001, 10000)
+    failed = CommandResult(['scontrol'], 1, '', 'slurm_load_ctl_conf error')
+    assert slurm.parse_array_limit(failed) is None and slurm.parse_job_limit(failed) is None
+

@@ -11,12 +11,23 @@ from typing import Callable, Dict, List
 
 import psij.launchers
 import pytest
-from batch_helpers import check_golden, golden_job, job_script
+from batch_helpers import GOLDEN_JOB_ID, check_golden, golden_job, job_script
 from psij.executors.slurm import Slurm, SlurmJobExecutor, format_time_limit
 from psij.executors.slurm_input_environment import directive_options, overriding_variables
 
-from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
+from psij import (
+    DependencyCondition,
+    InvalidJobException,
+    Job,
+    JobArray,
+    JobAttributes,
+    JobSpec,
+    JobState,
+    JobStatus,
+    ResourceSpecV1,
+)
 from psij.batch import BatchSchedulerExecutorConfig
+from psij.job_array import INDEX_TOKEN
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'slurm'
 WORK = pathlib.Path('/shared/psij work')
@@ -84,11 +95,33 @@ def test_golden_script(case: str) -> None:
     check_golden(script, path, case)
 
 
+def _array_after_others() -> str:
+    """An array of 50 (at most 5 at once) after one job completed and another ended."""
+    array = JobArray(JobSpec('/bin/echo', ['part', INDEX_TOKEN],
+                             stdout_path=f'/data/out.{INDEX_TOKEN}'), 50, throttle=5)
+    array.id = GOLDEN_JOB_ID
+    first, second = Job(JobSpec('/bin/true')), Job(JobSpec('/bin/true'))
+    for predecessor, native_id in ((first, '7'), (second, '8_1')):
+        predecessor.native_id = native_id  # as if submitted, and still queued
+        predecessor._set_status(JobStatus(JobState.QUEUED))
+    array.depends_on(first).depends_on(second, condition=DependencyCondition.ENDED)
+    executor = SlurmJobExecutor(config=BatchSchedulerExecutorConfig(work_directory=WORK))
+    return executor.generate_script(array.jobs[0]).replace(LAUNCHERS, '<LAUNCHERS>')
+
+
+def test_golden_script_of_an_array_with_dependencies() -> None:
+    script = _array_after_others()
+    check_golden(script, GOLDEN / 'array_with_dependencies.sh', 'array_with_dependencies')
+    assert '#SBATCH --array=0-49%5\n' in script
+    assert '#SBATCH --dependency=afterok:7,afterany:8_1\n' in script
+
+
 def test_golden_scripts_are_valid_bash() -> None:
     import subprocess
-    for case, make in CASES.items():
-        checked = subprocess.run(['bash', '-n'], input=render(make()).encode(),
-                                 capture_output=True)
+    scripts = {case: render(make()) for case, make in CASES.items()}
+    scripts['array_with_dependencies'] = _array_after_others()
+    for case, script in scripts.items():
+        checked = subprocess.run(['bash', '-n'], input=script.encode(), capture_output=True)
         assert checked.returncode == 0, (case, checked.stderr)
 
 

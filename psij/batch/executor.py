@@ -21,7 +21,7 @@ from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
 from psij.job_status import JobStatus
-from psij.submission_gate import GateWaker, SubmissionGate
+from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 from psij.transport import LocalTransport, Transport
 
 logger = logging.getLogger('psij.batch')
@@ -94,11 +94,8 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                              f'not {keep_files!r}')
         self.keep_files = keep_files
         self.file_retention = _positive('file_retention', file_retention)
-        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(
-                max_in_flight, int) or max_in_flight < 1):
-            raise ValueError('BatchSchedulerExecutorConfig.max_in_flight must be a whole '
-                             f'number of jobs, 1 or more, or None; not {max_in_flight!r}')
-        self.max_in_flight = max_in_flight
+        self.max_in_flight = check_max_in_flight('BatchSchedulerExecutorConfig.max_in_flight',
+                                                 max_in_flight)
 
 
 class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
@@ -145,6 +142,7 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         self.directory = config.work_directory / self.name
         self._gate = SubmissionGate(self, config.max_in_flight, self.gate_waker)
         self._array_limit: Optional[int] = None
+        self._job_limit: Optional[int] = None
 
     def make_scheduler(self, config: BatchSchedulerExecutorConfig) -> BatchScheduler:
         """The scheduler of this executor, with the settings ``config`` holds; the class's
@@ -177,6 +175,7 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         if self.scheduler.element_names is None:
             super().submit_array(array)
             return
+        self._check_array_size(array)
         checked: List[Job] = []
         try:
             for job in array.jobs:
@@ -229,14 +228,24 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         logger.debug('submitted %d job(s) as %s %s', len(jobs), self.name, native_id)
 
     def _elements_per_array(self) -> int:
+        """The most elements of one native array (asked of the scheduler once)."""
         if self._array_limit is None:
             limit = self.scheduler.max_array_size
             command = self.scheduler.array_limit_command()
             if command is not None:
                 result = self.transport.run(command, timeout=self.batch_config.command_timeout)
                 limit = self.scheduler.parse_array_limit(result) or limit
+                self._job_limit = self.scheduler.parse_job_limit(result)
             self._array_limit = limit or 10**9
         return self._array_limit
+
+    def _check_array_size(self, array: JobArray) -> None:
+        """Refuse an array the scheduler could never hold, however it is split."""
+        self._elements_per_array()
+        if self._job_limit is not None and array.count > self._job_limit:
+            raise InvalidJobException(
+                f'JobArray.count is {array.count}; allowed: 1 to {self._job_limit} (the most '
+                f'jobs {self.name} holds at once, whatever the array is split into)')
 
     def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
         """True if the scheduler can make ``job`` wait for ``predecessor`` (a job of the same

@@ -177,6 +177,12 @@ class BatchScheduler(ABC):
         if it does not say."""
         return None
 
+    def parse_job_limit(self, result: CommandResult) -> Optional[int]:
+        """The most jobs the scheduler holds at once, from `array_limit_command`'s output (an
+        array with more elements is refused, as splitting cannot help); None if it does not
+        say."""
+        return None
+
     @abstractmethod
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """One argv asking for the state of all ``native_ids``."""
