@@ -330,6 +330,23 @@ def test_non_zero_marker_is_failed_once_the_scheduler_says_failed(sim: Simulatio
     assert history.states == [JobState.QUEUED, JobState.ACTIVE, JobState.FAILED]
 
 
+def test_a_marker_written_before_the_queue_shows_the_end_is_read_first(sim: Simulation) -> None:
+    # Under load the status command can see a job ended before the marker cadence comes
+    # round: the marker's message (why the script gave up) must still be in the status.
+    executor = sim.executor(marker_polling_interval=60.0, queue_polling_interval=60.0)
+    (history,) = sim.submit(executor)
+    native_id = history.job.native_id or ''
+    sim.poller.run_until(lambda: False, 200.0)  # the marker listings are now 60 s apart
+    marker(executor, native_id, '.ec', '1\nJobSpec.directory /nowhere cannot be entered\n')
+    sim.scheduler.queue[native_id] = SchedulerStatus(JobState.FAILED, 'C', exit_code=1)
+    executor.tracker_registry.request_status(executor.scheduler, executor.transport)
+    sim.run_until_final([history], 5.0)
+
+    assert history.final_at in sim.command_times(STATUS)
+    assert history.final.exit_code == 1
+    assert 'JobSpec.directory /nowhere cannot be entered' in (history.final.message or '')
+
+
 def test_time_limit_reason_is_in_the_failure_message(sim: Simulation) -> None:
     _, history, _ = _running_job_with_exit_marker(sim, '3\n', marker_polling_interval=0.5)
     native_id = history.job.native_id

@@ -21,11 +21,11 @@ What a final status needs is in `psij.batch.evidence`; job files, in `psij.batch
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from psij.batch.cadence import NEVER, Cadence, Pace
 from psij.batch.cancels import CancelQueue
+from psij.batch.command_in_flight import QUICK_COMMAND_WAIT, CommandInFlight
 from psij.batch.evidence import (
     EXIT_REASON_WAIT,
     TrackedJob,
@@ -47,7 +47,7 @@ from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.poller import Poller
-from psij.transport import CommandResult, RunningCommand, Transport
+from psij.transport import CommandResult, Transport
 
 logger = logging.getLogger('psij.batch.tracker')
 
@@ -62,26 +62,6 @@ MARKER_FAST_WINDOW = 2.0
 CANCEL_LOOK_DELAY = 0.2
 #: The longest wait between two accounting commands.
 MAX_ACCOUNTING_INTERVAL = 30.0
-#: How long the poller thread waits for a scheduler command it has just started; a command
-#: that takes longer is looked at again every `MIN_LOOK_INTERVAL`, doubling up to
-#: `MAX_LOOK_INTERVAL`, while markers (and other trackers) go on.
-QUICK_COMMAND_WAIT = 0.5
-MIN_LOOK_INTERVAL = 0.05
-MAX_LOOK_INTERVAL = 0.5
-
-
-@dataclass(eq=False)
-class CommandInFlight:
-    """A status or accounting command that has been started and has not answered yet."""
-
-    kind: str
-    command: RunningCommand
-    ids: List[str]
-    jobs: List[TrackedJob]
-    next_look_at: float
-    look_interval: float = MIN_LOOK_INTERVAL
-
-
 class SchedulerTracker:
     """Watches all jobs of one scheduler reached through one transport; see the module
     docstring. Made by a `psij.batch.registry.TrackerRegistry`; ``on_idle`` is called when no
@@ -320,8 +300,7 @@ class SchedulerTracker:
         now = self._clock()
         if result is None:
             with self._lock:
-                in_flight.next_look_at = now + in_flight.look_interval
-                in_flight.look_interval = min(in_flight.look_interval * 2, MAX_LOOK_INTERVAL)
+                in_flight.look_later(now)
             return
         with self._lock:
             self._in_flight = None
@@ -365,8 +344,15 @@ class SchedulerTracker:
         if self._status.failures:
             logger.warning('%s status command works again after %d failures',
                            self.scheduler.name, self._status.failures)
+        # A job the queue shows ended has written its exit-code marker, if it could: read it
+        # before the queue's word (which has no message), whatever the marker cadence.
+        unmarked = [statuses.get(job.native_id) for job in in_queue if job.exit_marker is None]
+        if any(status is not None and status.state.final for status in unmarked):
+            self._look_at_markers(in_queue, now)
         only_waiting = True
         for tracked in in_queue:
+            if tracked.done:
+                continue
             if not self._apply_queue_status(tracked, statuses.get(tracked.native_id), now):
                 only_waiting = False
         awaiting_reason = any(job.exit_marker_seen_at is not None and not job.done
