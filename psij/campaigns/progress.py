@@ -15,6 +15,7 @@ from typing import IO, Dict, Optional
 
 from psij.campaigns.records import FINAL, STATES, SUBMITTING, JobRecord
 from psij.campaigns.runner import Observer
+from psij.terminal_line import RewrittenLine
 
 BAR_WIDTH = 20
 
@@ -67,33 +68,24 @@ class LiveProgress(Observer):
         self.stream = stream
         self.started = time.monotonic()
         self._counts: Optional[Dict[str, int]] = None
-        self._last_text = ''
-        self._last_draw = -self.REDRAW_INTERVAL
+        self._line = RewrittenLine(stream)
 
     def counts(self, counts: Dict[str, int]) -> None:
         """Redraw, unless the last redraw was very recent."""
         self._counts = dict(counts)
-        if time.monotonic() - self._last_draw >= self.REDRAW_INTERVAL:
+        if time.monotonic() - self._line.drawn_at >= self.REDRAW_INTERVAL:
             self._draw()
 
     def note(self, text: str) -> None:
         """Print the note on a line of its own, then the counts again below it."""
-        self._clear()
+        self._line.clear()
         self.stream.write(f'psij campaign: {text}\n')
-        self._last_text = ''
         self._draw()
 
     def finish(self) -> None:
         """Show the last counts and end the line."""
         self._draw()
-        if self._last_text:
-            self.stream.write('\n')
-            self.stream.flush()
-            self._last_text = ''
-
-    def _clear(self) -> None:
-        if self._last_text:
-            self.stream.write('\r' + ' ' * len(self._last_text) + '\r')
+        self._line.end()
 
     def _draw(self) -> None:
         if self._counts is None:
@@ -102,12 +94,5 @@ class LiveProgress(Observer):
         done = sum(self._counts[state] for state in FINAL)
         filled = BAR_WIDTH * done // total if total else BAR_WIDTH
         elapsed = time.monotonic() - self.started
-        text = (f'[{"#" * filled}{"-" * (BAR_WIDTH - filled)}] {done}/{total} done | '
-                f'{counts_text(self._counts)} | {elapsed:.0f} s')
-        if text == self._last_text:
-            return
-        padding = ' ' * max(len(self._last_text) - len(text), 0)
-        self.stream.write('\r' + text + padding)
-        self.stream.flush()
-        self._last_text = text
-        self._last_draw = time.monotonic()
+        self._line.show(f'[{"#" * filled}{"-" * (BAR_WIDTH - filled)}] {done}/{total} done | '
+                        f'{counts_text(self._counts)} | {elapsed:.0f} s')

@@ -12,6 +12,7 @@ from typing import IO, Dict, Optional
 from psij.cli.output import print_line, status_text
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.terminal_line import RewrittenLine
 
 #: The order in which counts are shown; UNKNOWN counts ids the executor does not know.
 UNKNOWN = 'UNKNOWN'
@@ -58,36 +59,25 @@ class LiveCounts(WaitDisplay):
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.started = time.monotonic()
-        self._last_text = ''
-        self._last_draw = -self.REDRAW_INTERVAL
+        self._line = RewrittenLine(stream)
         self._pending: Optional[Dict[str, int]] = None
 
     def counts(self, counts: Dict[str, int]) -> None:
         """Redraw, unless the last redraw was very recent (then the next call shows it)."""
         self._pending = dict(counts)
-        if time.monotonic() - self._last_draw >= self.REDRAW_INTERVAL:
+        if time.monotonic() - self._line.drawn_at >= self.REDRAW_INTERVAL:
             self._draw()
 
     def _draw(self, label: str = 'waiting') -> None:
         if self._pending is None:
             return
         elapsed = time.monotonic() - self.started
-        text = f'{label}: {counts_text(self._pending)} ({elapsed:.0f} s)'
-        if text == self._last_text:
-            return
-        # Blanks over the end of a longer previous line: no terminal escape needed.
-        padding = ' ' * max(len(self._last_text) - len(text), 0)
-        self.stream.write('\r' + text + padding)
-        self.stream.flush()
-        self._last_text = text
-        self._last_draw = time.monotonic()
+        self._line.show(f'{label}: {counts_text(self._pending)} ({elapsed:.0f} s)')
 
     def finish(self) -> None:
         """Show the last counts and end the line."""
         self._draw('done')
-        if self._last_text:
-            self.stream.write('\n')
-            self.stream.flush()
+        self._line.end()
 
 
 def choose_display(json_output: bool) -> WaitDisplay:
