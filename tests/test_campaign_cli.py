@@ -255,7 +255,7 @@ def test_template_is_a_map(work_dir: pathlib.Path, tmp_path: pathlib.Path) -> No
 def test_docs_cover_every_campaign_subcommand_and_option(work_dir: pathlib.Path) -> None:
     docs = (REPO / 'docs' / 'cli.md').read_text()
     page = (REPO / 'docs' / 'many-jobs.md').read_text()
-    for subcommand in ('submit', 'reattach', 'info', 'template'):
+    for subcommand in ('submit', 'reattach', 'cancel', 'info', 'template'):
         assert f'### `psij campaign {subcommand}`' in docs
         result = psij(work_dir, 'campaign', subcommand, '--help')
         assert result.returncode == 0, str(result)

@@ -158,7 +158,11 @@ def test_a_cancel_outranks_the_result_file() -> None:
     job = record(1)
     settle(job, JobStatus(JobState.CANCELED, message='canceled by the user'),
            RunResult('a', commands={1: 0}, exit_code=0, ended=1.0), 100.0)
-    assert job.state == FAILED and job.message == 'canceled; canceled by the user'
+    assert job.state == FAILED and job.message == 'canceled by the user'
+    # A cancel whose message does not say so is named.
+    other = record(1)
+    settle(other, JobStatus(JobState.CANCELED, message='killed by SIGTERM'), None, 100.0)
+    assert other.state == FAILED and other.message == 'canceled; killed by SIGTERM'
 
 
 def test_a_job_gone_without_status_or_result_is_a_failure_saying_so() -> None:

@@ -9,7 +9,9 @@ Layout (``<job>`` is the job's zero-padded number, 1 for the first):
 * ``<job>.sh``: the job's script; ``<job>.result``: what it wrote while running
   (`psij.campaigns.job_script`); ``<job>.out``, ``<job>.err``: its standard streams;
 * ``.lock``: held (`filelock`, an OS lock the system drops when its process dies, even by
-  ``kill -9``) by the one process that runs the campaign; ``runner.json`` says which.
+  ``kill -9``) by the one process that runs the campaign; ``runner.json`` says which;
+* ``cancel.json``: written by ``psij campaign cancel``; the process that runs the campaign
+  (now, or any later one) cancels every job and submits nothing more.
 
 Every JSON file is written under a temporary name and renamed, so a reader (``psij
 campaign info`` while the campaign runs, or a process taking over after a crash) sees each
@@ -33,6 +35,7 @@ from psij.campaigns.records import JobRecord
 CAMPAIGN_FILE = 'campaign.json'
 LOCK_FILE = '.lock'
 RUNNER_FILE = 'runner.json'
+CANCEL_FILE = 'cancel.json'
 #: The version of this layout, in campaign.json.
 FORMAT_VERSION = 1
 
@@ -171,6 +174,18 @@ class LogsFolder:
         waited = f' after waiting {timeout:g} s' if timeout > 0 else ''
         return (f'the campaign in {self.path} is run by another process{holder}{waited}; '
                 'only one process at a time submits its jobs')
+
+    # --- cancel --------------------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        """Ask that every job of the campaign be canceled; the request stays, so whichever
+        process runs the campaign, now or later, honours it."""
+        write_json(self.path / CANCEL_FILE, {'pid': os.getpid(), 'host': socket.gethostname(),
+                                             'at': time.time()})
+
+    def cancel_requested(self) -> bool:
+        """True once `request_cancel` was called."""
+        return (self.path / CANCEL_FILE).exists()
 
     # --- jobs ----------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def settle(record: JobRecord, status: Optional[JobStatus], result: Optional[RunR
     record.state = FAILED
     record.exit_code = None if status is None else status.exit_code
     parts: List[str] = []
-    if canceled:
+    if canceled and not (status is not None and (status.message or '').startswith('canceled')):
         parts.append('canceled')
     if status is not None and status.message:
         parts.append(status.message)

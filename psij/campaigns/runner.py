@@ -6,6 +6,10 @@ It uses only the public API of the executor (``submit``, ``attach``, ``list``, t
 callback), so it works with any executor. One thread does everything that writes the logs
 folder; the executor's threads only hand status changes over through a queue.
 
+A campaign whose folder holds a cancel request (``psij campaign cancel``) submits nothing
+more: its unsubmitted jobs fail as canceled, and every job in flight is canceled at once,
+through `JobExecutor.cancel_jobs` (one command per scheduler for a batch executor).
+
 Order of writes, for each submission: the record says ``submitting`` with psij's job id of
 the submission *before* ``submit`` is called, and gets the native id right after it returns.
 `psij.campaigns.recovery` says what happens to a record caught in between.
@@ -50,6 +54,8 @@ ORPHAN_INTERVAL = 2.0
 #: After this many refusals in a row (and no success between), no more jobs are submitted:
 #: the map's settings are likely wrong for every job.
 REFUSALS_TO_STOP = 3
+#: The message of a job that was never submitted because the campaign was canceled.
+CANCELED_UNSUBMITTED = 'canceled (psij campaign cancel) before it was submitted'
 
 
 class Observer:
@@ -101,6 +107,7 @@ class CampaignRunner:
         self._stop_reason: Optional[str] = None
         self._refusals = 0
         self._refusing: Optional[str] = None
+        self._canceling = False
 
     # --- control -------------------------------------------------------------------------
 
@@ -118,6 +125,8 @@ class CampaignRunner:
             self._resume()
             next_resolve = next_orphans = 0.0
             while self._stop_reason is None:
+                if not self._canceling and self.folder.cancel_requested():
+                    self._cancel_everything()
                 now = time.monotonic()
                 if self._unresolved and now >= next_resolve:
                     self._resolve()
@@ -177,6 +186,32 @@ class CampaignRunner:
             self.observer.note(f'job {record.id}: cannot attach to {record.native_id} '
                                f'({error.message}); following its result file')
             self._orphans.add(record.id)
+            return
+        if self._canceling and not job.status.final:
+            self.executor.cancel_jobs([job])
+
+    # --- canceling -----------------------------------------------------------------------
+
+    def _cancel_everything(self) -> None:
+        """The campaign is canceled: the jobs not submitted yet fail as canceled, and every
+        job in flight is canceled with one call (see the module docstring)."""
+        self._canceling = True
+        while self._queue:
+            self._never_submitted(self._records[self._queue.popleft()])
+        jobs = [job for job in self._jobs.values() if not job.status.final]
+        self.observer.note(f'canceled: {len(jobs)} job(s) in flight are canceled, nothing '
+                           'more is submitted')
+        if jobs:
+            self.executor.cancel_jobs(jobs)
+        if self._orphans:
+            self.observer.note(f'{len(self._orphans)} job(s) started by an earlier run cannot '
+                               'be canceled from here (the executor cannot attach to them); '
+                               'they are followed to their end')
+
+    def _never_submitted(self, record: JobRecord) -> None:
+        record.state, record.message = FAILED, CANCELED_UNSUBMITTED
+        record.times['ended'] = time.time()
+        self._write(record)
 
     # --- submitting ----------------------------------------------------------------------
 
@@ -343,13 +378,17 @@ class CampaignRunner:
                     self._orphans.add(name)
             elif found.verdict == NEVER:
                 self._unresolved.discard(name)
+                then = 'the campaign is canceled' if self._canceling else 'submitting it again'
                 self.observer.note(f'job {name}: the interrupted submission never ran '
-                                   f'({found.reason}); submitting it again')
+                                   f'({found.reason}); {then}')
                 record.attempts.append(Attempt(record.job_id or '',
                                                record.times.get('submitted'), found.reason))
                 record.state, record.job_id = UNSUBMITTED, None
-                self._write(record)
-                self._queue.appendleft(name)
+                if self._canceling:
+                    self._never_submitted(record)
+                else:
+                    self._write(record)
+                    self._queue.appendleft(name)
 
     def _write(self, record: JobRecord) -> None:
         self.folder.write_record(record)

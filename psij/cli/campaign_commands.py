@@ -1,4 +1,4 @@
-"""``psij campaign submit | reattach | info | template``: many jobs from one map file.
+"""``psij campaign submit | reattach | cancel | info | template``: many jobs from one map file.
 
 The work is done by `psij.campaigns`; this module parses, calls it and prints. It imports
 `psij.campaigns` only when a campaign subcommand runs (and `psij.cli.parser` not at all: the
@@ -13,7 +13,17 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from psij.cli import option_values
 from psij.cli.exit_status import CliError, ExitStatus, exit_status_of_job
@@ -93,6 +103,17 @@ def add_campaign_parsers(subcommands: Any, output: argparse.ArgumentParser,
                           help='wait this long for a process running the campaign to end '
                                '(default: fail at once, exit status 75)')
 
+    cancel = actions.add_parser(
+        'cancel', parents=[logs, output], help="cancel every job of a campaign",
+        description='Cancel the campaign of a logs folder: nothing more is submitted, the '
+                    'jobs not submitted yet fail as canceled, and every job in flight is '
+                    'canceled at once (one scheduler command for all of them where the '
+                    'executor can). If another process runs the campaign, it does the '
+                    'canceling and this command returns at once; otherwise this command '
+                    'takes the campaign over, cancels, and follows the jobs to their end.')
+    cancel.add_argument('--lock-timeout', type=option_values.positive_seconds,
+                        metavar='SECONDS', default=0.0, help=argparse.SUPPRESS)
+
     info = actions.add_parser(
         'info', parents=[logs, output], help="show the campaign's jobs",
         description="Show the campaign's jobs: without FIELD, their commands as a map (so "
@@ -117,7 +138,8 @@ def add_campaign_parsers(subcommands: Any, output: argparse.ArgumentParser,
 def campaign_command(options: argparse.Namespace, command: List[str]) -> int:
     """``psij campaign SUBCOMMAND``."""
     handlers: Dict[str, Callable[[argparse.Namespace], int]] = {
-        'submit': _submit, 'reattach': _reattach, 'info': _info, 'template': _template}
+        'submit': _submit, 'reattach': _reattach, 'cancel': _cancel, 'info': _info,
+        'template': _template}
     return handlers[options.campaign_subcommand](options)
 
 
@@ -167,14 +189,39 @@ def _submit(options: argparse.Namespace) -> int:
 
 
 def _reattach(options: argparse.Namespace) -> int:
+    folder, executor = _open_campaign(options)
+    max_running = options.max_running or int(folder.campaign['max_running'])
+    return _run(options, folder, executor, max_running, 'reattach')
+
+
+def _cancel(options: argparse.Namespace) -> int:
+    from psij.campaigns import FolderBusy
+    folder, executor = _open_campaign(options)
+    folder.request_cancel()
+    try:
+        return _run(options, folder, executor, int(folder.campaign['max_running']), 'cancel')
+    except CliError as error:
+        if not isinstance(error.__cause__, FolderBusy):
+            raise
+        runner = error.message.split(';')[0]
+    # Another process runs the campaign: it sees the request within a fraction of a second.
+    if options.json:
+        print_json({'logs': str(folder.path), 'cancel': 'requested', 'runner': runner})
+    else:
+        print_line(f'psij campaign: cancel requested; {runner}, which cancels its jobs (psij '
+                   f'campaign info --logs {folder.path} shows them end)')
+    return ExitStatus.OK
+
+
+def _open_campaign(options: argparse.Namespace) -> 'Tuple[LogsFolder, JobExecutor]':
+    """The campaign of ``--logs`` and its executor (as the campaign was submitted)."""
     from psij.campaigns import LogsFolder
     from psij.cli.executor_setup import open_executor
     folder = _map_errors(lambda: LogsFolder.open(pathlib.Path(os.path.abspath(options.logs))))
     campaign = folder.campaign
     executor = open_executor(argparse.Namespace(executor=campaign['executor'],
                                                 work_directory=campaign['work_directory']))
-    max_running = options.max_running or int(campaign['max_running'])
-    return _run(options, folder, executor, max_running, 'reattach')
+    return folder, executor
 
 
 def _run(options: argparse.Namespace, folder: 'LogsFolder', executor: 'JobExecutor',
@@ -202,7 +249,7 @@ def _run(options: argparse.Namespace, folder: 'LogsFolder', executor: 'JobExecut
         raise CliError(ExitStatus.TIMEOUT, str(error)) from error
     if isinstance(display, LiveProgress):
         display.finish()
-    return _report(options, folder, summary, stop.received)
+    return _report(options, folder, summary, stop.received, subcommand == 'cancel')
 
 
 def _count(number: int, noun: str) -> str:
@@ -234,7 +281,7 @@ class _StopOnSignals:
 
 
 def _report(options: argparse.Namespace, folder: 'LogsFolder', summary: 'Summary',
-            received: Optional[int]) -> int:
+            received: Optional[int], canceling: bool = False) -> int:
     from psij.campaigns.progress import counts_text, record_text
     failed = [record for record in summary.records if record.state == 'failed']
     if options.json:
@@ -256,6 +303,8 @@ def _report(options: argparse.Namespace, folder: 'LogsFolder', summary: 'Summary
         return ExitStatus.INTERRUPTED if received == signal.SIGINT else 128 + received
     if summary.stopped is not None:
         return ExitStatus.BACKEND
+    if canceling:
+        return ExitStatus.OK  # every job is final: canceled, or ended before
     for record in summary.records:
         if record.state != 'completed':
             # As psij wait: the first job (in order) that did not complete decides.
