@@ -346,8 +346,11 @@ class SchedulerTracker:
                            self.scheduler.name, self._status.failures)
         # A job the queue shows ended has written its exit-code marker, if it could: read it
         # before the queue's word (which has no message), whatever the marker cadence.
-        unmarked = [statuses.get(job.native_id) for job in in_queue if job.exit_marker is None]
-        if any(status is not None and status.state.final for status in unmarked):
+        ended = [(job, statuses[job.native_id]) for job in in_queue if job.exit_marker is None
+                 and job.native_id in statuses and statuses[job.native_id].state.final]
+        if ended:
+            for job, status in ended:
+                job.scheduler_status = status  # a marker found now settles with its reason
             self._look_at_markers(in_queue, now)
         only_waiting = True
         for tracked in in_queue:
