@@ -274,3 +274,20 @@ class LocalRunningCommand:
         text = stream.read().decode(errors='replace')
         stream.close()
         return text
+
+
+#: The urls that mean "this machine" (psij-python passes None).
+LOCAL_URLS = (None, '', 'local://', 'local:', 'localhost')
+
+
+def transport_for_url(url: Optional[str]) -> Transport:
+    """The transport of a batch executor's PSI/J ``url``: this machine (None, ``local://``),
+    or a host reached over SSH (``ssh://[user@]host[:port]``, `psij.ssh`). ValueError naming
+    the url and the allowed forms otherwise."""
+    if url in LOCAL_URLS:
+        return LocalTransport()
+    if isinstance(url, str) and url.startswith('ssh:'):
+        from psij.ssh import SshTransport, parse_ssh_url  # only for executors that use it
+        return SshTransport(parse_ssh_url(url))
+    raise ValueError(f'JobExecutor url {url!r} is not one psij knows; allowed: None or '
+                     "'local://' (this machine), 'ssh://[user@]host[:port]' (over SSH)")

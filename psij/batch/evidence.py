@@ -65,8 +65,9 @@ class MarkerNews:
 
 
 def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[MarkerNews]:
-    """What the marker files of ``jobs`` say that their records do not know yet: one listing
-    per marker directory, and a read of each new marker.
+    """What the marker files of ``jobs`` say that their records do not know yet: per marker
+    directory, one listing and a read of each new marker, or, where the transport can read
+    many files at once (``read_files``: over SSH), one round trip for it all.
 
     A marker naming another psij job is not evidence: it was left by an earlier job with the
     same (reused) scheduler id, and the new job's own marker will replace it. An attached job
@@ -77,24 +78,51 @@ def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[Marke
         by_directory.setdefault(job.marker_directory, []).append(job)
     for directory, group in by_directory.items():
         try:
-            names = transport.list_directory(directory)
+            files = _MarkerFiles(transport, directory, group)
         except OSError as error:
             logger.warning('cannot list the marker directory %s: %s', directory, error)
             continue
         for tracked in group:
-            if tracked.exit_marker is None and tracked.native_id + markers.EXIT_CODE in names:
-                marker = _exit_marker(transport, tracked)
+            exit_name = tracked.native_id + markers.EXIT_CODE
+            if tracked.exit_marker is None and exit_name in files.names:
+                marker = _exit_marker(files.read(exit_name), tracked)
                 if marker is not None:
                     news.append(MarkerNews(tracked, marker))
                     continue
-            if not tracked.started and tracked.native_id + markers.STARTED in names \
-                    and _started_marker_is_ours(transport, tracked):
+            started_name = tracked.native_id + markers.STARTED
+            if not tracked.started and started_name in files.names \
+                    and _started_marker_is_ours(files.read(started_name), tracked):
                 news.append(MarkerNews(tracked))
     return news
 
 
-def _exit_marker(transport: Transport, tracked: TrackedJob) -> Optional[ExitMarker]:
-    text = transport.read_file(tracked.marker_directory / (tracked.native_id + markers.EXIT_CODE))
+class _MarkerFiles:
+    """The marker files of one directory that matter to ``group``: their names, and their
+    texts as they are read."""
+
+    def __init__(self, transport: Transport, directory: pathlib.Path,
+                 group: Sequence[TrackedJob]) -> None:
+        self._transport = transport
+        self._directory = directory
+        read_files = getattr(transport, 'read_files', None)
+        self._texts: Optional[Dict[str, str]] = None
+        if read_files is None:
+            self.names = transport.list_directory(directory)
+            return
+        wanted = [tracked.native_id + suffix for tracked in group
+                  for suffix, needed in ((markers.EXIT_CODE, tracked.exit_marker is None),
+                                         (markers.STARTED, not tracked.started))
+                  if needed]
+        self._texts = read_files(directory, wanted) if wanted else {}
+        self.names = set(self._texts)
+
+    def read(self, name: str) -> Optional[str]:
+        if self._texts is not None:
+            return self._texts.get(name)
+        return self._transport.read_file(self._directory / name)
+
+
+def _exit_marker(text: Optional[str], tracked: TrackedJob) -> Optional[ExitMarker]:
     marker = parse_exit_marker(text) if text is not None else None
     if marker is None:
         return None
@@ -106,10 +134,9 @@ def _exit_marker(transport: Transport, tracked: TrackedJob) -> Optional[ExitMark
                                or 'single')
 
 
-def _started_marker_is_ours(transport: Transport, tracked: TrackedJob) -> bool:
+def _started_marker_is_ours(text: Optional[str], tracked: TrackedJob) -> bool:
     if tracked.attached:
         return True
-    text = transport.read_file(tracked.marker_directory / (tracked.native_id + markers.STARTED))
     if text is None:
         return False
     job_id = markers.marker_job_id(text)

@@ -9,6 +9,7 @@ from psij.batch.evidence import TrackedJob
 from psij.batch.pieces import current_user
 from psij.batch.psij_python import PsijPythonMethods, PsijPythonScheduler
 from psij.batch.registry import TrackerRegistry, trackers
+from psij.batch.remote_side import placed_launch_command, remote_path, remote_user
 from psij.batch.scheduler import BatchScheduler, JobScript, StatusCommandError
 from psij.batch.script import ArraySlice, ScriptInputs
 from psij.batch.submission import native_dependencies
@@ -22,7 +23,7 @@ from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
-from psij.transport import LocalTransport, Transport
+from psij.transport import Transport, transport_for_url
 
 logger = logging.getLogger('psij.batch')
 
@@ -137,9 +138,10 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
                 work_directory=config.work_directory)
         super().__init__(url=url, config=config)
         self.batch_config: BatchSchedulerExecutorConfig = config
-        self.transport: Transport = transport if transport is not None else LocalTransport()
+        self.transport: Transport = transport if transport is not None else \
+            transport_for_url(url)
         self.scheduler = self.make_scheduler(config)
-        self.directory = config.work_directory / self.name
+        self.directory = remote_path(self.transport, config.work_directory) / self.name
         self._gate = SubmissionGate(self, config.max_in_flight, self.gate_waker)
         self._array_limit: Optional[int] = None
         self._job_limit: Optional[int] = None
@@ -279,9 +281,11 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
                                 array.throttle)
             launcher_log = self.directory / f'{array.id}-{INDEX_TOKEN}{markers.LAUNCHER_LOG}'
             launch_job = Job(spec)
+        launch_command = placed_launch_command(
+            self.transport, self.directory.parent,
+            launcher.get_launch_command(launch_job, str(launcher_log)))
         return ScriptInputs(job=job, marker_directory=self.directory,
-                            launch_command=launcher.get_launch_command(launch_job,
-                                                                       str(launcher_log)),
+                            launch_command=launch_command,
                             launcher_log=launcher_log, array=slice_,
                             dependencies=native_dependencies(job))
 
@@ -378,6 +382,6 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
             raise SubmitException(f'cannot list the jobs: {error}') from error
 
     def user(self) -> str:
-        """The user whose jobs `list` shows (never from the terminal: ``os.getlogin`` fails
-        without one)."""
-        return current_user()
+        """The user whose jobs `list` shows: the one commands run as, on the far side of the
+        transport (never from the terminal: ``os.getlogin`` fails without one)."""
+        return remote_user(self.transport) or current_user()

@@ -1,0 +1,136 @@
+"""Slurm and Grid Engine reached over SSH (``url='ssh://psij-test'``), for real: the test
+sshd logs in as the test user psijssh, whose jobs run on the real clusters of this machine.
+Scripts, markers and outputs are on the remote side (psijssh's home), launchers included."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import uuid
+from typing import Iterator
+
+import pytest
+from batch_helpers import final_status
+from real_tools import SshHost, require_sge, require_slurm, require_sshd
+
+from psij import (
+    DependencyCondition,
+    Job,
+    JobArray,
+    JobAttributes,
+    JobExecutor,
+    JobSpec,
+    JobState,
+    ResourceSpecV1,
+)
+from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
+from psij.job_array import INDEX_TOKEN
+from psij.ssh import SshTransport
+
+REMOTE_HOME = pathlib.Path('/home/psijssh')
+
+
+
+@pytest.fixture(params=['slurm', 'sge'])
+def remote(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[BatchSchedulerExecutor]:
+    name: str = request.param
+    require_slurm() if name == 'slurm' else require_sge()
+    host: SshHost = require_sshd()
+    monkeypatch.setenv('PSIJ_SSH_CONFIG', str(host.config))
+    # Under this user's home: the same path under psijssh's home on the remote side.
+    work = pathlib.Path.home() / '.psij' / 'ssh-tests' / str(uuid.uuid4())
+    config = BatchSchedulerExecutorConfig(
+        work_directory=work, initial_queue_polling_delay=0.2, queue_polling_interval=2.0,
+        marker_polling_interval=0.5, outcome_timeout=30.0)
+    executor = JobExecutor.get_instance(name, url='ssh://psij-test', config=config)
+    assert isinstance(executor, BatchSchedulerExecutor)
+    yield executor
+
+
+def remote_text(executor: BatchSchedulerExecutor, path: pathlib.Path) -> str:
+    assert isinstance(executor.transport, SshTransport)
+    text = executor.transport.read_file(path)
+    assert text is not None, f'{path} is not on the remote side'
+    return text
+
+
+def test_jobs_run_there_with_their_words_verbatim(remote: BatchSchedulerExecutor) -> None:
+    assert str(remote.directory).startswith(str(REMOTE_HOME / '.psij' / 'ssh-tests'))
+    out = remote.directory.parent / 'out $1.txt'
+    words = ["it's", '$HOME', '`touch pwned`', 'a;b', 'two\nlines']
+    ok = Job(JobSpec('/bin/sh', ['-c', 'printf "%s|" "$@" "$GREETING"; whoami', 'sh', *words],
+                     environment={'GREETING': "hello 'world' $USER"}, stdout_path=out))
+    failing = Job(JobSpec('/bin/sh', ['-c', 'exit 3']))
+    remote.submit(ok)
+    remote.submit(failing)
+    assert final_status(ok, 120).state == JobState.COMPLETED
+    status = final_status(failing, 120)
+    assert (status.state, status.exit_code) == (JobState.FAILED, 3)
+    assert remote_text(remote, out) == "|".join(words + ["hello 'world' $USER"]) + '|psijssh\n'
+    assert remote_text(remote, remote.directory / f'{ok.native_id}.ec').startswith('0\n')
+    assert not remote.batch_config.work_directory.exists()  # nothing of it on this side
+
+
+def test_a_launcher_runs_from_its_remote_copy(remote: BatchSchedulerExecutor) -> None:
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo rank'], launcher='multiple',
+                      stdout_path=remote.directory.parent / 'ranks.txt',
+                      resources=ResourceSpecV1(process_count=2),
+                      attributes=JobAttributes(custom_attributes={'sge.pe': 'smp'})))
+    remote.submit(job)
+    assert final_status(job, 120).state == JobState.COMPLETED
+    assert remote_text(remote, remote.directory.parent / 'ranks.txt') == 'rank\nrank\n'
+    script = remote_text(remote, remote.directory / f'{job.id}.sh')
+    assert str(remote.directory.parent / 'launchers') in script
+
+
+def test_an_array_and_a_failed_dependency(remote: BatchSchedulerExecutor) -> None:
+    array = JobArray(JobSpec('/bin/sh', ['-c', 'exit $1', 'sh', INDEX_TOKEN]), 3)
+    remote.submit_array(array)
+    after = Job(JobSpec('/bin/true')).depends_on(array)
+    anyway = Job(JobSpec('/bin/true')).depends_on(array, condition=DependencyCondition.ENDED)
+    remote.submit(after)
+    remote.submit(anyway)
+    codes = [(status.state, status.exit_code) for status in
+             (final_status(job, 180) for job in array.jobs)]
+    assert codes == [(JobState.COMPLETED, 0), (JobState.FAILED, 1), (JobState.FAILED, 2)]
+    assert final_status(after, 120).state == JobState.FAILED
+    assert 'dependency never satisfied' in (after.status.message or '')
+    assert final_status(anyway, 180).state == JobState.COMPLETED
+
+
+def test_the_scheduler_is_asked_about_the_remote_users_jobs(
+        remote: BatchSchedulerExecutor) -> None:
+    assert remote.user() == 'psijssh'
+    job = Job(JobSpec('/bin/sleep', ['300']))
+    remote.submit(job)
+    try:
+        assert job.native_id in remote.list()
+    finally:
+        job.cancel()
+    assert final_status(job, 120).state == JobState.CANCELED
+
+
+def test_cancel_and_attach_from_another_process(remote: BatchSchedulerExecutor,
+                                                tmp_path: pathlib.Path) -> None:
+    sleeper = Job(JobSpec('/bin/sleep', ['300']))
+    quick = Job(JobSpec('/bin/sh', ['-c', 'sleep 2; exit 5']))
+    remote.submit(sleeper)
+    remote.submit(quick)
+    attach = (
+        'import json, sys\n'
+        'from psij import Job, JobExecutor\n'
+        'from psij.batch import BatchSchedulerExecutorConfig\n'
+        'executor = JobExecutor.get_instance(sys.argv[1], url="ssh://psij-test", config='
+        'BatchSchedulerExecutorConfig(work_directory=sys.argv[2], outcome_timeout=30))\n'
+        'job = Job()\n'
+        'executor.attach(job, sys.argv[3])\n'
+        'status = job.wait(timeout=150)\n'
+        'print(json.dumps([status.state.name, status.exit_code]))\n')
+    done = subprocess.run([sys.executable, '-c', attach, remote.name,
+                           str(remote.batch_config.work_directory), str(quick.native_id)],
+                          capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ['FAILED', 5]
+    sleeper.cancel()
+    assert final_status(sleeper, 120).state == JobState.CANCELED
