@@ -3,7 +3,9 @@ sshd logs in as the test user psijssh, whose jobs run on the real clusters of th
 Scripts, markers and outputs are on the remote side (psijssh's home), launchers included."""
 
 import json
+import os
 import pathlib
+import re
 import subprocess
 import sys
 import uuid
@@ -24,8 +26,10 @@ from psij import (
     ResourceSpecV1,
 )
 from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
+from psij.exceptions import SubmitException
 from psij.job_array import INDEX_TOKEN
 from psij.ssh import SshTransport
+from psij.ssh.transport import control_directory
 
 REMOTE_HOME = pathlib.Path('/home/psijssh')
 
@@ -134,3 +138,26 @@ def test_cancel_and_attach_from_another_process(remote: BatchSchedulerExecutor,
     assert json.loads(done.stdout) == ['FAILED', 5]
     sleeper.cancel()
     assert final_status(sleeper, 120).state == JobState.CANCELED
+
+
+def test_with_the_host_unreachable_a_submit_is_a_transient_failure(
+        remote: BatchSchedulerExecutor, tmp_path: pathlib.Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The executor's url has been used: a new executor needs no connection to be made, and
+    # a submit that cannot reach the host says so, as a failure that may go away.
+    config = tmp_path / 'config'
+    original = pathlib.Path(os.environ['PSIJ_SSH_CONFIG'])
+    config.write_text(re.sub(r'Port [0-9]+', 'Port 1', original.read_text()))
+    monkeypatch.setenv('PSIJ_SSH_CONFIG', str(config))
+    subprocess.run(['ssh', '-F', str(original), '-o',
+                    f'ControlPath={control_directory()}/%C', '-O', 'exit', 'psij-test'],
+                   capture_output=True, timeout=30)
+    offline = JobExecutor.get_instance(remote.name, url='ssh://psij-test',
+                                       config=remote.batch_config)
+    assert isinstance(offline, BatchSchedulerExecutor)
+    assert offline.directory == remote.directory
+    job = Job(JobSpec('/bin/true'))
+    with pytest.raises(SubmitException) as raised:
+        offline.submit(job)
+    assert raised.value.transient
+    assert 'ssh to psij-test failed' in raised.value.message, raised.value.message

@@ -30,7 +30,7 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from real_tools import IN_CI, require_command, require_sge, require_slurm
+from real_tools import IN_CI, require_command, require_sge, require_slurm, require_sshd
 
 import psij
 import psij.batch
@@ -294,11 +294,14 @@ def example_requirements(path: pathlib.Path) -> List[str]:
             for name in line.split(',') if name.strip()]
 
 
-def _require(name: str) -> None:
+def _require(name: str, environment: Dict[str, str]) -> None:
     if name == 'slurm':
         require_slurm()
     elif name == 'sge':
         require_sge()
+    elif name == 'sshd':
+        host = require_sshd()
+        environment.update(PSIJ_SSH_CONFIG=str(host.config), PSIJ_EXAMPLE_HOST=host.name)
     else:
         require_command(name)
 
@@ -312,12 +315,12 @@ def test_examples_exist_and_declare_known_requirements() -> None:
 
 @pytest.mark.parametrize('example', EXAMPLE_FILES, ids=[path.name for path in EXAMPLE_FILES])
 def test_example_runs(example: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    for name in example_requirements(example):
-        _require(name)
     home, run = tmp_path / 'home', tmp_path / 'run'
     home.mkdir()
     run.mkdir()
     environment = dict(os.environ, HOME=str(home))
+    for name in example_requirements(example):
+        _require(name, environment)
     result = subprocess.run([sys.executable, str(example)], cwd=run, env=environment,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (

@@ -312,9 +312,10 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
             self.transport.make_directory(self.directory, 0o700)
             self.transport.write_file(path, text, 0o600)
         except OSError as error:
+            # A connection that failed (over SSH) may work when tried again.
             raise SubmitException(
                 f'cannot write the job script in the work directory {self.directory}: '
-                f'{error}') from error
+                f'{error}', transient=isinstance(error, ConnectionError)) from error
         return JobScript(inputs, path, text)
 
     # --- cancel ----------------------------------------------------------------------------

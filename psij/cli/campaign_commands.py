@@ -177,6 +177,11 @@ def _map_errors(action: Callable[[], T]) -> T:
 def _submit(options: argparse.Namespace) -> int:
     from psij.campaigns import LogsFolder, check_with_executor, create_campaign, plan_campaign
     from psij.cli.executor_setup import open_executor
+    if getattr(options, 'url', None):
+        # The jobs run the scripts of the logs folder, which a remote cluster does not see.
+        raise CliError(ExitStatus.USAGE, f'--url {options.url}: campaigns run only where '
+                       'their logs folder is seen by the jobs (this machine or its cluster); '
+                       'run psij campaign on the cluster\'s login node instead')
     plan = _map_errors(lambda: plan_campaign(options.map, options.grouping))
     logs = pathlib.Path(os.path.abspath(options.logs))
     _map_errors(lambda: LogsFolder.check_new(logs))

@@ -4,7 +4,7 @@ import argparse
 from typing import Optional
 
 from psij.cli.exit_status import CliError, ExitStatus
-from psij.cli.parser import executor_name, work_directory
+from psij.cli.parser import executor_name, executor_url, work_directory
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
@@ -22,12 +22,15 @@ def open_executor(options: argparse.Namespace) -> JobExecutor:
     """
     name = executor_name(options)
     directory: Optional[str] = work_directory(options)
+    url = executor_url(options)
     try:
         config = JobExecutorConfig(work_directory=directory)
-        return JobExecutor.get_instance(name, config=config)
+        return JobExecutor.get_instance(name, url=url, config=config)
     except PluginLoadError as error:
         raise CliError(ExitStatus.UNKNOWN_PLUGIN, str(error)) from error
     except ValueError as error:
+        if 'JobExecutor url' in str(error):
+            raise CliError(ExitStatus.USAGE, f'{error} (--url)') from error
         # get_instance's ValueError names the known executors.
         raise CliError(ExitStatus.UNKNOWN_PLUGIN, f'{error} (-e/--executor)') from error
     except OSError as error:

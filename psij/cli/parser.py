@@ -18,6 +18,7 @@ from psij.cli.exit_status import EXIT_STATUS_HELP, CliError, ExitStatus
 DEFAULT_EXECUTOR = 'local'
 EXECUTOR_VARIABLE = 'PSIJ_EXECUTOR'
 WORK_DIRECTORY_VARIABLE = 'PSIJ_WORK_DIRECTORY'
+URL_VARIABLE = 'PSIJ_URL'
 
 #: Subcommands that take a command after ``--``.
 TAKES_COMMAND = ('run', 'submit', 'spec')
@@ -36,6 +37,7 @@ environment:
   {EXECUTOR_VARIABLE}        the executor when -e is not given (else {DEFAULT_EXECUTOR})
   {WORK_DIRECTORY_VARIABLE}  the work directory when --work-directory is not given
                        (else ~/.psij/work)
+  {URL_VARIABLE}             the executor's url when --url is not given
   PSIJ_CLI_DEBUG=1     show the traceback of an internal error
 
 See docs/cli.md for every option, the JSON keys and examples."""
@@ -78,6 +80,10 @@ def _executor_options() -> CliParser:
                        help='where executors keep their records, scripts and markers '
                             f'(default: ${WORK_DIRECTORY_VARIABLE}, else ~/.psij/work); '
                             'attach by id needs the one used at submission')
+    group.add_argument('--url', metavar='URL', default=os.environ.get(URL_VARIABLE) or None,
+                       help='where a batch executor runs its commands: ssh://[user@]host'
+                            f'[:port] for a cluster reached over SSH (default: ${URL_VARIABLE}, '
+                            'else this machine)')
     return parser
 
 
@@ -212,6 +218,12 @@ def executor_name(options: argparse.Namespace) -> str:
     """The executor the options name."""
     name: str = options.executor
     return name
+
+
+def executor_url(options: argparse.Namespace) -> Optional[str]:
+    """The executor url the options name (None: this machine)."""
+    value: Optional[str] = getattr(options, 'url', None)
+    return value
 
 
 def work_directory(options: argparse.Namespace) -> Optional[str]:

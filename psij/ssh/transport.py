@@ -13,6 +13,8 @@ result has ``returncode`` None, as for a command that could not run, so a status
 retried and no job changes state.
 """
 
+import hashlib
+import json
 import os
 import pathlib
 import subprocess
@@ -36,10 +38,17 @@ CONTROL_PERSIST = '10m'
 FILE_TIMEOUT = 60.0
 
 
+#: The longest socket path every system takes (sun_path is 104 bytes on macOS, 108 on Linux).
+MAX_SOCKET_PATH = 100
+
+
 def control_directory() -> pathlib.Path:
-    """Where the masters' sockets are (``~/.psij/ssh``, user-only): short enough for the
-    104-byte limit of a socket path."""
-    return pathlib.Path.home() / '.psij' / 'ssh'
+    """Where the masters' sockets are: ``~/.psij/ssh`` (user-only), or ``/tmp/psij-ssh-UID``
+    when a home directory's path is too long for a socket path (``%C`` adds 41 bytes)."""
+    directory = pathlib.Path.home() / '.psij' / 'ssh'
+    if len(str(directory)) + 41 > MAX_SOCKET_PATH:
+        directory = pathlib.Path(f'/tmp/psij-ssh-{os.getuid()}')
+    return directory
 
 
 def ssh_options(url: SshUrl) -> List[str]:
@@ -93,7 +102,10 @@ class SshTransport:
     # --- commands --------------------------------------------------------------------------
 
     def _argv(self) -> List[str]:
-        make_private_directory(control_directory())
+        directory = control_directory()
+        make_private_directory(directory)
+        if directory.stat().st_uid != os.getuid():
+            raise OSError(f'{directory} (the SSH master sockets) belongs to another user')
         return ['ssh', *ssh_options(self.url), self.url.destination,
                 remote_shell.REMOTE_COMMAND]
 
@@ -143,6 +155,8 @@ class SshTransport:
 
     def _file_operation(self, script: str, what: str, path: pathlib.PurePath) -> CommandResult:
         result = self.run_script(script, [what, str(path)], FILE_TIMEOUT)
+        if result.returncode is None:  # ssh failed: nothing was done there
+            raise ConnectionError(f'{what} {path}: {result.stderr.strip()}')
         if not result.ok:
             raise OSError(f'{what} {path} on {self.url.destination} failed: '
                           f'{result.stderr.strip() or result.describe()}')
@@ -184,7 +198,19 @@ class SshTransport:
     # --- paths -----------------------------------------------------------------------------
 
     def _whoami(self) -> Tuple[pathlib.PurePosixPath, str]:
-        """The remote home directory and user name (asked once, in one round trip)."""
+        """The remote home directory and user name: asked once per url and remembered in
+        the master sockets' directory, so that an executor made later (an attach in another
+        process) needs no connection to be made."""
+        if self._identity is not None:
+            return self._identity
+        remembered = control_directory() / (
+            hashlib.sha256(self.key.encode()).hexdigest()[:20] + '.whoami')
+        try:
+            home, user = json.loads(remembered.read_text())
+            self._identity = (pathlib.PurePosixPath(str(home)), str(user))
+            return self._identity
+        except (OSError, ValueError, TypeError):
+            pass
         if self._identity is None:
             result = self.run_script('printf "%s\\n%s\\n" "$HOME" "$(id -un)"\n',
                                      ['id', '-un'], FILE_TIMEOUT)
@@ -194,6 +220,9 @@ class SshTransport:
                               f'and home directory: '
                               f'{result.stderr.strip() or result.describe()}')
             self._identity = (pathlib.PurePosixPath(lines[0]), lines[1])
+            temporary = remembered.with_suffix('.tmp')
+            temporary.write_text(json.dumps(lines))
+            os.replace(temporary, remembered)
         return self._identity
 
     def home(self) -> pathlib.PurePosixPath:
