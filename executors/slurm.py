@@ -329,6 +329,27 @@ class Slurm(BatchScheduler):
         return SubmitCommand(without_overriding_variables(
             script.text, ['sbatch', '--parsable', str(script.path)]))
 
+    def find_submission_command(self, user: str) -> Optional[List[str]]:
+        """``squeue`` (live jobs, the script as ``%o``) then ``sacct`` (jobs of the last day,
+        ``SubmitLine``) for ``user``, in one shell: every job with the script it came from."""
+        # Without accounting (sacct fails) the queue alone answers: a job that already left
+        # it is then not found.
+        return ['sh', '-c', f'squeue --noheader --user={user} --format=%F^%o && '
+                            f'{{ sacct --noheader --parsable2 --allocations --user={user} '
+                            '--starttime=now-1days --format=JobID,SubmitLine --delimiter=^ '
+                            '2>/dev/null || true; }']
+
+    def parse_find_submission(self, result: CommandResult, script: str) -> Optional[str]:
+        """The job (or array) whose script is ``script``: ``ID^COMMAND`` lines (an array's
+        elements give ``ID_N``)."""
+        if not result.ok:
+            raise StatusCommandError(result.describe())
+        for line in result.stdout.splitlines():
+            native_id, _, command = line.partition('^')
+            if command == script or command.endswith(f' {script}'):
+                return native_id.split('_')[0].strip()
+        return None
+
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id printed by ``sbatch --parsable`` (``ID`` or ``ID;cluster``)."""
         lines = result.stdout.strip().splitlines()

@@ -9,10 +9,11 @@ import re
 import subprocess
 import sys
 import uuid
-from typing import Iterator
+from typing import Iterator, Optional, Sequence
 
 import pytest
 from batch_helpers import final_status
+from psij.executors.slurm import SlurmJobExecutor
 from real_tools import SshHost, require_sge, require_slurm, require_sshd
 
 from psij import (
@@ -28,8 +29,9 @@ from psij import (
 from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
 from psij.exceptions import SubmitException
 from psij.job_array import INDEX_TOKEN
-from psij.ssh import SshTransport
+from psij.ssh import SshTransport, parse_ssh_url, remote_shell
 from psij.ssh.transport import control_directory
+from psij.transport import CommandResult
 
 REMOTE_HOME = pathlib.Path('/home/psijssh')
 
@@ -38,7 +40,16 @@ REMOTE_HOME = pathlib.Path('/home/psijssh')
 @pytest.fixture(params=['slurm', 'sge'])
 def remote(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
            ) -> Iterator[BatchSchedulerExecutor]:
-    name: str = request.param
+    yield remote_executor(request.param, monkeypatch)
+
+
+@pytest.fixture
+def remote_slurm(monkeypatch: pytest.MonkeyPatch) -> BatchSchedulerExecutor:
+    return remote_executor('slurm', monkeypatch)
+
+
+def remote_executor(name: str, monkeypatch: pytest.MonkeyPatch) -> BatchSchedulerExecutor:
+    """A ``name`` executor over SSH to the test sshd, in a work directory of its own."""
     require_slurm() if name == 'slurm' else require_sge()
     host: SshHost = require_sshd()
     monkeypatch.setenv('PSIJ_SSH_CONFIG', str(host.config))
@@ -49,7 +60,7 @@ def remote(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         marker_polling_interval=0.5, outcome_timeout=30.0)
     executor = JobExecutor.get_instance(name, url='ssh://psij-test', config=config)
     assert isinstance(executor, BatchSchedulerExecutor)
-    yield executor
+    return executor
 
 
 def remote_text(executor: BatchSchedulerExecutor, path: pathlib.Path) -> str:
@@ -161,3 +172,49 @@ def test_with_the_host_unreachable_a_submit_is_a_transient_failure(
         offline.submit(job)
     assert raised.value.transient
     assert 'ssh to psij-test failed' in raised.value.message, raised.value.message
+
+
+class DroppingTransport(SshTransport):
+    """The real SSH transport, whose first submit loses its connection: the remote shell is
+    killed (ssh then exits with 255, as when a connection drops) right after sbatch ran
+    (``after=True``: the job is at Slurm, its answer lost) or before it could run."""
+
+    def __init__(self, url: str, after: bool) -> None:
+        super().__init__(parse_ssh_url(url))
+        self.after = after
+        self.dropped = 0
+
+    def run(self, argv: Sequence[str], stdin: Optional[str] = None,
+            timeout: float = 60.0) -> CommandResult:
+        if 'sbatch' in argv and not self.dropped:
+            self.dropped += 1
+            script = remote_shell.command_script(argv, stdin)
+            script = script + 'kill -9 $$\n' if self.after else 'kill -9 $$\n' + script
+            return self.run_script(script, argv, timeout)
+        return super().run(argv, stdin, timeout)
+
+
+def submissions_of(executor: BatchSchedulerExecutor, job: Job) -> int:
+    """How many jobs Slurm has from ``job``'s script."""
+    script = str(executor.directory / f'{job.id}.sh')
+    listed = executor.transport.run(['squeue', '--noheader', '--user=psijssh', '--format=%o'])
+    accounted = executor.transport.run(['sacct', '--noheader', '--parsable2', '--allocations',
+                                        '--user=psijssh', '--format=JobID,SubmitLine'])
+    ids = {line.split('|')[0] for line in accounted.stdout.splitlines() if script in line}
+    return max(len(ids), listed.stdout.split().count(script))
+
+
+@pytest.mark.parametrize('after', [True, False], ids=['after-sbatch', 'before-sbatch'])
+def test_a_submit_whose_connection_drops_is_never_duplicated(
+        remote_slurm: BatchSchedulerExecutor, after: bool) -> None:
+    # Slurm is the scheduler that says which script a job came from.
+    remote = remote_slurm
+    dropping = DroppingTransport('ssh://psij-test', after)
+    executor = SlurmJobExecutor(url='ssh://psij-test', config=remote.batch_config,
+                                transport=dropping)
+    job = Job(JobSpec('/bin/sh', ['-c', 'exit 6']))
+    executor.submit(job)
+    assert dropping.dropped == 1
+    status = final_status(job, 120)
+    assert (status.state, status.exit_code) == (JobState.FAILED, 6)
+    assert submissions_of(executor, job) == 1

@@ -39,9 +39,12 @@ fi
 cp "$D/id_ed25519.pub" "$D/authorized_keys"; chmod 600 "$D/authorized_keys"
 home=$(getent passwd "$TEST_USER" | cut -d: -f6)
 install -d -m 700 -o "$TEST_USER" -g "$TEST_USER" "$home/.ssh"
-if ! cmp -s "$D/id_ed25519.pub" "$home/.ssh/authorized_keys"; then
-  install -m 600 -o "$TEST_USER" -g "$TEST_USER" "$D/id_ed25519.pub" "$home/.ssh/authorized_keys"
+# Added, never replaced: instances with other state directories (and keys) share the user.
+keys=$home/.ssh/authorized_keys
+if ! grep -qxF "$(cat "$D/id_ed25519.pub")" "$keys" 2>/dev/null; then
+  cat "$D/id_ed25519.pub" >> "$keys"
 fi
+chown "$TEST_USER:$TEST_USER" "$keys"; chmod 600 "$keys"
 
 write_config() {  # $1 listen address, $2 port, $3 pid file
   cat <<CFG

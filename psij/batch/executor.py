@@ -6,6 +6,7 @@ from typing import Any, ClassVar, List, Optional, Sequence, Union
 
 from psij.batch import markers
 from psij.batch.evidence import TrackedJob
+from psij.batch.lost_submission import submit_once
 from psij.batch.pieces import current_user
 from psij.batch.psij_python import PsijPythonMethods, PsijPythonScheduler
 from psij.batch.registry import TrackerRegistry, trackers
@@ -213,10 +214,10 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
     def _submit_native(self, first: Job, jobs: List[Job]) -> None:
         """One native submission of ``jobs`` (``first`` alone, or array elements)."""
         script = self._write_script(first, jobs)
-        command = self.scheduler.submit_command(script)
-        result = self.transport.run(command.argv, stdin=command.stdin,
-                                    timeout=self.batch_config.command_timeout)
-        native_id = self.scheduler.parse_submit_output(result)
+        submitted = submit_once(self.transport, self.scheduler, self.user(), str(script.path),
+                                self.scheduler.submit_command(script),
+                                self.batch_config.command_timeout)
+        native_id = submitted.found or self.scheduler.parse_submit_output(submitted.result)
         native_ids = [native_id] if script.inputs.array is None else \
             self.scheduler.element_ids(native_id, len(jobs))
         files = [pathlib.Path(script.path)]

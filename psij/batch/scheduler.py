@@ -223,6 +223,19 @@ class BatchScheduler(ABC):
     def parse_list_output(self, result: CommandResult) -> List[str]:
         """The native ids in the output of `list_command`; `StatusCommandError` on failure."""
 
+    def find_submission_command(self, user: str) -> Optional[List[str]]:
+        """An argv listing ``user``'s jobs with the script each was submitted from, to find
+        out whether a submission whose answer was lost (a dropped connection, a timeout)
+        reached the scheduler; None if the scheduler cannot say (the submit then fails as
+        transient, and the caller decides)."""
+        return None
+
+    def parse_find_submission(self, result: CommandResult, script: str) -> Optional[str]:
+        """The native id (of the job, or of the array) submitted from the script at path
+        ``script``, from `find_submission_command`'s output; None if no job was; raises
+        `StatusCommandError` if the output cannot be read."""
+        return None
+
     def is_valid_native_id(self, native_id: str) -> bool:
         """True if ``native_id`` looks like an id of this scheduler (and is safe in a file
         name)."""
