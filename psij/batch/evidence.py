@@ -9,6 +9,7 @@ a final status (`status_from_evidence` and the statuses of jobs whose evidence n
 import dataclasses
 import logging
 import pathlib
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
@@ -80,7 +81,7 @@ def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[Marke
         try:
             files = _MarkerFiles(transport, directory, group)
         except OSError as error:
-            logger.warning('cannot list the marker directory %s: %s', directory, error)
+            _warn_unreadable(directory, error)
             continue
         for tracked in group:
             exit_name = tracked.native_id + markers.EXIT_CODE
@@ -94,6 +95,22 @@ def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[Marke
                     and _started_marker_is_ours(files.read(started_name), tracked):
                 news.append(MarkerNews(tracked))
     return news
+
+
+#: A marker directory that cannot be read (a host that cannot be reached) is warned about at
+#: most this often; the other failures are logged at INFO.
+UNREADABLE_WARNING_INTERVAL = 60.0
+_warned_at: Dict[pathlib.Path, float] = {}
+
+
+def _warn_unreadable(directory: pathlib.Path, error: OSError) -> None:
+    now = time.monotonic()
+    quiet = now - _warned_at.get(directory, -UNREADABLE_WARNING_INTERVAL) < \
+        UNREADABLE_WARNING_INTERVAL
+    if not quiet:
+        _warned_at[directory] = now
+    (logger.info if quiet else logger.warning)(
+        'cannot list the marker directory %s (the jobs keep their states): %s', directory, error)
 
 
 class _MarkerFiles:

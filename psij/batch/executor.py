@@ -1,5 +1,6 @@
 """The base class of every batch-scheduler executor, and its configuration."""
 
+import contextlib
 import logging
 import pathlib
 from typing import Any, ClassVar, List, Optional, Sequence, Union
@@ -213,10 +214,14 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
 
     def _submit_native(self, first: Job, jobs: List[Job]) -> None:
         """One native submission of ``jobs`` (``first`` alone, or array elements)."""
-        script = self._write_script(first, jobs)
-        submitted = submit_once(self.transport, self.scheduler, self.user(), str(script.path),
-                                self.scheduler.submit_command(script),
-                                self.batch_config.command_timeout)
+        # Over SSH, the script is written in the same round trip as the submit command.
+        batched = getattr(self.transport, 'batched', contextlib.nullcontext)
+        with batched():
+            script = self._write_script(first, jobs)
+            submitted = submit_once(self.transport, self.scheduler, self.user(),
+                                    str(script.path), self.scheduler.submit_command(script),
+                                    self.batch_config.command_timeout,
+                                    lambda: self._write_script(first, jobs))
         native_id = submitted.found or self.scheduler.parse_submit_output(submitted.result)
         native_ids = [native_id] if script.inputs.array is None else \
             self.scheduler.element_ids(native_id, len(jobs))

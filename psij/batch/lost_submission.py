@@ -43,9 +43,11 @@ class Submitted:
 
 def submit_once(transport: Transport, scheduler: BatchScheduler, user: str, script: str,
                 command: SubmitCommand, timeout: float,
+                write_again: Callable[[], object] = lambda: None,
                 sleep: Callable[[float], None] = time.sleep) -> Submitted:
     """Run the submit ``command`` of the job script at path ``script``, making sure that a
-    lost answer never gives two jobs (see the module docstring)."""
+    lost answer never gives two jobs (see the module docstring). ``write_again`` writes the
+    script again before a second submission (the lost command may have carried it)."""
     result = transport.run(command.argv, stdin=command.stdin, timeout=timeout)
     if result.returncode is not None:
         return Submitted(result)
@@ -70,6 +72,7 @@ def submit_once(transport: Transport, scheduler: BatchScheduler, user: str, scri
         if misses == 2:
             logger.warning('%s: the submission of %s never arrived (%s); submitting it again',
                            scheduler.name, script, lost.stderr.strip())
+            write_again()
             return Submitted(transport.run(command.argv, stdin=command.stdin, timeout=timeout))
     raise SubmitException(
         f'the submission of {script} got no answer ({lost.stderr.strip()}), and '

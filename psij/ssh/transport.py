@@ -13,12 +13,14 @@ result has ``returncode`` None, as for a command that could not run, so a status
 retried and no job changes state.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import pathlib
 import subprocess
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+import threading
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from psij.private_directories import make_private_directory
 from psij.ssh import remote_shell
@@ -32,6 +34,8 @@ from psij.transport import (
 
 #: ssh's exit status when it failed itself (could not connect, connection lost).
 SSH_FAILED = 255
+#: The exit status of a command whose held-back file operations failed (see `batched`).
+HELD_FAILED = 97
 #: How long a master stays after its last command.
 CONTROL_PERSIST = '10m'
 #: How long a file operation (mkdir, write, read, list) may take.
@@ -89,6 +93,8 @@ class SshTransport:
         self.key = str(url)
         self._identity: Optional[Tuple[pathlib.PurePosixPath, str]] = None
         self._launchers: Dict[str, str] = {}
+        # Per thread: the file operations `batched` holds back for the thread's next command.
+        self._held = threading.local()
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and getattr(other, 'key', None) == self.key
@@ -135,11 +141,33 @@ class SshTransport:
 
     def start_script(self, script: str, argv: Sequence[str],
                      timeout: float = 60.0) -> RunningCommand:
-        """Start the POSIX sh ``script`` on the remote side."""
+        """Start the POSIX sh ``script`` on the remote side (after the file operations this
+        thread's `batched` block holds back)."""
         refused = self._check_master()
         if refused is not None:
             return FinishedCommand(CommandResult(list(argv), None, '', refused.stderr))
+        held: List[str] = getattr(self._held, 'scripts', [])
+        if held:
+            self._held.scripts = []
+            script = ''.join(held) + script
         return SshRunningCommand(self._argv(), script, timeout, list(argv), self.url)
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """While the block runs, this thread's `make_directory` and `write_file` go with its
+        next command, in the same round trip (a submission: the job script, then sbatch); a
+        failed one stops that command, which then exits with `HELD_FAILED` and says why. What
+        is still held when the block ends is done then."""
+        previous = getattr(self._held, 'active', False)
+        self._held.active = True
+        try:
+            yield
+        finally:
+            self._held.active = previous
+            held: List[str] = getattr(self._held, 'scripts', [])
+            if held and not previous:
+                self._held.scripts = []
+                self._file_operation(''.join(held), 'write', pathlib.PurePath('(held files)'))
 
     def run(self, argv: Sequence[str], stdin: Optional[str] = None,
             timeout: float = 60.0) -> CommandResult:
@@ -162,13 +190,29 @@ class SshTransport:
                           f'{result.stderr.strip() or result.describe()}')
         return result
 
+    def _hold(self, script: str, what: str, path: pathlib.PurePath) -> bool:
+        """Hold ``script`` back for this thread's next command, inside `batched`."""
+        if not getattr(self._held, 'active', False):
+            return False
+        guard = remote_shell.words([f'psij: {what} {path} failed on {self.url.destination}'])
+        scripts: List[str] = getattr(self._held, 'scripts', [])
+        scripts.append(f'{{\n{script}}} || {{ echo {guard} >&2; exit {HELD_FAILED}; }}\n')
+        self._held.scripts = scripts
+        return True
+
     def make_directory(self, path: pathlib.Path, mode: int = 0o700) -> None:
-        """See `psij.transport.Transport.make_directory` (on the remote side)."""
-        self._file_operation(remote_shell.make_directory_script(path, mode), 'mkdir', path)
+        """See `psij.transport.Transport.make_directory` (on the remote side; held back
+        inside `batched`)."""
+        script = remote_shell.make_directory_script(path, mode)
+        if not self._hold(script, 'mkdir', path):
+            self._file_operation(script, 'mkdir', path)
 
     def write_file(self, path: pathlib.Path, text: str, mode: int = 0o600) -> None:
-        """See `psij.transport.Transport.write_file` (on the remote side)."""
-        self._file_operation(remote_shell.write_file_script(path, text, mode), 'write', path)
+        """See `psij.transport.Transport.write_file` (on the remote side; held back inside
+        `batched`)."""
+        script = remote_shell.write_file_script(path, text, mode)
+        if not self._hold(script, 'write', path):
+            self._file_operation(script, 'write', path)
 
     def read_file(self, path: pathlib.Path) -> Optional[str]:
         """See `psij.transport.Transport.read_file` (on the remote side)."""
