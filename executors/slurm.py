@@ -40,6 +40,7 @@ Final states: ``COMPLETED`` → COMPLETED; ``FAILED`` → FAILED with the exit c
 while the job is in the queue, and is FAILED naming the state if accounting reports it.
 """
 
+import functools
 import logging
 import re
 from typing import Dict, List, Optional, Sequence
@@ -200,6 +201,7 @@ def _exit_code(text: str) -> Optional[int]:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def job_status(native_state: str, reason: str = '', time_limit: str = '',
                exit_code: str = '', from_accounting: bool = False) -> Optional[SchedulerStatus]:
     """The status for one Slurm state (``RUNNING``, ``CANCELLED by 1000``...), or None for a

@@ -21,12 +21,12 @@ class JobState(Enum):
     @property
     def final(self) -> bool:
         """True for ``COMPLETED``, ``FAILED`` and ``CANCELED``."""
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
+        return self.value in _FINAL_NAMES
 
     @property
     def order(self) -> int:
         """Position in the life cycle (0 to 3); the three final states share position 3."""
-        return min(_MAIN_PATH.index(self) if self in _MAIN_PATH else 3, 3)
+        return _ORDER[self.value]
 
     def is_greater_than(self, other: 'JobState') -> bool:
         """True if a job in ``other`` can later be in this state (and they differ)."""
@@ -51,6 +51,9 @@ class JobState(Enum):
 
 
 _MAIN_PATH = (JobState.NEW, JobState.QUEUED, JobState.ACTIVE)
+# Looked up, not computed: the batch tracker asks for every job on every poll.
+_FINAL_NAMES = frozenset(('COMPLETED', 'FAILED', 'CANCELED'))
+_ORDER = {'NEW': 0, 'QUEUED': 1, 'ACTIVE': 2, 'COMPLETED': 3, 'FAILED': 3, 'CANCELED': 3}
 
 
 class JobStateOrder:

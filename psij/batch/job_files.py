@@ -58,6 +58,8 @@ class OldFilePruner:
         """Remove the files of the directories of ``jobs`` not modified for the smallest
         ``file_retention`` of the executors using each directory, if that is due; the files
         of ``jobs`` stay, however old."""
+        if self._next_at and now < min(self._next_at.values()):
+            return  # nothing known is due (the common case: no need to look at every job)
         tracked = list(jobs)
         retention: Dict[pathlib.Path, float] = {}
         for job in tracked:

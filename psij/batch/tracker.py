@@ -86,6 +86,7 @@ class SchedulerTracker:
         self._in_flight: Optional[CommandInFlight] = None
         self._pruner = OldFilePruner()
         self._cancels = CancelQueue()
+        self._pace_cache: Optional[Pace] = None
         #: Commands run, by kind ('status', 'accounting', 'cancel'); for tests and benchmarks.
         self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0, 'cancel': 0}
 
@@ -97,6 +98,7 @@ class SchedulerTracker:
         now = self._clock()
         with self._lock:
             self._jobs[tracked.job.id] = tracked
+            self._pace_cache = None
             pace = self._pace()
             delay = 0.0 if tracked.attached else pace.initial_delay
             self._status.soon(now + delay, interval=pace.initial_delay)
@@ -135,6 +137,7 @@ class SchedulerTracker:
                 return
             tracked.done = True
             del self._jobs[job.id]
+            self._pace_cache = None
             self._cancels.add(tracked, now)  # sent although the job is no longer watched
         settle(self.transport, tracked, status)
         self.wake()
@@ -213,7 +216,9 @@ class SchedulerTracker:
         self._on_idle(self)
 
     def _pace(self) -> Pace:
-        return Pace.of(job.executor.batch_config for job in self._jobs.values())
+        if self._pace_cache is None:  # made again only when the jobs changed
+            self._pace_cache = Pace.of(job.executor.batch_config for job in self._jobs.values())
+        return self._pace_cache
 
     def _next_due(self) -> float:
         earliest_command = self._last_command_at + MIN_COMMAND_SPACING
@@ -329,7 +334,8 @@ class SchedulerTracker:
                          in_queue: List[TrackedJob], now: float) -> None:
         if not in_queue:
             return
-        pace = Pace.of(job.executor.batch_config for job in in_queue)
+        with self._lock:
+            pace = self._pace()
         try:
             statuses = self.scheduler.parse_status_output(result, ids)
         except StatusCommandError as error:
@@ -346,11 +352,11 @@ class SchedulerTracker:
                            self.scheduler.name, self._status.failures)
         # A job the queue shows ended has written its exit-code marker, if it could: read it
         # before the queue's word (which has no message), whatever the marker cadence.
-        ended = [(job, statuses[job.native_id]) for job in in_queue if job.exit_marker is None
-                 and job.native_id in statuses and statuses[job.native_id].state.final]
+        final_ids = {native_id for native_id, status in statuses.items() if status.state.final}
+        ended = [job for job in in_queue if job.native_id in final_ids and job.exit_marker is None]
         if ended:
-            for job, status in ended:
-                job.scheduler_status = status  # a marker found now settles with its reason
+            for job in ended:
+                job.scheduler_status = statuses[job.native_id]  # a marker settles with it
             self._look_at_markers(in_queue, now)
         only_waiting = True
         for tracked in in_queue:
@@ -386,6 +392,10 @@ class SchedulerTracker:
             return False
         if status.state == JobState.NEW:
             return False  # a state this library does not know: nothing changes
+        if status == tracked.scheduler_status and not status.state.final \
+                and tracked.accounting_since is None:
+            # As in the last answer: what follows was done then (the common case, by far).
+            return status.state != JobState.ACTIVE and tracked.exit_marker is None
         tracked.scheduler_status = status
         if status.state.final:
             settled = status_from_evidence(tracked.exit_marker, status)
@@ -482,6 +492,7 @@ class SchedulerTracker:
         tracked.done = True
         with self._lock:
             self._jobs.pop(tracked.job.id, None)
+            self._pace_cache = None
             self._cancels.drop(tracked)
         settle(self.transport, tracked, status)
 
