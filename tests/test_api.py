@@ -13,7 +13,8 @@ import psij
 from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
 
 PUBLIC_NAMES = {
-    'DependencyCondition', 'JobArray', 'InvalidJobException', 'Job', 'JobAttributes', 'JobExecutor', 'JobExecutorConfig', 'JobSpec',
+    'DependencyCondition', 'JobArray',
+    'InvalidJobException', 'Job', 'JobAttributes', 'JobExecutor', 'JobExecutorConfig', 'JobSpec',
     'JobState', 'JobStatus', 'JobStatusCallback', 'Launcher', 'ResourceSpec', 'ResourceSpecV1',
     'SubmitException', 'UnreachableStateException',
 }
