@@ -336,7 +336,7 @@ class Slurm(BatchScheduler):
         ``SubmitLine``) for ``user``, in one shell: every job with the script it came from."""
         # Without accounting (sacct fails) the queue alone answers: a job that already left
         # it is then not found.
-        return ['sh', '-c', f'squeue --noheader --user={user} --format=%F^%o && '
+        return ['sh', '-c', f'squeue --noheader --states=all --user={user} --format=%F^%o && '
                             f'{{ sacct --noheader --parsable2 --allocations --user={user} '
                             '--starttime=now-1days --format=JobID,SubmitLine --delimiter=^ '
                             '2>/dev/null || true; }']

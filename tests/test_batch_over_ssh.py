@@ -197,7 +197,8 @@ class DroppingTransport(SshTransport):
 def submissions_of(executor: BatchSchedulerExecutor, job: Job) -> int:
     """How many jobs Slurm has from ``job``'s script."""
     script = str(executor.directory / f'{job.id}.sh')
-    listed = executor.transport.run(['squeue', '--noheader', '--user=psijssh', '--format=%o'])
+    listed = executor.transport.run(['squeue', '--noheader', '--states=all', '--user=psijssh',
+                                     '--format=%o'])
     accounted = executor.transport.run(['sacct', '--noheader', '--parsable2', '--allocations',
                                         '--user=psijssh', '--format=JobID,SubmitLine'])
     ids = {line.split('|')[0] for line in accounted.stdout.splitlines() if script in line}

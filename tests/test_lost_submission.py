@@ -100,7 +100,7 @@ def test_while_the_scheduler_cannot_be_asked_nothing_is_submitted_again() -> Non
 def test_slurms_look_is_one_shell_of_squeue_then_sacct(tmp_path: pathlib.Path) -> None:
     argv = Slurm().find_submission_command('me')
     assert argv is not None and argv[:2] == ['sh', '-c']
-    assert 'squeue --noheader --user=me --format=%F^%o' in argv[2]
+    assert 'squeue --noheader --states=all --user=me --format=%F^%o' in argv[2]
     assert 'sacct --noheader --parsable2 --allocations --user=me' in argv[2]
     # The shell line is valid, and a failing sacct (no accounting) does not fail the look.
     bin_directory = tmp_path / 'bin'

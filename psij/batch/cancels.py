@@ -12,7 +12,7 @@ failed) is cancelled too, so that it does not stay pending; that cancel is given
 """
 
 import logging
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from psij.batch.cadence import NEVER, Cadence
 from psij.batch.evidence import TrackedJob
@@ -23,8 +23,10 @@ from psij.transport import CommandResult
 
 logger = logging.getLogger('psij.batch.tracker')
 
-#: The first cancel of a burst waits this long for others to go with it.
+#: A cancel waits this long for others to go with it (each new one of a burst extends the
+#: wait, up to `MAX_CANCEL_BATCH_WAIT` after the first): a loop of cancels is one command.
 CANCEL_BATCH_DELAY = 0.02
+MAX_CANCEL_BATCH_WAIT = 0.25
 #: A cancel the scheduler could not take is sent again after this long, doubling.
 CANCEL_RETRY_DELAY = 1.0
 MAX_CANCEL_RETRY_DELAY = 30.0
@@ -38,12 +40,16 @@ class CancelQueue:
     def __init__(self) -> None:
         self._pending: Dict[str, TrackedJob] = {}
         self.cadence = Cadence(interval=CANCEL_RETRY_DELAY)
+        self._burst_started: Optional[float] = None
 
     def add(self, tracked: TrackedJob, now: float) -> None:
         """Queue the cancel of ``tracked`` (the caller holds the tracker's lock)."""
         self._pending.setdefault(tracked.job.id, tracked)
         if self.cadence.failures == 0:
-            self.cadence.soon(now + CANCEL_BATCH_DELAY)
+            if self._burst_started is None:
+                self._burst_started = now
+            self.cadence.next_at = min(now + CANCEL_BATCH_DELAY,
+                                       self._burst_started + MAX_CANCEL_BATCH_WAIT)
 
     def due(self, now: float) -> bool:
         """True if a cancel command should be sent now."""
@@ -57,6 +63,7 @@ class CancelQueue:
         """The ids and jobs of the next cancel command (they stay queued until answered)."""
         batch = list(self._pending.values())[:scheduler.max_cancel_batch or None]
         self.cadence.pause()
+        self._burst_started = None
         return [tracked.native_id for tracked in batch], batch
 
     def answered(self, scheduler: BatchScheduler, result: CommandResult,

@@ -59,7 +59,7 @@ MIN_MARKER_INTERVAL = 0.1
 MARKER_FAST_WINDOW = 2.0
 #: A status look asked for by a cancel waits this long, so that a loop of cancels is covered
 #: by one status command.
-CANCEL_LOOK_DELAY = 0.2
+CANCEL_LOOK_DELAY = 0.1
 #: The longest wait between two accounting commands.
 MAX_ACCOUNTING_INTERVAL = 30.0
 class SchedulerTracker:
