@@ -224,6 +224,9 @@ class LocalJobExecutor(JobExecutor):
         try:
             for job, spec in zip(jobs, specs):
                 _check_directory(spec)
+                if spec.stage_in or spec.stage_out or spec.cleanup:
+                    raise InvalidJobException('JobSpec.stage_in, stage_out, cleanup: staging '
+                                              'is not supported by the local executor yet')
                 check_submittable(job)
             submit(jobs)
         except BaseException:

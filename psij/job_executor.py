@@ -15,6 +15,7 @@ from psij.job_status import JobStatus
 from psij.launcher import Launcher
 from psij.plugins import PluginRegistry, version_matches
 from psij.resource_spec import ResourceSpecV1
+from psij.staging import check_staging
 
 if TYPE_CHECKING:
     from psij.job_array import JobArray
@@ -101,6 +102,7 @@ class JobExecutor(ABC):
         if spec is None:
             raise InvalidJobException('Job.spec is None; give the job a JobSpec to submit it')
         self._check_executable(spec)
+        check_staging(spec.stage_in, spec.stage_out, spec.cleanup, spec.directory)
         if isinstance(spec.resources, ResourceSpecV1):
             spec.resources.check_consistency()
         self._get_launcher(spec.launcher or 'single')

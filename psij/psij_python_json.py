@@ -50,6 +50,7 @@ from psij._json_fields import (
     read_object,
     read_optional_str,
     read_str_list,
+    refuse_staging,
     wrong_type,
 )
 from psij.exceptions import InvalidJobException
@@ -93,6 +94,7 @@ def spec_to_psij_python_dict(spec: JobSpec) -> Dict[str, Any]:
     """
     if not isinstance(spec, JobSpec):
         raise TypeError(f'spec_to_psij_python_dict() takes a JobSpec, not {type(spec).__name__}')
+    refuse_staging(spec)
     values: Dict[str, Any] = {
         'executable': spec.executable,
         'arguments': list(spec.arguments) or None,
@@ -183,7 +185,8 @@ def spec_from_psij_python_dict(data: Dict[str, Any]) -> JobSpec:
     name = read_optional_str(document.get('name'), 'name')
     if name is not None and name == executable:
         name = None  # psij-python writes the executable as the name when none was set
-    paths = {key: read_optional_str(document.get(key), key) for key in _PATH_KEYS}
+    paths: Dict[str, Any] = {key: read_optional_str(document.get(key), key)
+                             for key in _PATH_KEYS}
     return JobSpec(
         executable=executable,
         arguments=read_str_list(document.get('arguments'), 'arguments'),

@@ -50,6 +50,7 @@ from psij._json_fields import (
     read_object,
     read_optional_str,
     read_str_list,
+    refuse_staging,
     wrong_type,
 )
 from psij.exceptions import InvalidJobException
@@ -92,6 +93,7 @@ def spec_to_dict(spec: JobSpec) -> Dict[str, Any]:
     """
     if not isinstance(spec, JobSpec):
         raise TypeError(f'spec_to_dict() takes a JobSpec, not {type(spec).__name__}')
+    refuse_staging(spec)
     return {
         'version': FORMAT_VERSION,
         'executable': spec.executable,

@@ -22,6 +22,7 @@ from psij.job import Job
 from psij.job_array import INDEX_TOKEN, JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
@@ -190,6 +191,15 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
                 job.executor = None
             raise
         self._offer(list(array.jobs))
+
+    def _check_job(self, job: Job) -> JobSpec:
+        spec = job.spec if isinstance(job, Job) else None
+        # Staging paths are on the submitting side; over SSH they are not where the job runs.
+        if spec is not None and (spec.stage_in or spec.stage_out or spec.cleanup) and \
+                getattr(self.transport, 'install_files', None) is not None:
+            raise InvalidJobException('JobSpec.stage_in, stage_out, cleanup: staging is not '
+                                      'supported over SSH yet; run psij on the cluster')
+        return super()._check_job(job)
 
     def _offer(self, jobs: List[Job]) -> None:
         try:

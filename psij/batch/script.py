@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 
 import pystache
 
+from psij.batch.staging_script import staging_context
 from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException
 from psij.job import Job
@@ -255,5 +256,6 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str,
         'stream_error': shell_quote(
             f'the job\'s standard streams cannot be opened on the node ({streams})'),
         'launcher_log': shell_word(str(inputs.launcher_log)),
+        **staging_context(spec, shell_word),
     }
     return render_template(read_template('psij.batch', 'job_body.mustache'), context)
