@@ -269,8 +269,10 @@ def _dependency_directive(dependencies: Sequence[NativeDependency]) -> Optional[
 def _job_ids(native_ids: Sequence[str]) -> List[str]:
     """``native_ids`` with array elements (``123_4``) replaced by their array (``123``),
     once each, in order."""
-    return list(dict.fromkeys(native_id.split('_', 1)[0] if _ELEMENT_ID.fullmatch(native_id)
-                              else native_id for native_id in native_ids))
+    # partition before the pattern: most ids are plain, and this runs for every tracked job.
+    return list(dict.fromkeys(
+        native_id.partition('_')[0] if '_' in native_id and _ELEMENT_ID.fullmatch(native_id)
+        else native_id for native_id in native_ids))
 
 
 class Slurm(BatchScheduler):

@@ -21,7 +21,7 @@ class JobState(Enum):
     @property
     def final(self) -> bool:
         """True for ``COMPLETED``, ``FAILED`` and ``CANCELED``."""
-        return self.value in _FINAL_NAMES
+        return self in _FINAL
 
     @property
     def order(self) -> int:
@@ -52,7 +52,7 @@ class JobState(Enum):
 
 _MAIN_PATH = (JobState.NEW, JobState.QUEUED, JobState.ACTIVE)
 # Looked up, not computed: the batch tracker asks for every job on every poll.
-_FINAL_NAMES = frozenset(('COMPLETED', 'FAILED', 'CANCELED'))
+_FINAL = frozenset((JobState.COMPLETED, JobState.FAILED, JobState.CANCELED))
 _ORDER = {'NEW': 0, 'QUEUED': 1, 'ACTIVE': 2, 'COMPLETED': 3, 'FAILED': 3, 'CANCELED': 3}
 
 

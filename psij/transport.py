@@ -18,6 +18,18 @@ from typing import IO, Optional, Protocol, Sequence, Set
 from psij.private_directories import make_private_directory
 
 
+def command_name(argv: Sequence[str]) -> str:
+    """The program ``argv`` runs, for messages: past ``env`` and its options and variables
+    (``env -u SBATCH_TIMELIMIT sbatch ...`` is sbatch)."""
+    words = list(argv)
+    if words and words[0] in ('env', '/usr/bin/env'):
+        index = 1
+        while index < len(words) and (words[index].startswith('-') or '=' in words[index]):
+            index += 2 if words[index] in ('-u', '--unset', '-C', '--chdir') else 1
+        words = words[index:]
+    return words[0] if words else 'command'
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What one command did: its argv, exit status and output (decoded, errors replaced).
@@ -42,7 +54,7 @@ class CommandResult:
                   else f'exited with status {self.returncode}')
         detail = self.stderr.strip().splitlines()
         shown = f': {detail[0]}' if detail else ''
-        return f'{self.argv[0] if self.argv else "command"} {status}{shown}'
+        return f'{command_name(self.argv)} {status}{shown}'
 
 
 class RunningCommand(Protocol):
@@ -137,7 +149,8 @@ class LocalTransport:
         except PermissionError as error:
             return CommandResult(argv, None, '', f'{argv[0]}: {error.strerror}')
         except subprocess.TimeoutExpired:
-            return CommandResult(argv, None, '', f'{argv[0]}: no answer after {timeout:g} s')
+            return CommandResult(argv, None, '',
+                                 f'{command_name(argv)}: no answer after {timeout:g} s')
         return CommandResult(argv, completed.returncode,
                              completed.stdout.decode(errors='replace'),
                              completed.stderr.decode(errors='replace'))
@@ -249,8 +262,9 @@ class LocalRunningCommand:
             if time.monotonic() < self._deadline:
                 return None
             self._kill()
-            self._result = CommandResult(self.argv, None, '',
-                                         f'{self.argv[0]}: no answer after {self._timeout:g} s')
+            self._result = CommandResult(
+                self.argv, None, '', f'{command_name(self.argv)}: no answer after '
+                                     f'{self._timeout:g} s')
             return self._result
         self._result = CommandResult(self.argv, returncode, self._read(self._stdout),
                                      self._read(self._stderr))
@@ -260,7 +274,8 @@ class LocalRunningCommand:
         """See `RunningCommand.cancel`."""
         if self._result is None:
             self._kill()
-            self._result = CommandResult(self.argv, None, '', f'{self.argv[0]}: canceled')
+            self._result = CommandResult(self.argv, None, '',
+                                         f'{command_name(self.argv)}: canceled')
 
     def _kill(self) -> None:
         self._process.kill()

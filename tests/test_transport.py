@@ -4,7 +4,7 @@ import os
 import pathlib
 import time
 
-from psij.transport import LocalTransport
+from psij.transport import LocalTransport, command_name
 
 
 def test_run_returns_status_and_both_streams() -> None:
@@ -82,3 +82,13 @@ def test_make_directory_creates_every_missing_level_user_only(tmp_path: pathlib.
             (0o750, 0o700)
     finally:
         os.umask(previous)
+
+
+def test_messages_name_the_program_past_env() -> None:
+    assert command_name(['env', '-u', 'SBATCH_TIMELIMIT', '-u', 'X', 'sbatch', 'a.sh']) == \
+        'sbatch'
+    assert command_name(['env', 'A=1', '--unset=B', 'qsub']) == 'qsub'
+    assert command_name(['squeue', '--me']) == 'squeue'
+    assert command_name([]) == 'command'
+    result = LocalTransport().run(['env', '-u', 'HOME', 'sleep', '5'], timeout=0.2)
+    assert result.returncode is None and result.stderr == 'sleep: no answer after 0.2 s'
