@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import IO, Optional, Protocol, Sequence, Set
+from typing import IO, Optional, Protocol, Sequence, Set, Tuple
 
 from psij.private_directories import make_private_directory
 
@@ -184,6 +184,15 @@ class LocalTransport:
                 return stream.read()
         except FileNotFoundError:
             return None
+
+    def directory_version(self, path: pathlib.Path) -> Optional[Tuple[int, int]]:
+        """The directory's modification time (ns) and inode, or None if it cannot be read:
+        while it is the same, no entry was added, removed or renamed."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
 
     def list_directory(self, path: pathlib.Path) -> Set[str]:
         """See `Transport.list_directory`."""

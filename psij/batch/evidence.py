@@ -11,7 +11,7 @@ import logging
 import pathlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 from psij.batch import markers
 from psij.batch.markers import ExitMarker, parse_exit_marker
@@ -65,10 +65,12 @@ class MarkerNews:
     exit_marker: Optional[ExitMarker] = None
 
 
-def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[MarkerNews]:
+def read_markers(transport: Transport, jobs: Sequence[TrackedJob],
+                 unchanged: Optional['UnchangedDirectories'] = None) -> List[MarkerNews]:
     """What the marker files of ``jobs`` say that their records do not know yet: per marker
     directory, one listing and a read of each new marker, or, where the transport can read
-    many files at once (``read_files``: over SSH), one round trip for it all.
+    many files at once (``read_files``: over SSH), one round trip for it all. A directory
+    that ``unchanged`` knows has not changed since it was last read is not read again.
 
     A marker naming another psij job is not evidence: it was left by an earlier job with the
     same (reused) scheduler id, and the new job's own marker will replace it. An attached job
@@ -78,6 +80,8 @@ def read_markers(transport: Transport, jobs: Sequence[TrackedJob]) -> List[Marke
     for job in jobs:
         by_directory.setdefault(job.marker_directory, []).append(job)
     for directory, group in by_directory.items():
+        if unchanged is not None and unchanged.skip(transport, directory):
+            continue
         try:
             files = _MarkerFiles(transport, directory, group)
         except OSError as error:
@@ -111,6 +115,39 @@ def _warn_unreadable(directory: pathlib.Path, error: OSError) -> None:
         _warned_at[directory] = now
     (logger.info if quiet else logger.warning)(
         'cannot list the marker directory %s (the jobs keep their states): %s', directory, error)
+
+
+class UnchangedDirectories:
+    """Which marker directories have not changed since they were last read, by their
+    modification time, where the transport can tell it cheaply (``directory_version``:
+    `psij.transport.LocalTransport`). Every marker is written under a temporary name and
+    renamed into place, which changes its directory's time. A directory modified less than
+    `RECENT` before it was read is read again next time (a change within the file system's
+    time granularity would not show), and every directory is read at least every
+    `FULL_LOOK_INTERVAL`."""
+
+    RECENT = 1.0
+    FULL_LOOK_INTERVAL = 30.0
+
+    def __init__(self) -> None:
+        self._read: Dict[pathlib.Path, Tuple[object, float]] = {}
+
+    def skip(self, transport: Transport, directory: pathlib.Path) -> bool:
+        """True if ``directory`` need not be read now; else it is noted as read now."""
+        version_of: Optional[Callable[[pathlib.Path], Optional[Tuple[int, int]]]] = getattr(
+            transport, 'directory_version', None)
+        version = version_of(directory) if version_of is not None else None
+        now = time.monotonic()
+        known = self._read.get(directory)
+        if version is not None and known is not None and known[0] == version \
+                and now - known[1] < self.FULL_LOOK_INTERVAL:
+            return True
+        modified_ago = time.time() - version[0] / 1e9 if version is not None else 0.0
+        if version is not None and modified_ago >= self.RECENT:
+            self._read[directory] = (version, now)
+        else:
+            self._read.pop(directory, None)
+        return False
 
 
 class _MarkerFiles:

@@ -29,6 +29,7 @@ from psij.batch.command_in_flight import QUICK_COMMAND_WAIT, CommandInFlight
 from psij.batch.evidence import (
     EXIT_REASON_WAIT,
     TrackedJob,
+    UnchangedDirectories,
     canceled_out_of_queue,
     read_markers,
     status_from_evidence,
@@ -57,11 +58,9 @@ MIN_COMMAND_SPACING = 1.0
 #: end in waves); the interval grows only after `MARKER_FAST_WINDOW` seconds without change.
 MIN_MARKER_INTERVAL = 0.1
 MARKER_FAST_WINDOW = 2.0
-#: A status look asked for by a cancel waits this long, so that a loop of cancels is covered
-#: by one status command.
+#: A status look asked for by a cancel waits this long (a loop of cancels: one look).
 CANCEL_LOOK_DELAY = 0.1
-#: The longest wait between two accounting commands.
-MAX_ACCOUNTING_INTERVAL = 30.0
+MAX_ACCOUNTING_INTERVAL = 30.0  # the longest wait between two accounting commands
 class SchedulerTracker:
     """Watches all jobs of one scheduler reached through one transport; see the module
     docstring. Made by a `psij.batch.registry.TrackerRegistry`; ``on_idle`` is called when no
@@ -86,6 +85,7 @@ class SchedulerTracker:
         self._in_flight: Optional[CommandInFlight] = None
         self._pruner = OldFilePruner()
         self._cancels = CancelQueue()
+        self._unchanged = UnchangedDirectories()
         self._pace_cache: Optional[Pace] = None
         #: Commands run, by kind ('status', 'accounting', 'cancel'); for tests and benchmarks.
         self.command_counts: Dict[str, int] = {'status': 0, 'accounting': 0, 'cancel': 0}
@@ -246,7 +246,7 @@ class SchedulerTracker:
     def _look_at_markers(self, jobs: List[TrackedJob], now: float) -> None:
         with self._lock:
             self._markers.pause()  # a request made while we look is not lost
-        news = read_markers(self.transport, jobs)
+        news = read_markers(self.transport, jobs, self._unchanged)
         for item in news:
             tracked = item.tracked
             if item.exit_marker is not None:
