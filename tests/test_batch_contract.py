@@ -62,7 +62,8 @@ class Expected:
     attach_settings: Mapping[str, float]
     #: A native id the executor refuses outright.
     malformed_id: str
-    #: The message of a queued job, and of a running job, that psij canceled.
+    #: The message of a queued job, and of a running job, that psij canceled (a job the
+    #: queue last showed waiting ends with the cancel command's answer: 'canceled').
     canceled_queued: Optional[str]
     canceled_running: Optional[str]
     #: A cancel by psij is final within `CANCEL_WITHIN` (False: within `WAIT`).
@@ -104,7 +105,7 @@ EXPECTED: Dict[str, Expected] = {
         never_existed=(f'knows no job {NEVER_SUBMITTED}', {'outcome_timeout': 30})),
     'pbs': Expected(
         attach_settings=_PBS_ATTACH, malformed_id='../etc',
-        canceled_queued='deleted before it started',
+        canceled_queued='canceled|deleted before it started',
         canceled_running=r'deleted while running: killed by SIGTERM \(PBS Exit_status 271\)',
         outside_cancel=(JobState.CANCELED, None,
                         r'deleted while running: killed by SIGTERM \(PBS Exit_status 271\)'),
@@ -112,14 +113,14 @@ EXPECTED: Dict[str, Expected] = {
     # Torque does not say who deleted a job (docs/executors/torque.md): killed by a signal.
     'torque': Expected(
         attach_settings=_PBS_ATTACH, malformed_id='../etc',
-        canceled_queued='deleted before it started',
+        canceled_queued='canceled|deleted before it started',
         canceled_running=r'canceled \(killed by SIGTERM \(Torque exit_status 271\)\)',
         outside_cancel=(JobState.FAILED, -15, r'killed by SIGTERM \(Torque exit_status 271\)'),
         never_existed=_NEVER_EXISTED_IN_A_DOUBLE),
     'lsf': Expected(
         attach_settings={'outcome_timeout': 30, 'queue_polling_interval': 2},
         malformed_id='../etc',
-        canceled_queued=r'.*killed by its owner \(LSF TERM_OWNER.*',
+        canceled_queued=r'canceled|.*killed by its owner \(LSF TERM_OWNER.*',
         canceled_running=r'.*killed by its owner \(LSF TERM_OWNER.*',
         after_cancel=_lsf_job_processes_are_gone,
         outside_cancel=(JobState.CANCELED, None, r'.*killed by its owner \(LSF TERM_OWNER.*'),

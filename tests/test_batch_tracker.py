@@ -929,16 +929,38 @@ def test_a_loop_of_cancels_is_covered_by_one_status_command(sim: Simulation) -> 
     sim.poller.run_for(3 * CEILING)  # all only queued: the interval is at its ceiling
     before = len(sim.command_times(STATUS))
     for history in histories:
+        # They run: the cancel must wait for their ends, which the queue shows.
+        sim.scheduler.queue[history.job.native_id or ''] = running()
+    sim.run_until_next_status_command()
+    for history in histories:
         executor.cancel(history.job)
         sim.scheduler.queue[history.job.native_id or ''] = SchedulerStatus(
             JobState.CANCELED, 'CANCELLED', message='canceled', complete=False)
         sim.poller.run_for(0.01)  # each scancel takes a moment
     sim.run_until_final(histories, 2.0)
 
-    assert len(sim.command_times(STATUS)) == before + 1
+    assert len(sim.command_times(STATUS)) == before + 2
+    assert len(sim.command_times(CANCEL)) == 1
     # Canceled by us: no need to ask accounting who did it.
     assert sim.command_times(ACCOUNTING) == []
     assert all(history.final.state == JobState.CANCELED for history in histories)
+
+
+def test_queued_jobs_whose_cancel_was_taken_end_with_its_answer(sim: Simulation) -> None:
+    executor = sim.executor()
+    histories = sim.submit(executor, 5)
+    sim.poller.run_for(3 * CEILING)  # the queue said they wait
+    before = len(sim.command_times(STATUS))
+    for history in histories:
+        executor.cancel(history.job)
+    sim.run_until_final(histories, 1.0)
+
+    (cancel_at,) = sim.command_times(CANCEL)
+    assert all(history.final_at == cancel_at for history in histories)
+    assert len(sim.command_times(STATUS)) == before  # no look needed
+    assert all((history.final.state, history.final.message) == (JobState.CANCELED, 'canceled')
+               for history in histories)
+    assert all(history.states == [JobState.QUEUED, JobState.CANCELED] for history in histories)
 
 
 def test_markers_are_watched_closely_while_jobs_end_in_waves(sim: Simulation) -> None:

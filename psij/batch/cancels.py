@@ -16,8 +16,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from psij.batch.cadence import NEVER, Cadence
 from psij.batch.evidence import TrackedJob
-from psij.batch.scheduler import BatchScheduler
+from psij.batch.scheduler import BatchScheduler, CancelOutcome
 from psij.exceptions import SubmitException
+from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.transport import CommandResult
 
@@ -118,3 +119,14 @@ class CancelQueue:
     def __len__(self) -> int:
         return len(self._pending)
 
+
+def canceled_while_queued(jobs: Sequence[TrackedJob]) -> List[TrackedJob]:
+    """Those of ``jobs`` whose cancel the scheduler took while they were waiting in the queue
+    (as its last answer and their markers say): they never run, and end CANCELED at once,
+    without waiting for the queue to show it. A job that may be running waits for its end,
+    which may be a success."""
+    return [tracked for tracked in jobs
+            if tracked.cancel == CancelOutcome.REQUESTED and not tracked.done
+            and not tracked.started and tracked.exit_marker is None
+            and tracked.scheduler_status is not None
+            and tracked.scheduler_status.state == JobState.QUEUED]

@@ -24,7 +24,7 @@ import threading
 from typing import Callable, Dict, List, Optional
 
 from psij.batch.cadence import NEVER, Cadence, Pace
-from psij.batch.cancels import CancelQueue
+from psij.batch.cancels import CancelQueue, canceled_while_queued
 from psij.batch.command_in_flight import QUICK_COMMAND_WAIT, CommandInFlight
 from psij.batch.evidence import (
     EXIT_REASON_WAIT,
@@ -52,14 +52,12 @@ from psij.transport import CommandResult, Transport
 
 logger = logging.getLogger('psij.batch.tracker')
 
-#: At most one scheduler command (status or accounting) per this many seconds.
-MIN_COMMAND_SPACING = 1.0
+MIN_COMMAND_SPACING = 1.0  # at most one status or accounting command per this many seconds
 #: The marker directories are listed this often while markers keep changing (jobs start and
 #: end in waves); the interval grows only after `MARKER_FAST_WINDOW` seconds without change.
 MIN_MARKER_INTERVAL = 0.1
 MARKER_FAST_WINDOW = 2.0
-#: A status look asked for by a cancel waits this long (a loop of cancels: one look).
-CANCEL_LOOK_DELAY = 0.1
+CANCEL_LOOK_DELAY = 0.1  # the status look after a cancel command (a loop of them: one look)
 MAX_ACCOUNTING_INTERVAL = 30.0  # the longest wait between two accounting commands
 class SchedulerTracker:
     """Watches all jobs of one scheduler reached through one transport; see the module
@@ -314,6 +312,8 @@ class SchedulerTracker:
                 took = self._cancels.answered(self.scheduler, result, in_flight.ids,
                                               in_flight.jobs, now)
             if took:
+                for tracked in canceled_while_queued(in_flight.jobs):
+                    self._finish(tracked, canceled_out_of_queue())
                 self.request_status(CANCEL_LOOK_DELAY)
             return
         jobs = [job for job in in_flight.jobs if not job.done]
