@@ -43,6 +43,7 @@ while the job is in the queue, and is FAILED naming the state if accounting repo
 import functools
 import logging
 import re
+import shlex
 from typing import Dict, List, Optional, Sequence
 
 from psij.batch import (
@@ -338,6 +339,7 @@ class Slurm(BatchScheduler):
         ``SubmitLine``) for ``user``, in one shell: every job with the script it came from."""
         # Without accounting (sacct fails) the queue alone answers: a job that already left
         # it is then not found.
+        user = shlex.quote(user)  # the line is a shell's
         return ['sh', '-c', f'squeue --noheader --states=all --user={user} --format=%F^%o && '
                             f'{{ sacct --noheader --parsable2 --allocations --user={user} '
                             '--starttime=now-1days --format=JobID,SubmitLine --delimiter=^ '

@@ -13,20 +13,24 @@ command names that copy.
 
 import hashlib
 import pathlib
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from psij.launchers._script import SCRIPT_DIRECTORY
 from psij.transport import Transport
 
-_scripts: Optional[Dict[str, str]] = None
+_scripts: Optional[Tuple[Dict[str, str], str]] = None
 
 
-def launcher_scripts() -> Dict[str, str]:
-    """The launcher shell scripts of this installation, by file name."""
+def launcher_scripts() -> Tuple[Dict[str, str], str]:
+    """The launcher shell scripts of this installation, by file name, and a digest of them
+    (read and hashed once: every submission over SSH names them)."""
     global _scripts
     if _scripts is None:
-        _scripts = {path.name: path.read_text()
-                    for path in sorted(SCRIPT_DIRECTORY.glob('*.sh'))}
+        scripts = {path.name: path.read_text()
+                   for path in sorted(SCRIPT_DIRECTORY.glob('*.sh'))}
+        digest = hashlib.sha256(''.join(f'{name}\0{text}\0' for name, text in
+                                        sorted(scripts.items())).encode()).hexdigest()[:16]
+        _scripts = (scripts, digest)
     return _scripts
 
 
@@ -40,9 +44,7 @@ def placed_launch_command(transport: Transport, work_directory: pathlib.Path,
     local = f'{SCRIPT_DIRECTORY}/'
     if install is None or not any(word.startswith(local) for word in command):
         return command
-    scripts = launcher_scripts()
-    digest = hashlib.sha256(''.join(f'{name}\0{text}\0' for name, text in
-                                    sorted(scripts.items())).encode()).hexdigest()[:16]
+    scripts, digest = launcher_scripts()
     remote = work_directory / 'launchers' / digest
     install(remote, scripts)
     return [f'{remote}/{word[len(local):]}' if word.startswith(local) else word

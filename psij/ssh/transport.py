@@ -255,18 +255,17 @@ class SshTransport:
             return self._identity
         except (OSError, ValueError, TypeError):
             pass
-        if self._identity is None:
-            result = self.run_script('printf "%s\\n%s\\n" "$HOME" "$(id -un)"\n',
-                                     ['id', '-un'], FILE_TIMEOUT)
-            lines = result.stdout.splitlines()
-            if not result.ok or len(lines) != 2 or not lines[0].startswith('/'):
-                raise OSError(f'cannot reach {self.url.destination} to find the remote user '
-                              f'and home directory: '
-                              f'{result.stderr.strip() or result.describe()}')
-            self._identity = (pathlib.PurePosixPath(lines[0]), lines[1])
-            temporary = remembered.with_suffix('.tmp')
-            temporary.write_text(json.dumps(lines))
-            os.replace(temporary, remembered)
+        result = self.run_script('printf "%s\\n%s\\n" "$HOME" "$(id -un)"\n',
+                                 ['id', '-un'], FILE_TIMEOUT)
+        lines = result.stdout.splitlines()
+        if not result.ok or len(lines) != 2 or not lines[0].startswith('/'):
+            raise OSError(f'cannot reach {self.url.destination} to find the remote user '
+                          f'and home directory: '
+                          f'{result.stderr.strip() or result.describe()}')
+        self._identity = (pathlib.PurePosixPath(lines[0]), lines[1])
+        temporary = remembered.with_suffix('.tmp')
+        temporary.write_text(json.dumps(lines))
+        os.replace(temporary, remembered)
         return self._identity
 
     def home(self) -> pathlib.PurePosixPath:
