@@ -13,7 +13,10 @@ all to be final. Measured: the time the loop of ``cancel()`` calls took, the wal
 the first ``cancel()`` to the last job CANCELED (from the jobs' final status times), the
 final states, and the ``scancel`` commands (and the ids they named) and ``squeue`` commands
 run meanwhile. This tree is also measured canceling one ``JobArray`` of N held elements with
-``array.cancel()``.
+``array.cancel()``, and against the floor: the same N held jobs submitted with plain ``sbatch``
+and canceled with ONE ``scancel`` of all their ids, timed to its exit (what Slurm itself needs).
+Each line also says how many job records the controller held when it began (``squeue -t all``:
+``scancel`` of many ids gets slower as the controller holds more).
 
 Target (issue 13): 1,000 jobs canceled in under 1 s with at most a few commands (the code
 before it ran one ``scancel`` per ``cancel()``: 1,000 jobs in 5.2 s).
@@ -93,12 +96,39 @@ class Cancel:
     scancel_commands: int  # from the first cancel() to the last final state
     ids_per_scancel: List[int]
     squeue_commands: int
+    records: int = 0  # job records the controller held at the start
+
+
+def controller_records() -> int:
+    """The job records slurmctld holds (pending, running and ended not yet purged)."""
+    listing = subprocess.run(['squeue', '-h', '-t', 'all', '-o', '%i'], capture_output=True,
+                             text=True, timeout=120)
+    return len(listing.stdout.split())
+
+
+def measure_floor(count: int, log: CommandLog) -> Cancel:
+    """N held jobs by plain sbatch, then one scancel of all of them, timed to its exit."""
+    print(f'[{time.strftime("%H:%M:%S")}] floor: {count} held, then canceled', file=sys.stderr,
+          flush=True)
+    records = controller_records()
+    submit_start = time.time()
+    ids = [log.run_real('sbatch', '--parsable', '-H', f'--job-name={JOB_NAME}', '-o',
+                        '/dev/null', '--wrap', 'true').stdout.strip() for _ in range(count)]
+    submitted = time.time()
+    start = time.time()
+    log.run_real('scancel', *ids)
+    end = time.time()
+    return Cancel(side='floor', jobs=count, submit_seconds=submitted - submit_start,
+                  loop_seconds=end - start, all_final_seconds=end - start,
+                  states={'CANCELED': count}, scancel_commands=1, ids_per_scancel=[count],
+                  squeue_commands=0, records=records)
 
 
 def measure(label: str, python: str, mode: str, count: int, scratch: Path,
             log: CommandLog) -> Cancel:
     print(f'[{time.strftime("%H:%M:%S")}] {label}: {count} held, then canceled', file=sys.stderr,
           flush=True)
+    records = controller_records()
     with tempfile.TemporaryDirectory() as outside_checkout:  # the interpreter's own psij
         completed = subprocess.run(
             [python, '-c', SIDE, mode, str(scratch / label), JOB_NAME, str(count)],
@@ -113,12 +143,13 @@ def measure(label: str, python: str, mode: str, count: int, scratch: Path,
                   loop_seconds=report['returned'] - start, all_final_seconds=end - start,
                   states=report['states'], scancel_commands=len(scancels),
                   ids_per_scancel=[len(call.args.split()) for call in scancels],
-                  squeue_commands=len(log.calls('squeue', start, end + 0.001)))
+                  squeue_commands=len(log.calls('squeue', start, end + 0.001)),
+                  records=records)
 
 
 def table(results: List[Cancel]) -> str:
     rows = [['', 'jobs', 'submit s', 'cancel() loop s', 'to all final s', 'scancel',
-             'ids per scancel', 'squeue', 'final states']]
+             'ids per scancel', 'squeue', 'records', 'final states']]
     for result in results:
         ids = result.ids_per_scancel
         shown = (str(ids) if len(ids) <= 4 else
@@ -126,6 +157,7 @@ def table(results: List[Cancel]) -> str:
         rows.append([result.side, str(result.jobs), f'{result.submit_seconds:.2f}',
                      f'{result.loop_seconds:.3f}', f'{result.all_final_seconds:.3f}',
                      str(result.scancel_commands), shown, str(result.squeue_commands),
+                     str(result.records),
                      ', '.join(f'{name} {n}' for name, n in sorted(result.states.items()))])
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
@@ -151,6 +183,7 @@ def main() -> None:
                 for label, python, mode in plan:
                     results.append(measure(label, python, mode, args.jobs,
                                            Path(scratch) / f'run-{number}', log))
+                results.append(measure_floor(args.jobs, log))
         finally:
             log.run_real('scancel', f'--name={JOB_NAME}')
     ours = [result for result in results if result.side.startswith('psij')]
@@ -160,7 +193,7 @@ def main() -> None:
         + f' ({", ".join(f"{r.all_final_seconds:.2f}" for r in ours)} s)',
         'at most a few scancel commands (3): ' + (
             'met' if all(r.scancel_commands <= 3 for r in ours) else 'NOT met'),
-        'all CANCELED: ' + ('yes' if all(r.states == {'CANCELED': r.jobs} for r in results)
+        'all CANCELED: ' + ('yes' if all(r.states == {'CANCELED': r.jobs} for r in ours)
                             else 'NO'),
     ]
     if args.json:

@@ -9,7 +9,9 @@ from psij.transport import RunningCommand
 
 #: How long the poller thread waits for a scheduler command it has just started; a command
 #: that takes longer is looked at again every `MIN_LOOK_INTERVAL`, doubling up to
-#: `MAX_LOOK_INTERVAL`, while markers (and other trackers) go on.
+#: `MAX_LOOK_INTERVAL`, while markers (and other trackers) go on. A cancel command is looked
+#: at every `MIN_LOOK_INTERVAL`: somebody waits for its jobs to end, and a look (a ``waitpid``
+#: that does not block) costs nothing next to its many ids.
 QUICK_COMMAND_WAIT = 0.5
 MIN_LOOK_INTERVAL = 0.05
 MAX_LOOK_INTERVAL = 0.5
@@ -28,6 +30,7 @@ class CommandInFlight:
 
     def look_later(self, now: float) -> None:
         """The command has not answered at ``now``: look again later, each wait twice the
-        last, up to `MAX_LOOK_INTERVAL`."""
+        last, up to `MAX_LOOK_INTERVAL` (a cancel: every `MIN_LOOK_INTERVAL`)."""
         self.next_look_at = now + self.look_interval
-        self.look_interval = min(self.look_interval * 2, MAX_LOOK_INTERVAL)
+        if self.kind != 'cancel':
+            self.look_interval = min(self.look_interval * 2, MAX_LOOK_INTERVAL)
