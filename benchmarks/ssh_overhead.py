@@ -97,7 +97,8 @@ def main() -> None:
         seconds = [result['seconds'] for result in results[kind]]
         submits = [result['submit_seconds'] for result in results[kind]]
         opened = [int(result['connections']) for result in results[kind]]
-        print(f'{kind:6} end to end {statistics.median(seconds):6.2f} s {seconds}; submits '
+        shown = ', '.join(f'{value:.2f}' for value in seconds)
+        print(f'{kind:6} end to end {statistics.median(seconds):6.2f} s [{shown}]; submits '
               f'{statistics.median(submits):5.2f} s; ssh connections opened {opened}')
     ratio = statistics.median(r['seconds'] for r in results['ssh']) / statistics.median(
         r['seconds'] for r in results['local'])

@@ -9,6 +9,7 @@ implements the same methods.
 import errno
 import os
 import pathlib
+import select
 import subprocess
 import tempfile
 import time
@@ -230,6 +231,34 @@ class LocalTransport:
         return names
 
 
+def wait_for_exit(process: 'subprocess.Popen[bytes]', wait: float) -> Optional[int]:
+    """``process``'s exit status once it has ended, waiting at most ``wait`` seconds for it;
+    None while it runs.
+
+    It waits on a pidfd (Linux 5.3+), which wakes the moment the process exits:
+    ``Popen.wait(timeout)`` sleeps in doubling steps of up to 50 ms instead, which a 20 ms
+    command (a submission over SSH) pays as about 32 ms."""
+    if wait <= 0 or process.returncode is not None:
+        return process.poll()
+    if hasattr(os, 'pidfd_open'):
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError:  # an old kernel, or already reaped: poll() says which
+            pidfd = None
+        if pidfd is not None:
+            try:
+                waiter = select.poll()
+                waiter.register(pidfd, select.POLLIN)
+                waiter.poll(wait * 1000)
+            finally:
+                os.close(pidfd)
+            return process.poll()
+    try:
+        return process.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 class LocalRunningCommand:
     """A subprocess started by `LocalTransport.start`. Its output goes to unnamed temporary
     files, so a command that prints a lot never blocks on a full pipe while nobody reads."""
@@ -263,10 +292,7 @@ class LocalRunningCommand:
         if self._result is not None:
             return self._result
         wait = min(wait, max(self._deadline - time.monotonic(), 0.0))
-        try:
-            returncode = self._process.wait(timeout=wait) if wait > 0 else self._process.poll()
-        except subprocess.TimeoutExpired:
-            returncode = None
+        returncode = wait_for_exit(self._process, wait)
         if returncode is None:
             if time.monotonic() < self._deadline:
                 return None

@@ -2,9 +2,10 @@
 
 import os
 import pathlib
+import subprocess
 import time
 
-from psij.transport import LocalTransport, command_name
+from psij.transport import LocalTransport, command_name, wait_for_exit
 
 
 def test_run_returns_status_and_both_streams() -> None:
@@ -92,3 +93,18 @@ def test_messages_name_the_program_past_env() -> None:
     assert command_name([]) == 'command'
     result = LocalTransport().run(['env', '-u', 'HOME', 'sleep', '5'], timeout=0.2)
     assert result.returncode is None and result.stderr == 'sleep: no answer after 0.2 s'
+
+
+def test_wait_for_exit_says_none_while_running_and_the_status_once_ended() -> None:
+    process = subprocess.Popen(['sh', '-c', 'read line; exit 3'], stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    try:
+        assert wait_for_exit(process, 0.0) is None
+        assert wait_for_exit(process, 0.2) is None  # still reading: the wait ran out
+        process.stdin.write(b'go\n')
+        process.stdin.close()
+        assert wait_for_exit(process, 30.0) == 3
+        assert wait_for_exit(process, 1.0) == 3  # already reaped: the same status again
+    finally:
+        process.kill()
+        process.wait()
