@@ -26,13 +26,10 @@ import errno
 import logging
 import os
 import pathlib
-import signal
 import subprocess
 import threading
 from dataclasses import dataclass
 from typing import IO, Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
-
-import psutil
 
 from psij.batch.pieces import signal_name
 from psij.dependencies import check_submittable
@@ -49,6 +46,7 @@ from psij.poller import get_poller
 from psij.reaper import get_reaper
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 
+from .local_process_tree import terminate_tree
 from .local_records import (
     ExitRecord,
     JobRecord,
@@ -75,22 +73,6 @@ class _AttachedJob:
     record: JobRecord
 
 
-@dataclass
-class _Leftovers:
-    """Processes sent SIGTERM by a cancel; those still alive after the grace period get
-    SIGKILL (psutil refuses to signal a pid that was reused meanwhile)."""
-
-    processes: List[psutil.Process]
-
-    def poll(self) -> Optional[float]:
-        for process in self.processes:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        return None
-
-
 def _exit_message(exit_code: int) -> str:
     if exit_code < 0:
         return f'killed by {signal_name(-exit_code)}'
@@ -108,30 +90,6 @@ def _exit_status(exit_code: int, launcher: Launcher,
     else:
         cause = _exit_message(exit_code)
     return JobStatus(JobState.FAILED, exit_code=exit_code, message=cause)
-
-
-def _terminate_tree(pid: int, grace_period: float) -> None:
-    """SIGTERM the job's process group and every descendant.
-
-    Whatever of them is still alive after ``grace_period`` seconds gets SIGKILL.
-    """
-    try:
-        lead = psutil.Process(pid)
-        if lead.status() == psutil.STATUS_ZOMBIE:
-            return
-        tree = [lead] + lead.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for process in tree:
-        try:
-            process.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    get_poller().schedule(_Leftovers(tree), grace_period)
 
 
 class LocalJobExecutorConfig(JobExecutorConfig):
@@ -257,7 +215,7 @@ class LocalJobExecutor(JobExecutor):
         with self._lock:
             running = self._running.get(int(job.native_id or 0))
         if running is not None and running.job is job:
-            _terminate_tree(running.process.pid, self.cancel_grace_period)
+            terminate_tree(running.process.pid, self.cancel_grace_period)
 
     def _start(self, job: Job, spec: JobSpec) -> None:
         launcher = self._get_launcher(spec.launcher or 'single')
@@ -301,7 +259,7 @@ class LocalJobExecutor(JobExecutor):
         if job._cancel_requested:
             # A cancel that came while the process was being started found nothing to
             # signal; it is registered now, so one of the two signals it.
-            _terminate_tree(pid, self.cancel_grace_period)
+            terminate_tree(pid, self.cancel_grace_period)
 
     def _on_exit(self, pid: int, exit_code: int) -> None:
         """Called on the reaper thread when a job's process has been reaped."""
@@ -349,13 +307,13 @@ class LocalJobExecutor(JobExecutor):
             running = self._running.get(pid)
             attached = self._attached.get(pid)
         if running is not None and running.job is job:
-            _terminate_tree(pid, self.cancel_grace_period)
+            terminate_tree(pid, self.cancel_grace_period)
         elif attached is not None:
             # The owner decides how the job ended, when it reaps it: the mark must be there
             # before the job can die of our signal.
             self._records.mark_canceled(attached.record)
             if is_running(pid, attached.record.start_ticks):
-                _terminate_tree(pid, self.cancel_grace_period)
+                terminate_tree(pid, self.cancel_grace_period)
             self._check_attached(pid)
 
     def cancel_jobs(self, jobs: Sequence[Job]) -> None:
