@@ -65,7 +65,7 @@ from psij.batch.script import with_prefix
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 
-from . import sge_accounting, sge_arrays, sge_output
+from . import sge_accounting, sge_arrays, sge_output, sge_submission
 
 logger = logging.getLogger('psij.executors.sge')
 
@@ -402,6 +402,9 @@ class GridEngine(BatchScheduler):
                 for task in tasks.among(wanted[number]):
                     sge_output.keep(statuses, f'{number}.{task}', status)
         return statuses
+
+    find_submission_command = staticmethod(sge_submission.find_submission_command)
+    parse_find_submission = staticmethod(sge_submission.parse_find_submission)
 
     # --- accounting ------------------------------------------------------------------------
 
