@@ -2,7 +2,7 @@
 
 Run by hand (never part of the test suite) on a machine with a working Slurm:
 
-    .venv/bin/python benchmarks/cancel_many.py [--jobs 1000] [--runs 1]
+    .venv/bin/python benchmarks/cancel_many.py [--jobs 1000] [--runs 1] [--local 2000]
         [--previous-python /tmp/old-venv/bin/python] [--json]
 
 ``scancel`` and ``squeue`` go through the logging wrappers of `command_log`, first on PATH.
@@ -13,8 +13,10 @@ all to be final. Measured: the time the loop of ``cancel()`` calls took, the wal
 the first ``cancel()`` to the last job CANCELED (from the jobs' final status times), the
 final states, and the ``scancel`` commands (and the ids they named) and ``squeue`` commands
 run meanwhile. This tree is also measured canceling one ``JobArray`` of N held elements with
-``array.cancel()``, and against the floor: the same N held jobs submitted with plain ``sbatch``
-and canceled with ONE ``scancel`` of all their ids, timed to its exit (what Slurm itself needs).
+``array.cancel()``, and against the floor: the same N held jobs submitted with plain
+``sbatch`` and canceled with ONE ``scancel`` of all their ids, timed to its exit (what Slurm
+itself needs). With ``--local N``: N running local ``sleep`` jobs canceled in a loop (each
+``cancel()`` signals the job's own process tree), this tree and the previous code.
 Each line also says how many job records the controller held when it began (``squeue -t all``:
 ``scancel`` of many ids gets slower as the controller holds more).
 
@@ -45,10 +47,14 @@ SIDE = textwrap.dedent('''
     from psij import Job, JobAttributes, JobExecutor, JobSpec, JobState
     from psij.batch import BatchSchedulerExecutorConfig
     mode, work, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    executor = JobExecutor.get_instance('slurm', config=BatchSchedulerExecutorConfig(
-        work_directory=work))
-    spec = lambda: JobSpec('/bin/true', name=name, attributes=JobAttributes(
-        custom_attributes={'slurm.hold': True}))
+    if mode == 'local':
+        executor = JobExecutor.get_instance('local')
+        spec = lambda: JobSpec('/bin/sleep', ['300'], name=name)
+    else:
+        executor = JobExecutor.get_instance('slurm', config=BatchSchedulerExecutorConfig(
+            work_directory=work))
+        spec = lambda: JobSpec('/bin/true', name=name, attributes=JobAttributes(
+            custom_attributes={'slurm.hold': True}))
     submit_start = time.time()
     if mode == 'array':
         from psij import JobArray
@@ -61,9 +67,10 @@ SIDE = textwrap.dedent('''
             executor.submit(job)
     submitted = time.time()
     deadline = time.monotonic() + 120
-    while any(job.status.state != JobState.QUEUED for job in jobs):
+    waited = JobState.ACTIVE if mode == 'local' else JobState.QUEUED
+    while any(job.status.state != waited for job in jobs):
         if time.monotonic() > deadline:
-            raise SystemExit('jobs not all QUEUED after 120 s')
+            raise SystemExit(f'jobs not all {waited} after 120 s')
         time.sleep(0.05)
     time.sleep(2)  # the status look that follows the submissions has run
     start = time.time()
@@ -169,6 +176,8 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=1000)
     parser.add_argument('--runs', type=int, default=1)
     parser.add_argument('--previous-python', default=None)
+    parser.add_argument('--local', type=int, default=0,
+                        help='also cancel this many running local sleep jobs (0: skip)')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args()
     results: List[Cancel] = []
@@ -184,6 +193,12 @@ def main() -> None:
                     results.append(measure(label, python, mode, args.jobs,
                                            Path(scratch) / f'run-{number}', log))
                 results.append(measure_floor(args.jobs, log))
+                if args.local:
+                    results.append(measure('psij local', sys.executable, 'local', args.local,
+                                           Path(scratch) / f'run-{number}', log))
+                if args.local and args.previous_python:
+                    results.append(measure('previous local', args.previous_python, 'local',
+                                           args.local, Path(scratch) / f'run-{number}', log))
         finally:
             log.run_real('scancel', f'--name={JOB_NAME}')
     ours = [result for result in results if result.side.startswith('psij')]
