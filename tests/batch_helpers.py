@@ -104,3 +104,13 @@ def job_script(path: str, text: str = '#!/bin/bash\n') -> JobScript:
     directory = pathlib.Path(path).parent
     inputs = ScriptInputs(job, directory, ['/bin/true'], directory / 'launcher.log')
     return JobScript(inputs, pathlib.PurePath(path), text)
+
+
+def queued_job(executor: JobExecutor, native_id: str) -> Job:
+    """A job of ``executor`` as if submitted as ``native_id`` and still queued (what a script
+    that depends on it needs)."""
+    job = Job(JobSpec('/bin/true'))
+    job.native_id = native_id
+    job.executor = executor
+    job._set_status(JobStatus(JobState.QUEUED))
+    return job

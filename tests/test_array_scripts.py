@@ -13,7 +13,7 @@ from typing import Callable, Dict, Tuple
 
 import psij.launchers
 import pytest
-from batch_helpers import GOLDEN_JOB_ID, check_golden
+from batch_helpers import GOLDEN_JOB_ID, check_golden, queued_job
 from psij.executors.lsf import LsfJobExecutor
 from psij.executors.pbs import PbsJobExecutor
 from psij.executors.torque import TorqueJobExecutor
@@ -24,8 +24,6 @@ from psij import (
     Job,
     JobArray,
     JobSpec,
-    JobState,
-    JobStatus,
 )
 from psij.batch import BatchSchedulerExecutor, BatchSchedulerExecutorConfig
 from psij.job_array import INDEX_TOKEN
@@ -44,22 +42,13 @@ BACKENDS: Dict[str, Tuple[Callable[..., BatchSchedulerExecutor], str, str]] = {
 }
 
 
-def _submitted(executor: BatchSchedulerExecutor, native_id: str) -> Job:
-    """A job of ``executor`` as if submitted as ``native_id`` and still queued."""
-    job = Job(JobSpec('/bin/true'))
-    job.native_id = native_id
-    job.executor = executor
-    job._set_status(JobStatus(JobState.QUEUED))
-    return job
-
-
 def render(name: str, count: int = 50, throttle: int = 5) -> str:
     make, job_id, element_id = BACKENDS[name]
     executor = make(config=BatchSchedulerExecutorConfig(work_directory=WORK))
     array = JobArray(JobSpec('/bin/echo', ['part', INDEX_TOKEN],
                              stdout_path=f'/data/out.{INDEX_TOKEN}'), count, throttle=throttle)
     array.id = GOLDEN_JOB_ID
-    first, element = _submitted(executor, job_id), _submitted(executor, element_id)
+    first, element = queued_job(executor, job_id), queued_job(executor, element_id)
     array.depends_on(first).depends_on(element, condition=DependencyCondition.ENDED)
     return executor.generate_script(array.jobs[0]).replace(LAUNCHERS, '<LAUNCHERS>')
 
@@ -80,7 +69,7 @@ def test_pbs_array_is_one_range_with_its_throttle_and_both_conditions() -> None:
 
 def test_pbs_refuses_to_write_a_wait_for_one_subjob() -> None:
     executor = PbsJobExecutor(config=BatchSchedulerExecutorConfig(work_directory=WORK))
-    job = Job(JobSpec('/bin/true')).depends_on(_submitted(executor, '8[2].server'))
+    job = Job(JobSpec('/bin/true')).depends_on(queued_job(executor, '8[2].server'))
     with pytest.raises(InvalidJobException, match=r'Job.dependencies: PBS cannot .*8\[\]'):
         executor.generate_script(job)
 

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import psij.launchers
 import pytest
-from batch_helpers import GOLDEN_JOB_ID, check_golden, golden_job
+from batch_helpers import GOLDEN_JOB_ID, check_golden, golden_job, queued_job
 from hypothesis import given
 from hypothesis import strategies as st
 from psij.executors import sge_arrays
@@ -34,7 +34,6 @@ from psij import (
     JobExecutor,
     JobSpec,
     JobState,
-    JobStatus,
     ResourceSpecV1,
 )
 from psij.batch import BatchSchedulerExecutorConfig
@@ -285,22 +284,13 @@ def test_the_executors_other_names_are_prefixes_too() -> None:
 
 # --- arrays and dependencies -----------------------------------------------------------------
 
-def _submitted(executor: SgeJobExecutor, native_id: str) -> Job:
-    """A job of ``executor`` as if submitted as ``native_id`` and still queued."""
-    job = Job(JobSpec('/bin/true'))
-    job.native_id = native_id
-    job.executor = executor
-    job._set_status(JobStatus(JobState.QUEUED))
-    return job
-
-
 def _array_after_others() -> str:
     """An array of 50 (at most 5 at once) after a job completed and an element ended."""
     executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
     array = JobArray(JobSpec('/bin/echo', ['part', INDEX_TOKEN],
                              stdout_path=f'/data/out.{INDEX_TOKEN}'), 50, throttle=5)
     array.id = GOLDEN_JOB_ID
-    first, element = _submitted(executor, '7'), _submitted(executor, '8.2')
+    first, element = queued_job(executor, '7'), queued_job(executor, '8.2')
     array.depends_on(first).depends_on(element, condition=DependencyCondition.ENDED)
     return executor.generate_script(array.jobs[0]).replace(LAUNCHERS, '<LAUNCHERS>')
 
@@ -309,7 +299,7 @@ def _job_after_others() -> str:
     """One job after a job and an array element completed."""
     executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
     job = _job(JobSpec('/bin/date'))
-    job.depends_on(_submitted(executor, '7'), _submitted(executor, '8.2'))
+    job.depends_on(queued_job(executor, '7'), queued_job(executor, '8.2'))
     return executor.generate_script(job).replace(LAUNCHERS, '<LAUNCHERS>')
 
 
@@ -345,7 +335,7 @@ def test_a_job_without_dependencies_checks_nothing() -> None:
 def test_hold_jid_of_a_job_with_dependencies_is_refused() -> None:
     executor = SgeJobExecutor(config=SgeExecutorConfig(work_directory=WORK))
     job = Job(JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={
-        'sge.hold_jid': '12'}))).depends_on(_submitted(executor, '7'))
+        'sge.hold_jid': '12'}))).depends_on(queued_job(executor, '7'))
     with pytest.raises(InvalidJobException, match=r"custom_attributes\['sge.hold_jid'\]"):
         executor.generate_script(job)
 
@@ -364,7 +354,7 @@ def _run_after(tmp_path: pathlib.Path, marker: Optional[str],
     ran = tmp_path / 'ran'
     spec = JobSpec('/bin/touch', [str(ran)])
     job = JobArray(spec, 4).jobs[2] if array else Job(spec)
-    job.depends_on(_submitted(executor, '7'))
+    job.depends_on(queued_job(executor, '7'))
     environment = {'PATH': os.environ['PATH'], 'JOB_ID': '42', 'SGE_TASK_ID': '3'}
     completed = subprocess.run(['bash', '-c', executor.generate_script(job)], env=environment,
                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
