@@ -95,6 +95,7 @@ from .pbs_common import (
     status_ids,
     whole_arrays,
 )
+from .pbs_submission import submitted_from
 
 #: PBS's substate of a job deleted with qdel (JOB_SUBSTATE_TERMINATED).
 SUBSTATE_TERMINATED = 91
@@ -268,6 +269,22 @@ class PbsPro(PbsFamilyScheduler):
                         f'({native_id}), only for a whole array ({array}); submit the job '
                         'with the executor, which holds it until the subjob ends')
         return depend_value(inputs.job, inputs.dependencies)
+
+    def find_submission_command(self, user: str) -> Optional[List[str]]:
+        """``qstat -f -F json -x``: every job the server holds or keeps in its history, with
+        its ``Submit_arguments`` (``qstat -f`` takes no user; the script path is enough)."""
+        return ['qstat', '-f', '-F', 'json', '-x']
+
+    def parse_find_submission(self, result: CommandResult, script: str) -> Optional[str]:
+        """The job (or array, ``123[].server``) whose ``Submit_arguments`` end with
+        ``script``."""
+        check_listing_command(result, 'qstat')
+        jobs = load_qstat_json(result.stdout).get('Jobs', {})
+        if not isinstance(jobs, dict):
+            raise StatusCommandError(f'qstat printed JSON whose "Jobs" is not an object: '
+                                     f'{result.stdout.strip()[:200]!r}')
+        return submitted_from({str(key): value for key, value in jobs.items()
+                               if isinstance(value, dict)}, 'Submit_arguments', script)
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """``qstat -f -F json -x`` for all ``native_ids`` at once, finished jobs included;

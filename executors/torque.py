@@ -61,7 +61,7 @@ ends FAILED with an unknown outcome after ``outcome_timeout``.
 
 import re
 import xml.etree.ElementTree as ElementTree
-from typing import ClassVar, Dict, FrozenSet, List, Mapping, Sequence, Tuple
+from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from psij.batch import (
     SCRIPT_OUTPUT,
@@ -88,6 +88,7 @@ from .pbs_common import (
     depend_value,
     status_ids,
 )
+from .pbs_submission import submitted_from
 
 #: Why Torque could not run a job: negative ``exit_status`` values (Torque's "Job exit
 #: status" table, JOB_EXEC_* in its sources).
@@ -235,6 +236,20 @@ class Torque(PbsFamilyScheduler):
         Torque-compatible ``qsub`` reads only its command line and would otherwise write an
         output file into the current directory."""
         return SubmitCommand(['qsub', '-j', 'oe', '-o', '/dev/null', str(script.path)])
+
+    def find_submission_command(self, user: str) -> Optional[List[str]]:
+        """``qstat -f``: every job the server holds (finished ones while ``keep_completed``
+        keeps them), with its ``submit_args`` (the script path is enough to tell them
+        apart)."""
+        return ['qstat', '-f']
+
+    def parse_find_submission(self, result: CommandResult, script: str) -> Optional[str]:
+        """The job (or array, ``123[].server``) whose ``submit_args`` end with ``script``
+        (text or XML)."""
+        check_listing_command(result, 'qstat')
+        text = result.stdout
+        jobs = parse_xml(text) if text.lstrip().startswith('<') else parse_full_text(text)
+        return submitted_from(jobs, 'submit_args', script)
 
     def status_command(self, native_ids: Sequence[str]) -> List[str]:
         """``qstat -f`` for all ``native_ids`` at once; elements of arrays are asked for by
