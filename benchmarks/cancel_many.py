@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
-from command_log import CommandLog
+from command_log import CommandLog, aligned
 
 JOB_NAME = f'cancel-many-{os.getpid()}'
 
@@ -166,9 +166,7 @@ def table(results: List[Cancel]) -> str:
                      str(result.scancel_commands), shown, str(result.squeue_commands),
                      str(result.records),
                      ', '.join(f'{name} {n}' for name, n in sorted(result.states.items()))])
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                     for row in rows)
+    return aligned(rows)
 
 
 def main() -> None:

@@ -110,3 +110,10 @@ def slurm_limits() -> Dict[str, str]:
         if key.strip() in ('MaxArraySize', 'MaxJobCount', 'MinJobAge'):
             limits[key.strip()] = value.strip()
     return limits
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` of cells as a plain-text table, each column as wide as its widest cell."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)

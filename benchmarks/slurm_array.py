@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from command_log import CommandLog, cluster_cpus, gaps, most_in_window, slurm_limits
+from command_log import CommandLog, aligned, cluster_cpus, gaps, most_in_window, slurm_limits
 
 from psij import JobArray, JobExecutor, JobSpec
 from psij.batch import BatchSchedulerExecutorConfig
@@ -171,9 +171,7 @@ def table(runs: List[Dict[str, Side]]) -> str:
     row('last .ec marker written', 'last_marker', ' s')
     row('.ec marker to final: median', 'lag_median', ' s')
     row('.ec marker to final: max', 'lag_max', ' s')
-    widths = [max(len(line[column]) for line in rows) for column in range(len(rows[0]))]
-    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-                     for line in rows)
+    return aligned(rows)
 
 
 def main() -> None:

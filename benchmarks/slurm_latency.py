@@ -56,6 +56,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from command_log import gaps, most_in_window
+
 from psij import Job, JobAttributes, JobExecutor, JobSpec
 from psij.batch import BatchSchedulerExecutorConfig
 
@@ -148,22 +150,6 @@ def controller_boot_time() -> str:
         if line.startswith('BOOT_TIME'):
             return line.split('=', 1)[1].strip()
     return '?'
-
-
-def most_in_window(times: Sequence[float], width: float = 1.0) -> int:
-    """The most of ``times`` in any window (t - width, t]."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, moment in enumerate(ordered):
-        while ordered[first] <= moment - width:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
-def gaps(times: Sequence[float]) -> List[float]:
-    ordered = sorted(times)
-    return [later - earlier for earlier, later in zip(ordered, ordered[1:])]
 
 
 # --- phase 1: N short jobs -----------------------------------------------------------------

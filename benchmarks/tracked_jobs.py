@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from command_log import CommandLog
+from command_log import CommandLog, aligned
 
 JOB_NAME = f'tracked-jobs-{os.getpid()}'
 POLL_INTERVAL = 5.0
@@ -181,9 +181,7 @@ def table(results: List[Measurement]) -> str:
                      number(result.cpu_ms_per_cycle), number(result.cpu_ms_per_second, 2),
                      number(result.children_cpu_ms_per_cycle),
                      ', '.join(f'{name} {n}' for name, n in sorted(result.states.items()))])
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                     for row in rows)
+    return aligned(rows)
 
 
 def main() -> None:
