@@ -2,8 +2,9 @@
 
 import contextlib
 import logging
+import os
 import pathlib
-from typing import Any, ClassVar, List, Optional, Sequence, Union
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Union
 
 from psij.batch import markers
 from psij.batch.evidence import TrackedJob
@@ -11,9 +12,11 @@ from psij.batch.lost_submission import submit_once
 from psij.batch.pieces import current_user
 from psij.batch.psij_python import PsijPythonMethods, PsijPythonScheduler
 from psij.batch.registry import TrackerRegistry, trackers
+from psij.batch.remote_paths import PathLike, RemotePaths
 from psij.batch.remote_side import placed_launch_command, remote_path, remote_user
 from psij.batch.scheduler import BatchScheduler, JobScript, StatusCommandError
 from psij.batch.script import ArraySlice, ScriptInputs
+from psij.batch.staging_plan import StagingPlan, make_plan
 from psij.batch.submission import native_dependencies
 from psij.batch.tracker import SchedulerTracker
 from psij.dependencies import check_submittable
@@ -22,7 +25,6 @@ from psij.job import Job
 from psij.job_array import INDEX_TOKEN, JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
-from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
@@ -69,6 +71,11 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
     :param max_in_flight: at most this many of this executor's jobs (array elements count
         one each) are at the scheduler and not ended; the others wait, QUEUED, held by psij,
         and go as earlier ones end (None: no cap). See `psij.submission_gate`.
+    :param remote_paths: where directories of the submitting side are on the cluster, local
+        prefix -> remote prefix (absolute paths): a path of the job's side given under a
+        local prefix is used under its remote one, a path of the submitting side given under
+        a remote prefix under its local one, and over SSH a staged file under a local prefix
+        is kept at its mapped place on the cluster. See `psij.batch.remote_paths`.
 
     Executors of different configs share one status tracker per scheduler; for what they share,
     the smallest value among the tracked jobs' configs applies (`psij.batch.cadence.Pace`).
@@ -83,7 +90,8 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                  command_timeout: float = 60.0,
                  keep_files: bool = False,
                  file_retention: float = 30 * 24 * 3600.0,
-                 max_in_flight: Optional[int] = None) -> None:
+                 max_in_flight: Optional[int] = None,
+                 remote_paths: Optional[Mapping[PathLike, PathLike]] = None) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.queue_polling_interval = _positive('queue_polling_interval',
                                                 queue_polling_interval)
@@ -100,6 +108,7 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         self.file_retention = _positive('file_retention', file_retention)
         self.max_in_flight = check_max_in_flight('BatchSchedulerExecutorConfig.max_in_flight',
                                                  max_in_flight)
+        self.remote_paths = RemotePaths(remote_paths)
 
 
 class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
@@ -148,6 +157,8 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         self._gate = SubmissionGate(self, config.max_in_flight, self.gate_waker)
         self._array_limit: Optional[int] = None
         self._job_limit: Optional[int] = None
+        # Per job id: where its staged files are, until psij has staged after its end.
+        self._staging_plans: Dict[str, StagingPlan] = {}
 
     def make_scheduler(self, config: BatchSchedulerExecutorConfig) -> BatchScheduler:
         """The scheduler of this executor, with the settings ``config`` holds; the class's
@@ -192,14 +203,10 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
             raise
         self._offer(list(array.jobs))
 
-    def _check_job(self, job: Job) -> JobSpec:
-        spec = job.spec if isinstance(job, Job) else None
-        # Staging paths are on the submitting side; over SSH they are not where the job runs.
-        if spec is not None and (spec.stage_in or spec.stage_out or spec.cleanup) and \
-                getattr(self.transport, 'install_files', None) is not None:
-            raise InvalidJobException('JobSpec.stage_in, stage_out, cleanup: staging is not '
-                                      'supported over SSH yet; run psij on the cluster')
-        return super()._check_job(job)
+    @property
+    def _over_ssh(self) -> bool:
+        # A transport that places files on the far side (`remote_side`) is a remote one.
+        return getattr(self.transport, 'install_files', None) is not None
 
     def _offer(self, jobs: List[Job]) -> None:
         try:
@@ -224,14 +231,23 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
 
     def _submit_native(self, first: Job, jobs: List[Job]) -> None:
         """One native submission of ``jobs`` (``first`` alone, or array elements)."""
+        plan = self._staging_plan(first, jobs)
+        if plan is not None and plan.area is not None:
+            from psij.batch import remote_staging  # only over SSH
+            remote_staging.push_stage_in(self.transport, plan)
         # Over SSH, the script is written in the same round trip as the submit command.
         batched = getattr(self.transport, 'batched', contextlib.nullcontext)
         with batched():
-            script = self._write_script(first, jobs)
+            script = self._write_script(first, jobs, plan)
             submitted = submit_once(self.transport, self.scheduler, self.user(),
                                     str(script.path), self.scheduler.submit_command(script),
                                     self.batch_config.command_timeout,
-                                    lambda: self._write_script(first, jobs))
+                                    lambda: self._write_script(first, jobs, plan))
+        if plan is not None and first.array is None and len(jobs) == 1:
+            self._staging_plans[first.id] = plan
+            if plan.area is not None:
+                from psij.batch import remote_staging
+                remote_staging.remove_moved_sources(plan)
         native_id = submitted.found or self.scheduler.parse_submit_output(submitted.result)
         native_ids = [native_id] if script.inputs.array is None else \
             self.scheduler.element_ids(native_id, len(jobs))
@@ -279,9 +295,41 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         if not self.tracker_registry.abandon(self.scheduler, self.transport, job, status):
             self._set_job_status(job, status)
 
-    def script_inputs(self, job: Job, jobs: Optional[List[Job]] = None) -> ScriptInputs:
+    def _staging_plan(self, job: Job, jobs: Optional[List[Job]] = None
+                      ) -> Optional[StagingPlan]:
+        """Where the staged files of ``job`` (or of the array ``jobs``) are on each side, and
+        its spec as the job's side sees it; None if it stages nothing and no path is mapped."""
+        array = job.array if jobs is not None and len(jobs) > 1 or job.array is not None \
+            else None
+        spec = array.spec if array is not None else job.spec
+        if spec is None:
+            return None
+        paths = self.batch_config.remote_paths
+        staging = bool(spec.stage_in or spec.stage_out or spec.cleanup)
+        if not staging and not paths:
+            return None
+        if staging and array is not None and self._over_ssh:
+            raise InvalidJobException('JobArray: JobSpec.stage_in, stage_out and cleanup are '
+                                      'not supported for arrays over SSH; submit the jobs '
+                                      'one by one')
+        area = pathlib.PurePosixPath(self.directory / f'{job.id}.staging') \
+            if staging and self._over_ssh else None
+        # The submit command runs (so a job without a directory runs) in the remote home
+        # over SSH, else in this process's working directory.
+        home = getattr(self.transport, 'home', None)
+        submit_directory = str(home()) if home is not None and staging else os.getcwd()
+        return make_plan(spec, paths, area, submit_directory)
+
+    def take_staging_plan(self, job: Job) -> Optional[StagingPlan]:
+        """The staging plan of ``job`` (submitted by this executor), forgotten here: what
+        `psij.batch.stage_after_end` does after the job's end."""
+        return self._staging_plans.pop(job.id, None)
+
+    def script_inputs(self, job: Job, jobs: Optional[List[Job]] = None,
+                      plan: Optional[StagingPlan] = None) -> ScriptInputs:
         """What the script of ``job`` (or of the array elements ``jobs``, ``job`` the first)
-        is made from (checks the spec and the launcher)."""
+        is made from (checks the spec and the launcher); ``plan``: its staging plan, made
+        here if not given."""
         array = job.array if jobs is not None and len(jobs) > 1 or job.array is not None \
             else None
         spec = array.spec if array is not None else job.spec
@@ -303,7 +351,9 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         return ScriptInputs(job=job, marker_directory=self.directory,
                             launch_command=launch_command,
                             launcher_log=launcher_log, array=slice_,
-                            dependencies=native_dependencies(job))
+                            dependencies=native_dependencies(job),
+                            staging=plan if plan is not None else self._staging_plan(
+                                job, jobs))
 
     def generate_script(self, job: Job) -> str:
         """The script `submit` would write for ``job`` (checks the job like `submit`); for an
@@ -318,8 +368,9 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         # would pass one job's launcher failure on to another.
         return self.directory / f'{job.id}{markers.LAUNCHER_LOG}'
 
-    def _write_script(self, job: Job, jobs: List[Job]) -> JobScript:
-        inputs = self.script_inputs(job, jobs if job.array is not None else None)
+    def _write_script(self, job: Job, jobs: List[Job],
+                      plan: Optional[StagingPlan] = None) -> JobScript:
+        inputs = self.script_inputs(job, jobs if job.array is not None else None, plan)
         text = self.scheduler.render_script(inputs)
         name = job.id if inputs.array is None else f'{job.array.id if job.array else job.id}' \
             f'-{inputs.array.offset}'

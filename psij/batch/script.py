@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 
 import pystache
 
+from psij.batch.staging_plan import StagingPlan
 from psij.batch.staging_script import staging_context
 from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException
@@ -72,6 +73,8 @@ class ScriptInputs:
     :param launcher_log: the file the launcher writes its own messages to.
     :param array: for an array, the elements this script runs (one native array).
     :param dependencies: what the scheduler must make the job wait for.
+    :param staging: where the job's staged files are on each side, and its spec as the
+        job's side sees it (`psij.batch.staging_plan`); None: as the spec says.
     """
 
     job: Job
@@ -80,6 +83,7 @@ class ScriptInputs:
     launcher_log: pathlib.Path
     array: Optional[ArraySlice] = None
     dependencies: Tuple[NativeDependency, ...] = ()
+    staging: Optional[StagingPlan] = None
 
     @property
     def job_id(self) -> str:
@@ -91,7 +95,10 @@ class ScriptInputs:
 
     @property
     def spec(self) -> JobSpec:
-        """The job's specification; for an array, the array's (with `INDEX_TOKEN`)."""
+        """The job's specification; for an array, the array's (with `INDEX_TOKEN`); with a
+        `staging` plan, as the job's side sees it."""
+        if self.staging is not None:
+            return self.staging.job_side_spec
         array = self.job.array
         spec = array.spec if self.array is not None and array is not None else self.job.spec
         if spec is None:
@@ -256,6 +263,6 @@ def render_job_body(inputs: ScriptInputs, job_id_variable: str,
         'stream_error': shell_quote(
             f'the job\'s standard streams cannot be opened on the node ({streams})'),
         'launcher_log': shell_word(str(inputs.launcher_log)),
-        **staging_context(spec, shell_word),
+        **staging_context(spec, shell_word, inputs.staging),
     }
     return render_template(read_template('psij.batch', 'job_body.mustache'), context)

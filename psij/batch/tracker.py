@@ -34,8 +34,8 @@ from psij.batch.evidence import (
     read_markers,
     status_from_evidence,
     unknown_job,
-    unknown_outcome,
 )
+from psij.batch.evidence_wait import expired_status
 from psij.batch.job_files import OldFilePruner, settle
 from psij.batch.scheduler import (
     AccountingUnavailable,
@@ -44,6 +44,7 @@ from psij.batch.scheduler import (
     SchedulerStatus,
     StatusCommandError,
 )
+from psij.batch.stage_after_end import settle_after_staging
 from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
@@ -474,17 +475,7 @@ class SchedulerTracker:
     def _expire(self, now: float) -> None:
         """Settle the jobs whose wait for more evidence is over."""
         for tracked in self._unfinished():
-            if tracked.exit_marker is not None and tracked.exit_marker_seen_at is not None:
-                if now - tracked.exit_marker_seen_at >= EXIT_REASON_WAIT:
-                    self._finish(tracked, status_from_evidence(tracked.exit_marker,
-                                                               tracked.scheduler_status))
-                continue
-            timeout = tracked.executor.batch_config.outcome_timeout
-            if tracked.accounting_since is None or now - tracked.accounting_since < timeout:
-                continue
-            settled = status_from_evidence(None, tracked.scheduler_status)
-            self._finish(tracked, settled if settled is not None else unknown_outcome(
-                tracked, self.scheduler.name, timeout))
+            self._finish(tracked, expired_status(tracked, self.scheduler.name, now))
 
     def _finish(self, tracked: TrackedJob, status: Optional[JobStatus]) -> None:
         if status is None or tracked.done:
@@ -494,7 +485,8 @@ class SchedulerTracker:
             self._jobs.pop(tracked.job.id, None)
             self._pace_cache = None
             self._cancels.drop(tracked)
-        settle(self.transport, tracked, status)
+        # Reported final only once what psij stages after the end is done (off this thread).
+        settle_after_staging(self.transport, tracked, status)
 
     def __repr__(self) -> str:
         return f'SchedulerTracker({self.scheduler.name}, {len(self._jobs)} jobs)'

@@ -107,13 +107,22 @@ class SshTransport:
 
     # --- commands --------------------------------------------------------------------------
 
-    def _argv(self) -> List[str]:
+    def _argv(self, remote_command: str = remote_shell.REMOTE_COMMAND) -> List[str]:
         directory = control_directory()
         make_private_directory(directory)
         if directory.stat().st_uid != os.getuid():
             raise OSError(f'{directory} (the SSH master sockets) belongs to another user')
-        return ['ssh', *ssh_options(self.url), self.url.destination,
-                remote_shell.REMOTE_COMMAND]
+        return ['ssh', *ssh_options(self.url), self.url.destination, remote_command]
+
+    def session_argv(self, remote_command: str = remote_shell.REMOTE_COMMAND) -> List[str]:
+        """The ssh argv of one more session over this host's master, running the FIXED
+        ``remote_command`` (the login shell parses it: it must hold no data), for a caller
+        that streams bytes itself (`psij.ssh.file_transfer`). ConnectionError, with the
+        command that opens it, if the url needs a master that is not open."""
+        refused = self._check_master()
+        if refused is not None:
+            raise ConnectionError(refused.stderr)
+        return self._argv(remote_command)
 
     def _check_master(self) -> Optional[CommandResult]:
         """With ``master=existing``: None if the master is open, else the failed result."""

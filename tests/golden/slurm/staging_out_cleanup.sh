@@ -82,7 +82,7 @@ else
     psij_message=$(grep -a '^PSIJ-LAUNCHER-ERROR: ' '/shared/psij work/slurm/00000000-0000-4000-8000-000000000000.launcher.log' 2>/dev/null)
 fi
 # The outcome stage-out and cleanup flags are checked against (a canceled job's script is
-# killed by the scheduler before it gets here).
+# killed by the scheduler before it gets here: psij stages ON_CANCEL after the job's end).
 psij_outcome=error
 [ "$psij_exit_code" = 0 ] && psij_outcome=success
 psij_stage_errors=()
