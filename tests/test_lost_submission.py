@@ -9,14 +9,22 @@ from typing import List, Optional, Sequence, Tuple
 import pytest
 from psij.executors.slurm import Slurm
 
+import psij.batch.lost_submission as lost_submission
 from psij.batch import SubmitCommand
-from psij.batch.lost_submission import ASK_TRIES, Submitted, submit_once
+from psij.batch.lost_submission import ASK_TRIES, Submitted, markers_command, submit_once
 from psij.exceptions import SubmitException
 from psij.transport import CommandResult
 
 SCRIPT = '/home/me/.psij/work/slurm/4d2a.sh'
 SUBMIT = SubmitCommand(['sbatch', '--parsable', SCRIPT])
 LOST = CommandResult(['sbatch'], None, '', 'ssh to cluster failed: Connection reset')
+NO_MARKER = CommandResult(['find'], 1, '', '')
+
+
+@pytest.fixture(autouse=True)
+def no_unsettled_scripts() -> None:
+    """Each test starts with no script remembered as unsettled by an earlier one."""
+    lost_submission._unsettled.clear()
 
 
 class ScriptedTransport:
@@ -71,16 +79,17 @@ def test_an_array_is_found_by_its_elements() -> None:
 
 
 def test_a_script_whose_name_only_ends_the_same_is_not_it() -> None:
-    transport, _, outcome = run([LOST, found(f'9^/home/me/x{SCRIPT}'), found(),
-                                 CommandResult(['sbatch'], 0, '18\n', '')])
-    assert transport.programs() == ['sbatch', 'find', 'find', 'sbatch']
+    transport, _, outcome = run([LOST, found(f'9^/home/me/x{SCRIPT}'), NO_MARKER, found(),
+                                 NO_MARKER, CommandResult(['sbatch'], 0, '18\n', '')])
+    assert transport.programs() == ['sbatch', 'find', 'find', 'find', 'find', 'sbatch']
     assert outcome.found is None
 
 
 def test_a_submission_that_never_arrived_is_made_again_once_after_two_looks() -> None:
     again = CommandResult(['sbatch'], 0, '18\n', '')
-    transport, waits, outcome = run([LOST, found(), found(), again])
-    assert transport.programs() == ['sbatch', 'find', 'find', 'sbatch']
+    transport, waits, outcome = run([LOST, found(), NO_MARKER, found(), NO_MARKER, again])
+    assert transport.programs() == ['sbatch', 'find', 'find', 'find', 'find', 'sbatch']
+    assert transport.calls[2] == markers_command(SCRIPT)
     assert waits == [1.0, 3.0]
     assert outcome.result == again and outcome.found is None
 
@@ -95,6 +104,61 @@ def test_while_the_scheduler_cannot_be_asked_nothing_is_submitted_again() -> Non
     assert f'look for a job whose script is {SCRIPT}' in raised.value.message
     assert transport.programs() == ['sbatch'] + ['find'] * ASK_TRIES
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0][:ASK_TRIES]
+
+
+def test_a_job_that_ended_before_the_look_is_found_by_its_marker() -> None:
+    marker = CommandResult(['find'], 0, '/home/me/.psij/work/slurm/./31.ec\n', '')
+    transport, _, outcome = run([LOST, found('12^/other.sh'), marker])
+    assert transport.programs() == ['sbatch', 'find', 'find']
+    assert transport.calls[2][-5:] == ['-F', '-e', 'PSIJ-JOB: 4d2a', '{}', '+']
+    assert outcome.found == '31'
+
+
+def test_a_retry_after_an_unanswered_look_asks_before_it_submits() -> None:
+    transport = ScriptedTransport([LOST] + [LOST] * ASK_TRIES)
+    with pytest.raises(SubmitException):
+        submit_once(transport, Slurm(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                    sleep=lambda _: None)
+    # The submission gate tries again later: the first submission may be at the scheduler.
+    retry = ScriptedTransport([found(f'17^{SCRIPT}')])
+    outcome = submit_once(retry, Slurm(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                          sleep=lambda _: None)
+    assert retry.programs() == ['find'] and outcome.found == '17'
+    # Settled: a later submission of the same script (none is expected) runs at once.
+    again = ScriptedTransport([CommandResult(['sbatch'], 0, '18\n', '')])
+    submit_once(again, Slurm(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                sleep=lambda _: None)
+    assert again.programs() == ['sbatch']
+
+
+def test_a_retry_whose_first_submission_never_arrived_submits_once() -> None:
+    with pytest.raises(SubmitException):
+        first = ScriptedTransport([LOST] + [LOST] * ASK_TRIES)
+        submit_once(first, Slurm(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                    sleep=lambda _: None)
+    retry = ScriptedTransport([found(), NO_MARKER, found(), NO_MARKER,
+                               CommandResult(['sbatch'], 0, '18\n', '')])
+    outcome = submit_once(retry, Slurm(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                          sleep=lambda _: None)
+    assert retry.programs() == ['find', 'find', 'find', 'find', 'sbatch']
+    assert outcome.result.stdout == '18\n'
+
+
+class Unaskable(Slurm):
+    """A scheduler that cannot say which job a script gave (a plugin without the look)."""
+
+    def find_submission_command(self, user: str) -> Optional[List[str]]:
+        return None
+
+
+def test_a_lost_answer_a_scheduler_cannot_look_for_is_not_tried_again() -> None:
+    transport = ScriptedTransport([LOST])
+    with pytest.raises(SubmitException) as raised:
+        submit_once(transport, Unaskable(), 'me', SCRIPT, SUBMIT, 60.0,  # type: ignore[arg-type]
+                    sleep=lambda _: None)
+    assert not raised.value.transient
+    assert f'look for a job whose script is {SCRIPT}' in raised.value.message
+    assert transport.programs() == ['sbatch']
 
 
 def test_slurms_look_is_one_shell_of_squeue_then_sacct(tmp_path: pathlib.Path) -> None:
