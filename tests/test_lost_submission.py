@@ -177,3 +177,18 @@ def test_slurms_look_is_one_shell_of_squeue_then_sacct(tmp_path: pathlib.Path) -
     assert done.returncode == 0
     assert Slurm().parse_find_submission(
         CommandResult(argv, 0, done.stdout, ''), SCRIPT) == '17'
+
+
+def test_the_marker_look_runs_with_the_real_find_and_grep(tmp_path: pathlib.Path) -> None:
+    from psij.transport import LocalTransport
+    script = tmp_path / 'slurm' / 'job-1.sh'
+    script.parent.mkdir()
+    script.write_text('#!/bin/sh\n')
+    (script.parent / '40.ec').write_text('0\nPSIJ-JOB: job-10\n')  # another job's
+    (script.parent / '41.started').write_text('PSIJ-JOB: other\n')
+    look = markers_command(str(script))
+    assert LocalTransport().run(look).stdout == ''
+    (script.parent / '42.started').write_text('PSIJ-JOB: job-1\n')
+    listed = LocalTransport().run(look).stdout.split()
+    assert [pathlib.Path(line).name for line in listed] == ['42.started']
+    assert lost_submission._look_in_markers(LocalTransport(), str(script), 10.0) == '42'
