@@ -4,13 +4,14 @@ The real tests need the cluster started by .ci/lrm/slurm-up.sh (they fail under 
 skip elsewhere without it); each checks one part of what docs/remote.md#staging-files says.
 """
 
+import os
 import pathlib
 from typing import Callable, Dict, Iterator
 
 import psij.launchers
 import pytest
 from batch_backends import real_backend
-from batch_helpers import check_golden, final_status, golden_job
+from batch_helpers import check_golden, final_status, golden_job, wait_until
 from psij.executors.slurm import SlurmJobExecutor
 
 from psij import InvalidJobException, Job, JobExecutor, JobSpec, JobState
@@ -169,3 +170,29 @@ def test_cleanup_outside_the_job_directory_is_refused(executor: JobExecutor,
         with pytest.raises(InvalidJobException, match='JobSpec.cleanup.*not inside'):
             executor.submit(job)
         assert job.status.state == JobState.NEW
+
+
+def test_on_cancel_is_staged_out_and_cleaned_up_by_psij(executor: JobExecutor,
+                                                        tmp_path: pathlib.Path) -> None:
+    # The scheduler kills the script of a canceled job: psij stages ON_CANCEL after its end.
+    paths = _layout(tmp_path)
+    run, back = paths['run'], paths['back']
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo partial > partial.txt; mkdir tmp; sleep 60'],
+                      directory=run, stage_out={
+                          StageOut('partial.txt', back / 'copy.txt', StageOutFlags.ON_CANCEL),
+                          StageOut('partial.txt', back / 'link.txt', StageOutFlags.ON_CANCEL,
+                                   StagingMode.LINK),
+                          StageOut('partial.txt', back / 'success.txt', StageOutFlags.ON_SUCCESS),
+                          StageOut('absent', back / 'absent', StageOutFlags.ON_CANCEL)},
+                      cleanup={'tmp'}, cleanup_flags=StageOutFlags.ON_CANCEL))
+    executor.submit(job)
+    wait_until(lambda: (run / 'tmp').is_dir(), 'the job started', 120)
+    job.cancel()
+    status = final_status(job, 120)
+    assert status.state == JobState.CANCELED, status
+    assert (back / 'copy.txt').read_text() == 'partial\n'
+    assert (back / 'link.txt').is_symlink() and \
+        os.readlink(back / 'link.txt') == str(run / 'partial.txt')
+    assert not (back / 'success.txt').exists() and not (run / 'tmp').exists()
+    # A source that is missing (not IF_PRESENT) is named; the job stays CANCELED.
+    assert "'absent'" in (status.message or '') and 'ON_CANCEL' in (status.message or '')

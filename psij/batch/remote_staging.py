@@ -19,7 +19,7 @@ from typing import List, Sequence
 from psij.batch.stage_after_end import job_side_source, pairs_of, retried
 from psij.batch.staging_plan import StagedOut, StagingPlan
 from psij.exceptions import SubmitException
-from psij.ssh.file_transfer import clean_remote, fetch, push, remove_remote
+from psij.ssh.file_transfer import NOT_THERE, clean_remote, fetch, push, remove_remote
 from psij.ssh.transport import SshTransport
 from psij.staging import StageOutFlags, StagingMode
 from psij.transport import Transport
@@ -85,10 +85,14 @@ def fetch_recorded(transport: Transport, plan: StagingPlan) -> List[str]:
     failed = retried(lambda: fetch(ssh, pairs))
     problems = []
     for out in made:
-        if out.job_side in failed:
+        why = failed.get((out.job_side, out.local))
+        if why == NOT_THERE and out.entry.flags & StageOutFlags.IF_PRESENT:
+            continue  # the job script skipped it
+        if why is not None:
             problems.append(_problem(out, out.job_side, ssh.url.destination,
-                                     failed[out.job_side], kept=True))
-    moved = [out.job_side for out in made if out.job_side not in failed and not out.kept
+                                     why, kept=True))
+    moved = [out.job_side for out in made
+             if (out.job_side, out.local) not in failed and not out.kept
              and plan.area is not None and not out.job_side.startswith(f'{plan.area}/')]
     if moved:
         retried(lambda: remove_remote(ssh, moved))
@@ -96,7 +100,7 @@ def fetch_recorded(transport: Transport, plan: StagingPlan) -> List[str]:
 
 
 def on_cancel(transport: Transport, plan: StagingPlan, entries: Sequence[StagedOut],
-              cleanup: Sequence[str]) -> List[str]:
+              cleanup: Sequence[str], started: bool) -> List[str]:
     """Bring the ON_CANCEL ``entries`` from the job's directory (a MOVE: then removed there)
     and remove ``cleanup`` inside it; the problems, each naming its file."""
     ssh = _ssh(transport)
@@ -105,15 +109,15 @@ def on_cancel(transport: Transport, plan: StagingPlan, entries: Sequence[StagedO
                                                   for out in entries])))
     problems = []
     for out in entries:
-        why = failed.get(sources[out])
+        why = failed.get((sources[out], out.local))
         if why is None:
             continue
-        if why == 'not there on the remote side' and out.entry.flags & StageOutFlags.IF_PRESENT:
+        if why == NOT_THERE and (out.entry.flags & StageOutFlags.IF_PRESENT or not started):
             continue
         problems.append(_problem(out, sources[out], ssh.url.destination, why, kept=False)
                         .replace('JobSpec.stage_out:', 'JobSpec.stage_out (ON_CANCEL):'))
     moved = [sources[out] for out in entries
-             if out.entry.mode == StagingMode.MOVE and sources[out] not in failed]
+             if out.entry.mode == StagingMode.MOVE and (sources[out], out.local) not in failed]
     if moved:
         retried(lambda: remove_remote(ssh, moved))
     if cleanup and plan.directory is not None:

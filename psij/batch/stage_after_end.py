@@ -8,8 +8,9 @@ Two things the job script cannot do:
   arrived;
 - after a cancel (the scheduler kills the script), stage out the ``ON_CANCEL`` entries from
   the job's directory and clean up with ``ON_CANCEL`` in ``cleanup_flags``: a plain copy,
-  link or move on this machine, through the master over SSH. Only for a job that started
-  (one canceled in the queue has nothing in its directory).
+  link or move on this machine, through the master over SSH. For a job not seen running
+  (canceled in the queue, most likely: nothing in its directory) a missing source is no
+  error, as with ``IF_PRESENT``.
 
 This runs on a small pool of worker threads, never on the poller thread, and only then is
 the job given its final status (`psij.batch.job_files.settle`). A stage-out that fails makes
@@ -71,7 +72,7 @@ def needs_work(plan: StagingPlan, status: JobStatus, started: bool) -> bool:
     """True if ``plan`` leaves psij something to do after an end with ``status``."""
     if plan.area is not None:
         return True
-    return status.state == JobState.CANCELED and started and plan.on_cancel
+    return status.state == JobState.CANCELED and plan.on_cancel
 
 
 def _stage_then_settle(transport: Transport, tracked: TrackedJob, status: JobStatus,
@@ -103,8 +104,8 @@ def stage_after_end(transport: Transport, plan: StagingPlan, status: JobStatus,
     if plan.area is not None:
         from psij.batch import remote_staging  # only over SSH
         problems += remote_staging.fetch_recorded(transport, plan)
-    if status.state == JobState.CANCELED and started and plan.on_cancel:
-        problems += _on_cancel(transport, plan)
+    if status.state == JobState.CANCELED and plan.on_cancel:
+        problems += _on_cancel(transport, plan, started)
     if plan.area is not None:
         from psij.batch import remote_staging
         problems += remote_staging.empty_area(transport, plan, keep_outputs=bool(problems))
@@ -130,28 +131,29 @@ def job_side_source(plan: StagingPlan, out: StagedOut) -> str:
     return os.path.join(plan.directory, str(source))
 
 
-def _on_cancel(transport: Transport, plan: StagingPlan) -> List[str]:
+def _on_cancel(transport: Transport, plan: StagingPlan, started: bool) -> List[str]:
     entries = [out for out in plan.stage_out if out.entry.flags & StageOutFlags.ON_CANCEL]
     spec = plan.job_side_spec
     cleanup = sorted(str(path) for path in spec.cleanup or ()) if (
         spec.cleanup_flags.normalized() & StageOutFlags.ON_CANCEL) else []
     if plan.over_ssh:
         from psij.batch import remote_staging
-        return remote_staging.on_cancel(transport, plan, entries, cleanup)
-    problems = [problem for problem in (_place_locally(plan, out) for out in entries) if problem]
+        return remote_staging.on_cancel(transport, plan, entries, cleanup, started)
+    problems = [problem for problem in (_place_locally(plan, out, started) for out in entries)
+                if problem]
     if cleanup and plan.directory is not None:
         for line in clean_locally(plan.directory, cleanup):
             logger.info('%s', line)
     return problems
 
 
-def _place_locally(plan: StagingPlan, out: StagedOut) -> Optional[str]:
+def _place_locally(plan: StagingPlan, out: StagedOut, started: bool) -> Optional[str]:
     source = job_side_source(plan, out)
     target = out.local
     verb = {StagingMode.COPY: 'copy', StagingMode.LINK: 'link',
             StagingMode.MOVE: 'move'}[out.entry.mode]
     if not os.path.lexists(source):
-        if out.entry.flags & StageOutFlags.IF_PRESENT:
+        if out.entry.flags & StageOutFlags.IF_PRESENT or not started:
             return None
         return (f'JobSpec.stage_out (ON_CANCEL): cannot {verb} {str(out.entry.source)!r} to '
                 f'{target!r}: no such file or directory')

@@ -16,10 +16,12 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from typing import IO, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Dict, List, Optional, Sequence, Set, Tuple
 
 from psij.ssh.transport import SshTransport
 
+#: What `fetch` says of a remote path that does not exist.
+NOT_THERE = 'not there on the remote side'
 #: The remote command of a `push` session (fixed: the login shell parses it).
 PUSH_COMMAND = 'exec tar -xf - -C /'
 
@@ -145,7 +147,7 @@ class _Unpacker:
         for remote, local in pairs:
             temporary = self.staging.get(remote)
             if temporary is None:
-                self.errors.setdefault(remote, 'not there on the remote side')
+                self.errors.setdefault(remote, NOT_THERE)
                 continue
             try:
                 if remote not in self.errors:
@@ -156,12 +158,27 @@ class _Unpacker:
                 shutil.rmtree(temporary, ignore_errors=True)
 
 
-def fetch(transport: SshTransport, pairs: Sequence[Tuple[str, str]]) -> Dict[str, str]:
+def fetch(transport: SshTransport,
+          pairs: Sequence[Tuple[str, str]]) -> Dict[Tuple[str, str], str]:
     """Bring each remote path of ``pairs`` (remote, local target) to its target (missing
-    local parents made); the failures, by remote path, say why (a missing remote path: not
-    there). ConnectionError if ssh failed before anything arrived."""
+    local parents made); the failures, by pair, say why (a missing remote path:
+    `NOT_THERE`). ConnectionError if ssh failed before anything arrived."""
     if not pairs:
         return {}
+    once: List[Tuple[str, str]] = []
+    seen: Set[str] = set()
+    for pair in pairs:
+        if pair[0] not in seen:
+            seen.add(pair[0])
+            once.append(pair)
+    if len(once) < len(pairs):  # a remote path going to two targets: one stream per target
+        again = [pair for pair in pairs if pair not in once]
+        return {**_fetch(transport, once), **fetch(transport, again)}
+    return _fetch(transport, pairs)
+
+
+def _fetch(transport: SshTransport,
+           pairs: Sequence[Tuple[str, str]]) -> Dict[Tuple[str, str], str]:
     argv = transport.session_argv()
     unpacker = _Unpacker(pairs)
     with tempfile.TemporaryFile() as script, tempfile.TemporaryFile() as errors:
@@ -191,10 +208,10 @@ def fetch(transport: SshTransport, pairs: Sequence[Tuple[str, str]]) -> Dict[str
     unpacker.finish(pairs)
     if returncode != 0 or broken:
         why = said or broken or f'tar exited with status {returncode}'
-        for remote, _ in pairs:
-            if remote in unpacker.errors:
-                unpacker.errors[remote] += f' ({why})'
-    return unpacker.errors
+        for remote in unpacker.errors:
+            unpacker.errors[remote] += f' ({why})'
+    return {(remote, local): unpacker.errors[remote] for remote, local in pairs
+            if remote in unpacker.errors}
 
 
 def remove_remote(transport: SshTransport, paths: Sequence[str]) -> None:
