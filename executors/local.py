@@ -28,6 +28,7 @@ import os
 import pathlib
 import subprocess
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import IO, Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -54,6 +55,7 @@ from .local_records import (
     is_running,
     process_start_ticks,
 )
+from .local_staging import StagingPlan, plan_staging, run_after_job
 
 logger = logging.getLogger('psij.executors.local')
 
@@ -65,6 +67,7 @@ class _RunningJob:
     process: 'subprocess.Popen[bytes]'
     launcher: Launcher
     log_file: str
+    staging: Optional[StagingPlan]
 
 
 @dataclass
@@ -143,6 +146,9 @@ class LocalJobExecutor(JobExecutor):
         self._lock = threading.Lock()
         self._running: Dict[int, _RunningJob] = {}
         self._attached: Dict[int, _AttachedJob] = {}
+        # Staging resolved at submit (relative paths against the submitter's directory then).
+        self._staging: weakref.WeakKeyDictionary[Job, StagingPlan] = \
+            weakref.WeakKeyDictionary()
 
     # --- submit ----------------------------------------------------------------------------
 
@@ -182,10 +188,11 @@ class LocalJobExecutor(JobExecutor):
         try:
             for job, spec in zip(jobs, specs):
                 _check_directory(spec)
-                if spec.stage_in or spec.stage_out or spec.cleanup:
-                    raise InvalidJobException('JobSpec.stage_in, stage_out, cleanup: staging '
-                                              'is not supported by the local executor yet')
                 check_submittable(job)
+                plan = plan_staging(spec)
+                if plan is not None:
+                    with self._lock:
+                        self._staging[job] = plan
             submit(jobs)
         except BaseException:
             for job in jobs:
@@ -223,6 +230,12 @@ class LocalJobExecutor(JobExecutor):
         argv = launcher.get_launch_command(job, log_file)
         directory = spec.directory
         _check_directory(spec)  # again: a held job starts later
+        with self._lock:
+            staging = self._staging.pop(job, None)
+        failure = staging.stage_in() if staging is not None else None
+        if failure is not None:  # the job never runs
+            self._set_job_status(job, JobStatus(JobState.FAILED, message=failure))
+            return
         # Bytes all the way: Popen would otherwise encode every inherited variable again.
         env: Dict[bytes, bytes] = dict(os.environb) if spec.inherit_environment else {}
         for key, value in (spec.environment or {}).items():
@@ -253,7 +266,8 @@ class LocalJobExecutor(JobExecutor):
                            name=spec.name)
         self._records.write_job(record)
         with self._lock:
-            self._running[pid] = _RunningJob(job, record, process, launcher, log_file)
+            self._running[pid] = _RunningJob(job, record, process, launcher, log_file,
+                                             staging)
         self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
         get_reaper().watch(pid, lambda exit_code: self._on_exit(pid, exit_code))
         if job._cancel_requested:
@@ -273,6 +287,16 @@ class LocalJobExecutor(JobExecutor):
         if self._records.is_marked_canceled(running.record):
             job._request_cancel()
         launcher_failure = _read_launcher_failure(running.launcher, running.log_file)
+        status = _exit_status(exit_code, running.launcher, launcher_failure)
+        staging = running.staging
+        if staging is not None and staging.after_job:
+            # Final only once staged out and cleaned up, off the reaper's thread.
+            run_after_job(lambda: self._end(running, staging.finish(job, status)))
+        else:
+            self._end(running, status)
+
+    def _end(self, running: _RunningJob, status: JobStatus) -> None:
+        """Give ``running``'s job its final ``status`` and journal it."""
         journaled: List[JobStatus] = []
 
         def journal(taken: JobStatus) -> None:
@@ -283,10 +307,9 @@ class LocalJobExecutor(JobExecutor):
                 state=taken.state.value, exit_code=taken.exit_code, message=taken.message,
                 time=taken.time))
 
-        self._set_job_status(job, _exit_status(exit_code, running.launcher, launcher_failure),
-                             journal)
+        self._set_job_status(running.job, status, journal)
         if not journaled:  # the job was final already: record what it is
-            journal(job.status)
+            journal(running.job.status)
 
     # --- cancel ----------------------------------------------------------------------------
 
