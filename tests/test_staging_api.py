@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from psij import InvalidJobException, Job, JobExecutor, JobSpec
+from psij import InvalidJobException, JobSpec
 from psij.serialize import JSONSerializer, SpecFormatError, dumps, loads
 from psij.staging import URI, StageIn, StageOut, StageOutFlags, StagingMode, check_staging
 
@@ -101,14 +101,6 @@ def test_check_staging_refuses_remote_uris_and_cleanup_outside() -> None:
             check_staging(None, None, {pathlib.Path(outside)}, run)
     with pytest.raises(InvalidJobException, match='JobSpec.cleanup'):
         check_staging(None, None, {run / 'sub'}, None)
-
-
-def test_local_executor_refuses_staging_at_submit() -> None:
-    executor = JobExecutor.get_instance('local')
-    job = Job(JobSpec('/bin/true', stage_in={StageIn('/etc/hostname', 'h')}))
-    with pytest.raises(InvalidJobException, match='not supported by the local executor'):
-        executor.submit(job)
-    assert job.executor is None
 
 
 @pytest.mark.parametrize('field, value', [
