@@ -1,0 +1,220 @@
+"""The files of function calls, on the submitter's side: call files written, results read.
+
+Everything lives in ``<executor work directory>/functions`` (mode 0700, like every directory
+psij makes): a copy of `psij.functions.runner` (``runner.py``, what the jobs run), and per
+job ``<call id>.call`` (the function and its arguments), ``.result`` (what the runner left),
+``.out`` and ``.err`` (the job's stdout and stderr). Call files are written with mode 0600.
+``native/<executor>-<native id>`` names the call id of a submitted job, so that another
+process can find its result (`psij.functions.recovery`).
+"""
+
+import json
+import os
+import pathlib
+import pickle
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import cloudpickle  # type: ignore[import-untyped,unused-ignore]
+
+from psij.functions import runner
+from psij.functions.errors import CallNotPicklable, RemoteError, RemoteTraceback
+from psij.private_directories import make_private_directory
+
+#: The sub-directory of the executor's work directory.
+SUBDIRECTORY = 'functions'
+_UNSAFE = re.compile(r'[^A-Za-z0-9_.-]')
+
+
+def functions_directory(work_directory: pathlib.Path) -> pathlib.Path:
+    """``<work_directory>/functions``, made (user-only) if missing."""
+    directory = work_directory / SUBDIRECTORY
+    make_private_directory(directory)
+    make_private_directory(directory / 'native')
+    return directory
+
+
+def install_runner(directory: pathlib.Path) -> pathlib.Path:
+    """The runner's copy in ``directory``, (re)written when it differs from this psij's."""
+    source = pathlib.Path(runner.__file__).read_bytes()
+    target = directory / 'runner.py'
+    try:
+        if target.read_bytes() == source:
+            return target
+    except OSError:
+        pass
+    runner.write_atomically(str(target), source)
+    return target
+
+
+@dataclass(frozen=True)
+class CallFiles:
+    """The files of one job's calls: ``<directory>/<call_id>.<suffix>``."""
+
+    directory: pathlib.Path
+    call_id: str
+
+    def _path(self, suffix: str) -> pathlib.Path:
+        return self.directory / f'{self.call_id}{suffix}'
+
+    @property
+    def call(self) -> pathlib.Path:
+        """The call file (function and arguments)."""
+        return self._path(runner.CALL_SUFFIX)
+
+    @property
+    def result(self) -> pathlib.Path:
+        """The result file the runner writes."""
+        return self._path(runner.RESULT_SUFFIX)
+
+    @property
+    def stdout(self) -> pathlib.Path:
+        """The job's standard output."""
+        return self._path(runner.STDOUT_SUFFIX)
+
+    @property
+    def stderr(self) -> pathlib.Path:
+        """The job's standard error."""
+        return self._path(runner.STDERR_SUFFIX)
+
+
+# --- pickling, with the culprit named ---------------------------------------------------------
+
+def _describe(argument: object) -> str:
+    return f'(a {type(argument).__module__}.{type(argument).__qualname__})'
+
+
+def pickle_function(function: object) -> bytes:
+    """``function`` pickled; `CallNotPicklable` (argument ``'function'``) if it cannot be."""
+    if not callable(function):
+        raise TypeError(f'the function to run must be callable, not {type(function).__name__}')
+    try:
+        return bytes(cloudpickle.dumps(function))
+    except Exception as error:
+        raise CallNotPicklable(f'the function {function!r} cannot be pickled: {error}',
+                               'function') from error
+
+
+def pickle_call(args: Sequence[object], kwargs: Mapping[str, object],
+                item: Optional[int] = None) -> bytes:
+    """``(args, kwargs)`` pickled; `CallNotPicklable` naming the argument (its position, or
+    its keyword) that cannot be, and for ``map`` the item."""
+    try:
+        return bytes(cloudpickle.dumps((tuple(args), dict(kwargs))))
+    except Exception as whole_error:
+        where = '' if item is None else f'map item {item}: '
+        named: List[Tuple[Any, object]] = [*enumerate(args), *kwargs.items()]
+        for name, value in named:
+            try:
+                cloudpickle.dumps(value)
+            except Exception as error:
+                label = f'argument {name}' if isinstance(name, int) \
+                    else f'keyword argument {name!r}'
+                raise CallNotPicklable(f'{where}{label} {_describe(value)} cannot be pickled: '
+                                       f'{error}', name, item) from error
+        raise CallNotPicklable(f'{where}the arguments cannot be pickled together: {whole_error}',
+                               'arguments', item) from whole_error
+
+
+def _sys_path() -> List[str]:
+    """The directories the submitter's own modules come from: its current directory and its
+    script's (so that a function of ``tasks.py`` next to the script loads on the node)."""
+    entries = [os.getcwd()]
+    if sys.path and sys.path[0]:
+        entries.append(os.path.abspath(sys.path[0]))
+    return list(dict.fromkeys(entries))
+
+
+def call_file_bytes(function: bytes, calls: Sequence[bytes]) -> bytes:
+    """A call file's content: the header (this Python, cloudpickle) and the calls."""
+    header = {
+        'format': runner.FORMAT,
+        'python': list(sys.version_info[:2]),
+        'python_version': '.'.join(str(part) for part in sys.version_info[:3]),
+        'python_path': sys.executable,
+        'cloudpickle': cloudpickle.__version__,
+        'sys_path': _sys_path(),
+    }
+    return (json.dumps(header).encode('utf-8') + b'\n'
+            + pickle.dumps((function, list(calls)), protocol=4))
+
+
+def write_call_file(files: CallFiles, function: bytes, calls: Sequence[bytes]) -> None:
+    """Write the call file of ``files`` (mode 0600)."""
+    runner.write_atomically(str(files.call), call_file_bytes(function, calls))
+
+
+# --- results ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Result:
+    """A result file: the runner's error (the job did not run the calls), or one outcome per
+    call."""
+
+    error: Optional[str]
+    outcomes: List[runner.Outcome]
+
+
+def read_result(files: CallFiles) -> Optional[Result]:
+    """The result file of ``files``, or None if there is none (yet)."""
+    try:
+        header, payload = runner.read_header_and_payload(str(files.result))
+    except FileNotFoundError:
+        return None
+    error = header.get('error')
+    outcomes = [] if error else pickle.loads(payload)
+    return Result(str(error) if error else None, list(outcomes))
+
+
+def outcome_value(outcome: runner.Outcome) -> Tuple[bool, Any]:
+    """``(True, value)`` for a returned value, ``(False, exception)`` for a raised one: the
+    function's own exception with its remote traceback as ``__cause__`` (a `RemoteError` if it
+    cannot be rebuilt here)."""
+    if outcome[0] == 'value':
+        try:
+            return True, pickle.loads(outcome[1])
+        except Exception as error:
+            failure = RemoteError(type(error).__name__,
+                                  f'the return value cannot be unpickled here: {error}', '')
+            return False, failure
+    _, data, type_name, text, traceback_text = outcome
+    exception: Optional[BaseException] = None
+    if data is not None:
+        try:
+            exception = pickle.loads(data)
+        except Exception:
+            exception = None
+    if not isinstance(exception, BaseException):
+        exception = RemoteError(type_name, text, traceback_text)
+    exception.__cause__ = RemoteTraceback(traceback_text)
+    return False, exception
+
+
+# --- native ids -------------------------------------------------------------------------------
+
+def _native_path(directory: pathlib.Path, executor: str, native_id: str) -> pathlib.Path:
+    return directory / 'native' / _UNSAFE.sub('_', f'{executor}-{native_id}')
+
+
+def record_native_id(directory: pathlib.Path, executor: str, native_id: str, call_id: str,
+                     count: int) -> None:
+    """Write down that job ``native_id`` of ``executor`` runs the ``count`` calls of
+    ``call_id``."""
+    record = {'executor': executor, 'native_id': native_id, 'call_id': call_id,
+              'count': count}
+    runner.write_atomically(str(_native_path(directory, executor, native_id)),
+                            json.dumps(record).encode('utf-8'))
+
+
+def find_native_id(directory: pathlib.Path, executor: str, native_id: str) -> Dict[str, Any]:
+    """The record `record_native_id` wrote; `LookupError` saying where it looked if none."""
+    path = _native_path(directory, executor, native_id)
+    try:
+        record: Dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LookupError(f'no function job {native_id!r} of executor {executor!r} was '
+                          f'submitted with the work directory {directory.parent} '
+                          f'(looked for {path})') from None
+    return record
