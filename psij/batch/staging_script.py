@@ -11,14 +11,21 @@ submission and empties after the job's end. Messages always name the user's path
 
 from typing import Callable, Dict, List, Optional
 
+from psij.batch import staging_plan
 from psij.batch.remote_paths import RemotePaths
 from psij.batch.staging_plan import StagingPlan, make_plan
 from psij.job_spec import JobSpec
-from psij.staging import StageOutFlags, StagingMode, check_staging
+from psij.staging import URI, StageOutFlags, StagingMode, check_staging
 
-__all__ = ['staging_context']
+__all__ = ['staging_context', 'submitting_side_path']
 
 _MODES = {StagingMode.COPY: 'copy', StagingMode.LINK: 'link', StagingMode.MOVE: 'move'}
+
+
+def submitting_side_path(uri: URI) -> str:
+    """The absolute path named by a local ``uri`` (a plain path, or ``file://``), with no
+    mapping of remote paths (the local executor's)."""
+    return staging_plan.submitting_side_path(uri, RemotePaths())
 
 
 def _outcomes(flags: StageOutFlags) -> str:
