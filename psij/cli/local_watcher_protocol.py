@@ -16,9 +16,11 @@ import contextlib
 import os
 import pathlib
 import re
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Union
 
+from psij.executors.local_staging import submitting_side_path
 from psij.job_spec import JobSpec
+from psij.staging import URI, StageIn, StageOut
 
 #: The watcher's greeting on its socket; the number changes with the protocol.
 HELLO = b'psij-local-watcher 1\n'
@@ -66,8 +68,9 @@ def as_submitted_from(spec: JobSpec, environment: Dict[str, str], cwd: str) -> J
     A shared watcher runs jobs for several ``psij submit`` commands, each with its own
     environment and working directory; the job must see the ones of the command that
     submitted it, exactly as if that command had started it. So an inherited environment is
-    written out in full, and the job's directory is made absolute against the client's (the
-    executor resolves relative stream paths against the job's directory).
+    written out in full, and the job's directory and the submitting-side paths of its staging
+    are made absolute against the client's (the executor resolves relative stream paths and
+    job-side staging paths against the job's directory).
     """
     if spec.inherit_environment:
         merged: Dict[str, str] = dict(environment)
@@ -78,4 +81,16 @@ def as_submitted_from(spec: JobSpec, environment: Dict[str, str], cwd: str) -> J
         spec.directory = cwd
     elif not spec.directory.is_absolute():
         spec.directory = pathlib.Path(cwd) / spec.directory
+    # Submitting-side staging paths are the client's too (the watcher runs in /); a URI that
+    # is not local is left for submit() to refuse.
+    if spec.stage_in:
+        spec.stage_in = {StageIn(_from(entry.source, cwd), entry.target, entry.mode)
+                         for entry in spec.stage_in}
+    if spec.stage_out:
+        spec.stage_out = {StageOut(out.source, _from(out.target, cwd), out.flags, out.mode)
+                          for out in spec.stage_out}
     return spec
+
+
+def _from(uri: URI, cwd: str) -> Union[str, URI]:
+    return submitting_side_path(uri, cwd) if uri.is_local else uri
