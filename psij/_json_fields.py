@@ -12,7 +12,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Dict, List, Optional, Sequence
 
 from psij.exceptions import InvalidJobException
-from psij.staging import StageOutFlags
 
 MICROSECONDS_PER_SECOND = 1_000_000
 
@@ -151,15 +150,3 @@ def json_type_name(value: object) -> str:
         return 'object'
     return type(value).__name__
 
-
-def refuse_staging(spec: Any) -> None:
-    """Raise `SpecFormatError` for a spec with staging (``stage_in``, ``stage_out``,
-    ``cleanup``, or ``cleanup_flags`` other than ALWAYS): no JSON format carries it yet, and
-    leaving it out would read back a different spec."""
-    for field in ('stage_in', 'stage_out', 'cleanup'):
-        if getattr(spec, field) is not None:
-            raise SpecFormatError(field, 'file staging cannot be written as JSON yet; leave '
-                                         'it None to serialize the spec')
-    if spec.cleanup_flags != StageOutFlags.ALWAYS:
-        raise SpecFormatError('cleanup_flags', 'file staging cannot be written as JSON yet; '
-                                               'only the default (ALWAYS) can be')

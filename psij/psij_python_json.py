@@ -18,6 +18,10 @@ written here load there. The format, as psij-python writes it:
   followed by `` s`` (``"300.0 s"``); ``queue_name``, ``account`` (and ``project_name``, the
   same value) and ``reservation_id`` are strings; ``custom_attributes`` is an object whose
   values are strings, integers or booleans: psij-python can write and read no other kind.
+- ``stage_in``, ``stage_out``, ``cleanup`` and ``cleanup_flags`` (the last only when it is not
+  ALWAYS), after ``launcher``, in the form of `psij._json_staging`, as in psij's own format.
+  psij-python 0.9.11 has no file staging and cannot read these keys; the form its main branch
+  will use is not documented yet, so this one is psij's.
 
 For the same spec, the writer here gives psij-python's text, but where psij-python would not
 read back what was meant: a duration is written in whole seconds (``"300 s"``), because
@@ -50,18 +54,19 @@ from psij._json_fields import (
     read_object,
     read_optional_str,
     read_str_list,
-    refuse_staging,
     wrong_type,
 )
+from psij._json_staging import STAGING_FIELDS, staging_from_document, staging_to_document
 from psij.exceptions import InvalidJobException
 from psij.job_attributes import JobAttributes
 from psij.job_spec import JobSpec
 from psij.resource_spec import ResourceSpec, ResourceSpecV1
+from psij.staging import StageOutFlags
 
 #: The keys of a document, in the order psij-python writes them.
 SPEC_KEYS = ('executable', 'arguments', 'directory', 'name', 'inherit_environment',
              'environment', 'stdin_path', 'stdout_path', 'stderr_path', 'resources',
-             'attributes', 'pre_launch', 'post_launch', 'launcher')
+             'attributes', 'pre_launch', 'post_launch', 'launcher') + STAGING_FIELDS
 RESOURCE_KEYS = ('node_count', 'process_count', 'processes_per_node', 'cpu_cores_per_process',
                  'gpu_cores_per_process', 'exclusive_node_use', 'memory', '__version')
 ATTRIBUTE_KEYS = ('duration', 'queue_name', 'account', 'reservation_id', 'custom_attributes',
@@ -94,7 +99,6 @@ def spec_to_psij_python_dict(spec: JobSpec) -> Dict[str, Any]:
     """
     if not isinstance(spec, JobSpec):
         raise TypeError(f'spec_to_psij_python_dict() takes a JobSpec, not {type(spec).__name__}')
-    refuse_staging(spec)
     values: Dict[str, Any] = {
         'executable': spec.executable,
         'arguments': list(spec.arguments) or None,
@@ -106,6 +110,10 @@ def spec_to_psij_python_dict(spec: JobSpec) -> Dict[str, Any]:
         'attributes': _attributes_to_dict(spec.attributes),
         'launcher': spec.launcher,
     }
+    staging = staging_to_document(spec)
+    if spec.cleanup_flags == StageOutFlags.ALWAYS:
+        staging['cleanup_flags'] = None  # the default: left out, as every default is
+    values.update(staging)
     for key in _PATH_KEYS:
         path = getattr(spec, key)
         values[key] = None if path is None else str(path)
@@ -174,7 +182,8 @@ def spec_from_psij_python_dict(data: Dict[str, Any]) -> JobSpec:
     """The `JobSpec` described by the psij-python document ``data`` (parsed JSON).
 
     Raises `SpecFormatError` naming the field for unknown fields, ill-typed or out-of-range
-    values, and resource counts that contradict each other.
+    values (staging modes and flags other than the names allowed, URIs that do not parse),
+    and resource counts that contradict each other.
     """
     if isinstance(data, dict) and 'version' in data:
         raise SpecFormatError(
@@ -197,6 +206,7 @@ def spec_from_psij_python_dict(data: Dict[str, Any]) -> JobSpec:
         resources=_resources_from_dict(document.get('resources')),
         attributes=_attributes_from_dict(document.get('attributes')),
         launcher=read_optional_str(document.get('launcher'), 'launcher'),
+        **staging_from_document(document),
         **paths)
 
 

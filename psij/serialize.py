@@ -12,6 +12,10 @@ keys sorted so that equal specs give identical text and diffs stay readable::
      "resources": {"cpu_cores_per_process": 2, "exclusive_node_use": false,
                    "gpu_cores_per_process": null, "memory": 1073741824, "node_count": 2,
                    "process_count": null, "processes_per_node": 4, "version": 1},
+     "cleanup": ["tmp"], "cleanup_flags": ["ALWAYS"],
+     "stage_in": [{"mode": "COPY", "source": "input.dat", "target": "in.dat"}],
+     "stage_out": [{"flags": ["IF_PRESENT", "ON_SUCCESS"], "mode": "COPY",
+                    "source": "out.dat", "target": "file:///results/out.dat"}],
      "stderr_path": null, "stdin_path": null, "stdout_path": "out.txt", "version": 1}
 
 - ``version`` is the format version (1); ``resources`` carries its own ``version`` (1).
@@ -21,6 +25,9 @@ keys sorted so that equal specs give identical text and diffs stay readable::
 - ``duration`` is the wall time in seconds: an integer when it is whole, otherwise a number
   with up to six decimals (microseconds).
 - ``custom_attributes`` values are plain JSON values.
+- File staging (`psij.staging`) as `psij._json_staging` writes it: ``stage_in``,
+  ``stage_out`` and ``cleanup`` are lists sorted by their JSON text (``null`` when unset);
+  modes and flags are their names.
 
 When reading, a field that is left out takes the constructor's default (``version`` must be
 given). Malformed JSON, unknown fields and ill-typed values raise `SpecFormatError`, which is
@@ -50,9 +57,9 @@ from psij._json_fields import (
     read_object,
     read_optional_str,
     read_str_list,
-    refuse_staging,
     wrong_type,
 )
+from psij._json_staging import STAGING_FIELDS, staging_from_document, staging_to_document
 from psij.exceptions import InvalidJobException
 from psij.job_attributes import JobAttributes
 from psij.job_spec import JobSpec
@@ -72,7 +79,7 @@ SPEC_FIELDS = (
     'version', 'executable', 'arguments', 'directory', 'name', 'inherit_environment',
     'environment', 'stdin_path', 'stdout_path', 'stderr_path', 'resources', 'attributes',
     'pre_launch', 'post_launch', 'launcher',
-)
+) + STAGING_FIELDS
 RESOURCE_FIELDS = (
     'version', 'node_count', 'process_count', 'processes_per_node', 'cpu_cores_per_process',
     'gpu_cores_per_process', 'exclusive_node_use', 'memory',
@@ -93,7 +100,6 @@ def spec_to_dict(spec: JobSpec) -> Dict[str, Any]:
     """
     if not isinstance(spec, JobSpec):
         raise TypeError(f'spec_to_dict() takes a JobSpec, not {type(spec).__name__}')
-    refuse_staging(spec)
     return {
         'version': FORMAT_VERSION,
         'executable': spec.executable,
@@ -110,6 +116,7 @@ def spec_to_dict(spec: JobSpec) -> Dict[str, Any]:
         'pre_launch': _path_text(spec.pre_launch),
         'post_launch': _path_text(spec.post_launch),
         'launcher': spec.launcher,
+        **staging_to_document(spec),
     }
 
 
@@ -189,7 +196,8 @@ def spec_from_dict(data: Dict[str, Any]) -> JobSpec:
 
     Fields that are left out take the constructor's defaults; ``version`` is required.
     Raises `SpecFormatError` naming the field for unknown fields, ill-typed or out-of-range
-    values, and resource counts that contradict each other.
+    values (staging modes and flags other than the names allowed, URIs that do not parse),
+    and resource counts that contradict each other.
     """
     document = read_object(data, '', SPEC_FIELDS)
     _read_version(document, '', FORMAT_VERSION)
@@ -209,6 +217,7 @@ def spec_from_dict(data: Dict[str, Any]) -> JobSpec:
         pre_launch=read_optional_str(document.get('pre_launch'), 'pre_launch'),
         post_launch=read_optional_str(document.get('post_launch'), 'post_launch'),
         launcher=read_optional_str(document.get('launcher'), 'launcher'),
+        **staging_from_document(document),
     )
 
 

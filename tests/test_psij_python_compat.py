@@ -381,7 +381,12 @@ def test_reader_takes_project_name_for_account() -> None:
     ({'attributes': {'walltime': '5'}}, 'attributes.walltime',
      'allowed fields: duration, queue_name, account, reservation_id, custom_attributes, '
      'project_name'),
-    ({'stage_in': []}, 'stage_in', 'allowed fields: executable, arguments, directory, name'),
+    ({'stage_ins': []}, 'stage_ins', 'allowed fields: executable, arguments, directory, name'),
+    ({'stage_in': {}}, 'stage_in', 'a list or null'),
+    ({'stage_out': [{'source': 'a', 'target': 'b', 'mode': 'copy'}]}, 'stage_out[0].mode',
+     'use one of COPY, LINK, MOVE'),
+    ({'cleanup_flags': ['ON_FAILURE']}, 'cleanup_flags[0]',
+     'use NONE, IF_PRESENT, ON_SUCCESS, ON_ERROR, ON_CANCEL, ALWAYS'),
     ({'version': 1, 'executable': '/bin/true'}, 'version', "psij's own format"),
 ])
 def test_reader_errors_name_the_field_and_what_is_allowed(document: Dict[str, Any], path: str,
