@@ -118,13 +118,22 @@ def pickle_call(args: Sequence[object], kwargs: Mapping[str, object],
                                'arguments', item) from whole_error
 
 
-def _sys_path() -> List[str]:
-    """The directories the submitter's own modules come from: its current directory and its
-    script's (so that a function of ``tasks.py`` next to the script loads on the node)."""
-    entries = [os.getcwd()]
+def _sys_path() -> Dict[str, List[str]]:
+    """Where the submitter's own modules come from, so that a function of ``tasks.py`` (pickled
+    by reference) loads on the node: ``first``, its current directory and its script's, go
+    before the node's own entries; ``last``, the other entries of its ``sys.path`` outside the
+    Python installation (added by the program, by pytest...), after them."""
+    first = [os.getcwd()]
     if sys.path and sys.path[0]:
-        entries.append(os.path.abspath(sys.path[0]))
-    return list(dict.fromkeys(entries))
+        first.append(os.path.abspath(sys.path[0]))
+    prefixes = {os.path.abspath(prefix) + os.sep
+                for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    last = [os.path.abspath(entry) for entry in sys.path[1:]
+            if entry and os.path.isdir(entry)
+            and not any((os.path.abspath(entry) + os.sep).startswith(prefix)
+                        for prefix in prefixes)]
+    return {'first': list(dict.fromkeys(first)),
+            'last': [entry for entry in dict.fromkeys(last) if entry not in first]}
 
 
 def call_file_bytes(function: bytes, calls: Sequence[bytes]) -> bytes:

@@ -84,6 +84,11 @@ class FunctionExecutor(Executor):
                  url: Optional[str] = None, config: Optional[JobExecutorConfig] = None,
                  spec: Optional[JobSpec] = None, python: Optional[str] = None,
                  throttle: Optional[int] = None) -> None:
+        if (url or getattr(executor, 'url', None) or '').startswith('ssh:'):
+            raise ValueError(f'FunctionExecutor: url {url or getattr(executor, "url", "")!r}: '
+                             'executors over SSH are not supported (call files are written on '
+                             'this machine); run the FunctionExecutor on the cluster\'s login '
+                             'node')
         if isinstance(executor, JobExecutor):
             if url is not None or config is not None:
                 raise ValueError('FunctionExecutor: give url and config only with an executor '
@@ -94,10 +99,6 @@ class FunctionExecutor(Executor):
         else:
             raise TypeError('FunctionExecutor.executor must be an executor name or a '
                             f'JobExecutor, not {type(executor).__name__}')
-        if (self.executor.url or '').startswith('ssh:'):
-            raise ValueError(f'FunctionExecutor: url {self.executor.url!r}: executors over SSH '
-                             'are not supported (call files are written on this machine); '
-                             'run the FunctionExecutor on the cluster\'s login node')
         self.spec = _check_base_spec(spec)
         if python is not None and (not isinstance(python, str) or not python):
             raise ValueError(f'FunctionExecutor.python must be a non-empty path or command '

@@ -173,9 +173,11 @@ def main(argv: Sequence[str]) -> int:
     if problem is not None:
         return fail(EXIT_MISMATCH, problem)
     # Functions of the submitter's own modules are pickled by reference: make them importable.
-    for entry in reversed(header.get('sys_path') or []):
+    paths = header.get('sys_path') or {}
+    for entry in reversed(paths.get('first') or []):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    sys.path.extend(entry for entry in paths.get('last') or [] if entry not in sys.path)
     try:
         function_bytes, calls = pickle.loads(payload)
         outcomes = run_calls(function_bytes, calls)
