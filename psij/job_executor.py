@@ -163,10 +163,19 @@ class JobExecutor(ABC):
                      config: Optional[JobExecutorConfig] = None) -> 'JobExecutor':
         """A new executor of the kind called ``name`` (an alias works too).
 
-        Raises ValueError naming the known executors if ``name`` is unknown or its version
-        does not satisfy ``version_constraint`` (e.g. ``'>=0.1, <2'``), and
+        ``auto`` picks the batch scheduler that answers where the executor runs (this
+        machine, or the host of an ``ssh://`` url), else ``local``; see
+        `psij.scheduler_detection`. Raises ValueError naming the known executors if
+        ``name`` is unknown or its version does not satisfy ``version_constraint`` (e.g.
+        ``'>=0.1, <2'``), and
         `psij.plugins.PluginLoadError` with the import error if its plugin fails to import.
         """
+        if name == 'auto':
+            from psij.scheduler_detection import detect  # runs commands: only when asked
+            from psij.transport import transport_for_url
+            name = detect(transport_for_url(url)).name
+            if name == 'local':
+                url = None
         cls = executors.load(name)
         if not version_matches(cls.version, version_constraint):
             raise ValueError(f'executor {name!r} is version {cls.version}, which does not '

@@ -11,6 +11,7 @@ from psij.cli.spec_input import build_spec
 from psij.job_executor import executors
 from psij.launcher import launchers
 from psij.plugins import PluginLoadError, PluginRegistry
+from psij.scheduler_detection import detect
 
 T = TypeVar('T')
 
@@ -75,8 +76,14 @@ def _plugin_line(record: Dict[str, Any]) -> str:
 
 
 def executors_command(options: argparse.Namespace, command: List[str]) -> int:
-    """``psij executors``: the installed executors and launchers."""
-    document = {'executors': plugin_records(executors), 'launchers': plugin_records(launchers)}
+    """``psij executors``: the installed executors and launchers, and what ``-e auto`` picks
+    on this machine and why."""
+    detection = detect()
+    document: Dict[str, Any] = {
+        'executors': plugin_records(executors), 'launchers': plugin_records(launchers),
+        'auto': {'executor': detection.name, 'reason': detection.reason,
+                 'probes': [{'command': command, 'answer': answer}
+                            for command, answer in detection.probes]}}
     if options.json:
         print_json(document)
         return ExitStatus.OK
@@ -84,6 +91,7 @@ def executors_command(options: argparse.Namespace, command: List[str]) -> int:
         print_line(f'{kind}:')
         for record in document[kind]:
             print_line(_plugin_line(record))
+    print_line(f'auto: {detection.name} ({detection.reason})')
     return ExitStatus.OK
 
 

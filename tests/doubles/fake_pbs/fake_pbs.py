@@ -678,7 +678,9 @@ def server_status() -> int:
     """``qstat -B -f``: the server's attributes."""
     limit = control_file('max_array_size')
     lines = [f'Server: {SERVER}', '    server_state = Active', f'    server_host = {HOST}',
-             '    scheduling = True', '    total_jobs = ' + str(len(all_jobs()))]
+             '    scheduling = True', '    total_jobs = ' + str(len(all_jobs())),
+             # As the real servers print it (Torque 6.1.3, PBS Professional 2022.1.0).
+             '    pbs_version = ' + ('6.1.3' if TORQUE else '2022.1.0')]
     if limit is not None:
         name = 'max_job_array_size' if TORQUE else 'max_array_size'
         lines.append(f'    {name} = {int(limit)}')
