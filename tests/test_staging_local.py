@@ -159,9 +159,16 @@ def test_a_canceled_job_stages_out_on_cancel_before_it_is_final(
     outs, optional = _stage_out_by_flag(back)
     job = Job(_sh('echo out > out; touch ready; exec sleep 60', run,
                   stage_out={*outs, optional}, cleanup={'out'}, cleanup_flags=C))
+    # What the callback of the final status sees (wait() may return before it runs).
     seen: List[Tuple[JobState, bool]] = []
-    job.set_job_status_callback(
-        lambda _, status: seen.append((status.state, (back / 'on_cancel').exists())))
+    final = threading.Event()
+
+    def callback(_: Job, status: JobStatus) -> None:
+        if status.final:
+            seen.append((status.state, (back / 'on_cancel').exists()))
+            final.set()
+
+    job.set_job_status_callback(callback)
     executor.submit(job)
     for _ in range(300):
         if (run / 'ready').exists():
@@ -171,7 +178,8 @@ def test_a_canceled_job_stages_out_on_cancel_before_it_is_final(
     status = job.wait(timeout=30)
     assert status is not None and status.state == JobState.CANCELED, status
     assert {path.name for path in back.iterdir()} == {'on_cancel', 'always'}
-    assert seen[-1] == (JobState.CANCELED, True), 'reported final before its stage-out'
+    assert final.wait(timeout=30)
+    assert seen == [(JobState.CANCELED, True)], 'reported final before its stage-out'
     assert not (run / 'out').exists()  # cleanup_flags=ON_CANCEL
 
 
