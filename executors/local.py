@@ -15,6 +15,8 @@ array running at once; a job that depends on others (of any executor) is held by
 they have ended; ``LocalJobExecutorConfig(max_in_flight=N)`` runs at most N jobs at once. A job
 psij holds (`psij.submission_gate`) is QUEUED, without a native id, with a message saying why,
 and starts (on the ``psij-submitter`` thread) as soon as it may; canceled, it never starts.
+This process stages a job's files (`psij.executors.local_staging`): in before its process
+starts, out and cleanup after it is reaped, before the job is reported final.
 
 Limit: a job's exit code is recorded by the process that submitted it. If that process ends
 before the job does, nobody can learn the exit code any more; an attached job then ends
