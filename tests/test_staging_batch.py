@@ -196,3 +196,22 @@ def test_on_cancel_is_staged_out_and_cleaned_up_by_psij(executor: JobExecutor,
     assert not (back / 'success.txt').exists() and not (run / 'tmp').exists()
     # A source that is missing (not IF_PRESENT) is named; the job stays CANCELED.
     assert "'absent'" in (status.message or '') and 'ON_CANCEL' in (status.message or '')
+
+
+def test_a_killed_script_has_its_on_error_outputs_staged_by_psij(
+        executor: JobExecutor, tmp_path: pathlib.Path) -> None:
+    # The job kills its own process group, script included (as the OOM killer or a failed
+    # node would): no exit-code marker, so the script staged nothing, and psij stages the
+    # ON_ERROR entries (a checkpoint, say) after the FAILED end.
+    paths = _layout(tmp_path)
+    run, back = paths['run'], paths['back']
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo step-7 > checkpoint; mkdir tmp; kill -KILL 0'],
+                      directory=run, stage_out={
+                          StageOut('checkpoint', back / 'checkpoint', StageOutFlags.ON_ERROR),
+                          StageOut('checkpoint', back / 'success', StageOutFlags.ON_SUCCESS)},
+                      cleanup={'tmp'}, cleanup_flags=StageOutFlags.ON_ERROR))
+    executor.submit(job)
+    status = final_status(job, 120)
+    assert status.state == JobState.FAILED, status
+    assert (back / 'checkpoint').read_text() == 'step-7\n'
+    assert not (back / 'success').exists() and not (run / 'tmp').exists()

@@ -223,6 +223,25 @@ def test_on_cancel_stages_out_and_cleans_up_after_the_cancel(
     assert not _remote_exists(remote, remote_run / 'tmp')
 
 
+def test_a_killed_script_has_its_on_error_outputs_brought_back(
+        remote: BatchSchedulerExecutor, remote_run: pathlib.Path,
+        tmp_path: pathlib.Path) -> None:
+    # The job kills its own process group, script included: no exit-code marker, so psij
+    # brings the ON_ERROR outputs back itself after the FAILED end.
+    _, back = _local_tree(tmp_path)
+    job = Job(JobSpec('/bin/sh', ['-c', 'echo step-7 > checkpoint; mkdir tmp; kill -KILL 0'],
+                      directory=remote_run, stage_out={
+                          StageOut('checkpoint', back / 'checkpoint', StageOutFlags.ON_ERROR),
+                          StageOut('checkpoint', back / 'success', StageOutFlags.ON_SUCCESS)},
+                      cleanup={'tmp'}, cleanup_flags=StageOutFlags.ON_ERROR))
+    remote.submit(job)
+    status = final_status(job, 120)
+    assert status.state == JobState.FAILED, status
+    assert (back / 'checkpoint').read_text() == 'step-7\n'
+    assert not (back / 'success').exists()
+    assert not _remote_exists(remote, remote_run / 'tmp')
+
+
 def test_mapped_paths_are_translated_and_kept_at_their_place(
         host: SshHost, tmp_path: pathlib.Path) -> None:
     local = tmp_path / 'proj'

@@ -100,9 +100,10 @@ def fetch_recorded(transport: Transport, plan: StagingPlan) -> List[str]:
 
 
 def on_cancel(transport: Transport, plan: StagingPlan, entries: Sequence[StagedOut],
-              cleanup: Sequence[str], started: bool) -> List[str]:
-    """Bring the ON_CANCEL ``entries`` from the job's directory (a MOVE: then removed there)
-    and remove ``cleanup`` inside it; the problems, each naming its file."""
+              cleanup: Sequence[str], started: bool, label: str = 'ON_CANCEL') -> List[str]:
+    """Bring the ``entries`` psij stages itself (``label``: ON_CANCEL, or ON_ERROR after a
+    killed script) from the job's directory (a MOVE: then removed there) and remove
+    ``cleanup`` inside it; the problems, each naming its file."""
     ssh = _ssh(transport)
     sources = {out: job_side_source(plan, out) for out in entries}
     failed = retried(lambda: fetch(ssh, pairs_of([(sources[out], out.local)
@@ -115,7 +116,7 @@ def on_cancel(transport: Transport, plan: StagingPlan, entries: Sequence[StagedO
         if why == NOT_THERE and (out.entry.flags & StageOutFlags.IF_PRESENT or not started):
             continue
         problems.append(_problem(out, sources[out], ssh.url.destination, why, kept=False)
-                        .replace('JobSpec.stage_out:', 'JobSpec.stage_out (ON_CANCEL):'))
+                        .replace('JobSpec.stage_out:', f'JobSpec.stage_out ({label}):'))
     moved = [sources[out] for out in entries
              if out.entry.mode == StagingMode.MOVE and (sources[out], out.local) not in failed]
     if moved:

@@ -10,7 +10,11 @@ Two things the job script cannot do:
   the job's directory and clean up with ``ON_CANCEL`` in ``cleanup_flags``: a plain copy,
   link or move on this machine, through the master over SSH. For a job not seen running
   (canceled in the queue, most likely: nothing in its directory) a missing source is no
-  error, as with ``IF_PRESENT``.
+  error, as with ``IF_PRESENT``;
+- after a job that started and ended FAILED without its exit-code marker (its script was
+  killed before it could stage: the time limit, the OOM killer, a node that failed), the same
+  for the ``ON_ERROR`` entries and cleanup: the outputs a failed job leaves (a checkpoint, a
+  log) are what ON_ERROR is for, and a killed script never staged them.
 
 This runs on a small pool of worker threads, never on the poller thread, and only then is
 the job given its final status (`psij.batch.job_files.settle`). A stage-out that fails makes
@@ -62,23 +66,36 @@ def settle_after_staging(transport: Transport, tracked: TrackedJob, status: JobS
     """Give ``tracked`` its final ``status`` (as `settle`), after what it must have staged
     (see the module docstring) is done, on a worker thread; at once if there is nothing."""
     plan = tracked.executor.take_staging_plan(tracked.job)
-    if plan is None or not needs_work(plan, status, tracked.started):
+    flag = psij_side_flag(status, tracked.started, tracked.exit_marker is not None)
+    if plan is None or not needs_work(plan, flag):
         settle(transport, tracked, status)
         return
-    _workers().submit(_stage_then_settle, transport, tracked, status, plan)
+    _workers().submit(_stage_then_settle, transport, tracked, status, plan, flag)
 
 
-def needs_work(plan: StagingPlan, status: JobStatus, started: bool) -> bool:
-    """True if ``plan`` leaves psij something to do after an end with ``status``."""
+def psij_side_flag(status: JobStatus, started: bool,
+                   script_ended: bool) -> Optional[StageOutFlags]:
+    """The flag of the entries psij stages itself after an end with ``status``: ON_CANCEL
+    after a cancel, ON_ERROR after a job that started and whose script was killed before it
+    wrote its exit-code marker (``script_ended`` False); None when the script did it all."""
+    if status.state == JobState.CANCELED:
+        return StageOutFlags.ON_CANCEL
+    if status.state == JobState.FAILED and started and not script_ended:
+        return StageOutFlags.ON_ERROR
+    return None
+
+
+def needs_work(plan: StagingPlan, flag: Optional[StageOutFlags]) -> bool:
+    """True if ``plan`` leaves psij something to do (``flag``: see `psij_side_flag`)."""
     if plan.area is not None:
         return True
-    return status.state == JobState.CANCELED and plan.on_cancel
+    return flag is not None and plan.flagged(flag)
 
 
 def _stage_then_settle(transport: Transport, tracked: TrackedJob, status: JobStatus,
-                       plan: StagingPlan) -> None:
+                       plan: StagingPlan, flag: Optional[StageOutFlags]) -> None:
     try:
-        final = stage_after_end(transport, plan, status, tracked.started)
+        final = stage_after_end(transport, plan, status, tracked.started, flag)
     except BaseException as error:  # the job is reported final whatever happens here
         logger.exception('staging after the end of job %s failed', tracked.job.id)
         final = with_problems(status, [f'psij could not stage after the job ended: {error}'])
@@ -97,15 +114,16 @@ def with_problems(status: JobStatus, problems: Sequence[str]) -> JobStatus:
 
 
 def stage_after_end(transport: Transport, plan: StagingPlan, status: JobStatus,
-                    started: bool) -> JobStatus:
-    """Do what ``plan`` leaves psij after the job's end with ``status``; the status to give
-    the job (see the module docstring)."""
+                    started: bool, flag: Optional[StageOutFlags] = None) -> JobStatus:
+    """Do what ``plan`` leaves psij after the job's end with ``status`` (``flag``: the
+    entries psij stages itself, see `psij_side_flag`); the status to give the job (see the
+    module docstring)."""
     problems: List[str] = []
     if plan.area is not None:
         from psij.batch import remote_staging  # only over SSH
         problems += remote_staging.fetch_recorded(transport, plan)
-    if status.state == JobState.CANCELED and plan.on_cancel:
-        problems += _on_cancel(transport, plan, started)
+    if flag is not None and plan.flagged(flag):
+        problems += _psij_side(transport, plan, started, flag)
     if plan.area is not None:
         from psij.batch import remote_staging
         problems += remote_staging.empty_area(transport, plan, keep_outputs=bool(problems))
@@ -131,23 +149,26 @@ def job_side_source(plan: StagingPlan, out: StagedOut) -> str:
     return os.path.join(plan.directory, str(source))
 
 
-def _on_cancel(transport: Transport, plan: StagingPlan, started: bool) -> List[str]:
-    entries = [out for out in plan.stage_out if out.entry.flags & StageOutFlags.ON_CANCEL]
+def _psij_side(transport: Transport, plan: StagingPlan, started: bool,
+               flag: StageOutFlags) -> List[str]:
+    entries = [out for out in plan.stage_out if out.entry.flags & flag]
     spec = plan.job_side_spec
     cleanup = sorted(str(path) for path in spec.cleanup or ()) if (
-        spec.cleanup_flags.normalized() & StageOutFlags.ON_CANCEL) else []
+        spec.cleanup_flags.normalized() & flag) else []
+    label = 'ON_CANCEL' if flag == StageOutFlags.ON_CANCEL else 'ON_ERROR'
     if plan.over_ssh:
         from psij.batch import remote_staging
-        return remote_staging.on_cancel(transport, plan, entries, cleanup, started)
-    problems = [problem for problem in (_place_locally(plan, out, started) for out in entries)
-                if problem]
+        return remote_staging.on_cancel(transport, plan, entries, cleanup, started, label)
+    problems = [problem for problem in (_place_locally(plan, out, started, label)
+                                        for out in entries) if problem]
     if cleanup and plan.directory is not None:
         for line in clean_locally(plan.directory, cleanup):
             logger.info('%s', line)
     return problems
 
 
-def _place_locally(plan: StagingPlan, out: StagedOut, started: bool) -> Optional[str]:
+def _place_locally(plan: StagingPlan, out: StagedOut, started: bool,
+                   label: str) -> Optional[str]:
     source = job_side_source(plan, out)
     target = out.local
     verb = {StagingMode.COPY: 'copy', StagingMode.LINK: 'link',
@@ -155,7 +176,7 @@ def _place_locally(plan: StagingPlan, out: StagedOut, started: bool) -> Optional
     if not os.path.lexists(source):
         if out.entry.flags & StageOutFlags.IF_PRESENT or not started:
             return None
-        return (f'JobSpec.stage_out (ON_CANCEL): cannot {verb} {str(out.entry.source)!r} to '
+        return (f'JobSpec.stage_out ({label}): cannot {verb} {str(out.entry.source)!r} to '
                 f'{target!r}: no such file or directory')
     try:
         os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
@@ -174,7 +195,7 @@ def _place_locally(plan: StagingPlan, out: StagedOut, started: bool) -> Optional
         else:
             shutil.copy2(source, target, follow_symlinks=False)
     except OSError as error:
-        return (f'JobSpec.stage_out (ON_CANCEL): cannot {verb} {str(out.entry.source)!r} to '
+        return (f'JobSpec.stage_out ({label}): cannot {verb} {str(out.entry.source)!r} to '
                 f'{target!r}: {error}')
     return None
 

@@ -86,9 +86,13 @@ class StagingPlan:
     @property
     def on_cancel(self) -> bool:
         """True if something is staged out or cleaned up after a cancel."""
+        return self.flagged(StageOutFlags.ON_CANCEL)
+
+    def flagged(self, flag: StageOutFlags) -> bool:
+        """True if some stage-out, or the cleanup, has ``flag`` (ON_CANCEL, ON_ERROR)."""
         spec = self.job_side_spec
-        return any(out.entry.flags & StageOutFlags.ON_CANCEL for out in self.stage_out) or (
-            bool(spec.cleanup) and bool(spec.cleanup_flags.normalized() & StageOutFlags.ON_CANCEL))
+        return any(out.entry.flags & flag for out in self.stage_out) or (
+            bool(spec.cleanup) and bool(spec.cleanup_flags.normalized() & flag))
 
 
 def _job_side(path: Optional[pathlib.Path], paths: RemotePaths) -> Optional[pathlib.Path]:
