@@ -7,6 +7,8 @@ option table, the custom attributes, the states and the limits are described in
 
 ==========================================  ==============================================
 ``JobSpec.name`` (else the executable)      ``-J`` (unsafe characters become ``_``)
+psij's job id (the script's stem)           ``-Jd "psij-job ID"``, by which a submission whose
+                                            answer was lost is found (`lsf_submission`)
 ``JobAttributes.duration``                  ``-W`` minutes, rounded up (at least 1)
 ``JobAttributes.queue_name``                ``-q``
 ``JobAttributes.account``                   ``-P`` (LSF project)
@@ -41,7 +43,7 @@ import json
 import logging
 import math
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from psij.batch import (
     SCRIPT_OUTPUT,
@@ -59,7 +61,6 @@ from psij.batch import (
     StatusCommandError,
     SubmitCommand,
     SubmitErrors,
-    clock_time,
     custom_options,
     job_name,
     mebibytes,
@@ -70,6 +71,9 @@ from psij.dependencies import DependencyCondition
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 from psij.resource_spec import ResourceSpecV1
+
+from . import lsf_submission
+from .lsf_states import job_status as job_status  # (read here by callers and tests)
 
 logger = logging.getLogger('psij.executors.lsf')
 
@@ -95,7 +99,7 @@ _RESERVED_OPTIONS = {
     'P': 'JobAttributes.account', 'U': 'JobAttributes.reservation_id',
     'n': 'ResourceSpecV1.process_count', 'M': 'ResourceSpecV1.memory',
     'gpu': 'ResourceSpecV1.gpu_cores_per_process', 'x': 'ResourceSpecV1.exclusive_node_use',
-    'env': 'JobSpec.inherit_environment',
+    'env': 'JobSpec.inherit_environment', **lsf_submission.RESERVED_OPTION,
 }
 
 _JOB_ID = re.compile(r'[0-9]+(\[[0-9]+\])?')
@@ -108,21 +112,6 @@ _BKILL_ID = re.compile(r'job <([0-9]+(?:\[[0-9]+\])?)>')
 _CANCEL_IS_FINE = ('is being terminated', 'is being signaled', *_ALREADY_ENDED)
 _NO_JOBS = 'no unfinished job found'
 
-_QUEUED_STATES = {
-    'PEND': None,
-    'PSUSP': 'suspended while pending',
-    'WAIT': 'waiting for its turn in a chunk job',
-    'PROV': 'waiting for its host to be powered on',
-}
-# UNKWN (the execution host lost contact) and ZOMBI (killed while the host was unreachable)
-# only happen to dispatched jobs: the job did start.
-_ACTIVE_STATES = {'RUN', 'USUSP', 'SSUSP', 'UNKWN', 'ZOMBI'}
-_CANCEL_REASONS = {
-    'TERM_OWNER': 'killed by its owner',
-    'TERM_FORCE_OWNER': 'killed by its owner without time to clean up',
-    'TERM_ADMIN': 'killed by root or an LSF administrator',
-    'TERM_FORCE_ADMIN': 'killed by root or an LSF administrator without time to clean up',
-}
 
 #: bsub's refusals that are about one field of the job (see tests/fixtures/lsf/README.md),
 #: and the transient ones.
@@ -166,64 +155,6 @@ def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
         directives.append(f'-{option}' if value is True
                           else f'-{option} {DIRECTIVES.value(str(value), field)}')
     return directives
-
-
-def _describe_limit(minutes_text: str) -> str:
-    """`` of H:MM:SS`` for ``bjobs``'s RUNTIMELIMIT (minutes, ``1.0`` or ``1.0/host``);
-    empty if it is not a number."""
-    match = re.match(r'\s*([0-9]+(?:\.[0-9]*)?)', minutes_text)
-    if match is None:
-        return ''
-    return f' of {clock_time(round(float(match.group(1)) * 60))}'
-
-
-def _split_reason(exit_reason: str) -> Tuple[str, str]:
-    """``('TERM_OWNER', 'job killed by owner')`` for ``TERM_OWNER: job killed by owner``."""
-    keyword, _, text = exit_reason.strip().partition(':')
-    keyword = keyword.strip()
-    if not keyword.startswith('TERM_'):
-        return '', exit_reason.strip()
-    return keyword, text.strip().rstrip('.')
-
-
-def _exit_code(text: str) -> Optional[int]:
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
-
-
-def job_status(stat: str, exit_code: str = '', exit_reason: str = '', pend_reason: str = '',
-               run_limit: str = '') -> Optional[SchedulerStatus]:
-    """The status for one LSF job state, or None for a state this module does not know
-    (never an error)."""
-    stat = stat.strip()
-    if stat in _QUEUED_STATES:
-        reason = pend_reason.strip().rstrip(';').strip()
-        what = _QUEUED_STATES[stat] or 'pending'
-        return SchedulerStatus(JobState.QUEUED, stat,
-                               message=f'{what}: {reason}' if reason else _QUEUED_STATES[stat])
-    if stat in _ACTIVE_STATES:
-        return SchedulerStatus(JobState.ACTIVE, stat)
-    if stat == 'DONE':
-        return SchedulerStatus(JobState.COMPLETED, stat, exit_code=0)
-    if stat != 'EXIT':
-        return None
-    code = _exit_code(exit_code)
-    keyword, text = _split_reason(exit_reason)
-    said = f'LSF {keyword}: {text}' if text else f'LSF {keyword}'
-    if keyword in _CANCEL_REASONS:
-        return SchedulerStatus(JobState.CANCELED, stat, exit_code=code,
-                               message=f'canceled: {_CANCEL_REASONS[keyword]} ({said})')
-    if keyword == 'TERM_RUNLIMIT':
-        return SchedulerStatus(JobState.FAILED, stat, exit_code=code,
-                               message=f'time limit{_describe_limit(run_limit)} reached ({said})')
-    if keyword:
-        return SchedulerStatus(JobState.FAILED, stat, exit_code=code,
-                               message=f'ended by LSF: {text or keyword} (LSF {keyword})')
-    # A plain non-zero exit: the exit code says it all; without one, the job's own marker
-    # may still arrive, so the status is not complete.
-    return SchedulerStatus(JobState.FAILED, stat, exit_code=code, complete=code is not None)
 
 
 def _json_records(result: CommandResult, command: str) -> Optional[List[object]]:
@@ -320,6 +251,8 @@ class Lsf(BatchScheduler):
         return {
             'job_name': job_name(spec) if inputs.array is None else
             array_name(job_name(spec), inputs.array),
+            'job_description': DIRECTIVES.value(
+                lsf_submission.description(lsf_submission.script_stem(inputs)), 'Job.id'),
             'script_output': DIRECTIVES.value(
                 str(inputs.marker_directory / f'{pattern}{SCRIPT_OUTPUT}'), 'the work directory'),
             'dependency': dependency_expression(inputs.dependencies),
@@ -370,6 +303,9 @@ class Lsf(BatchScheduler):
         """``bsub`` with the script on its standard input: bsub reads the job script,
         ``#BSUB`` lines included, from there."""
         return SubmitCommand(['bsub'], stdin=script.text)
+
+    find_submission_command = staticmethod(lsf_submission.find_submission_command)
+    parse_find_submission = staticmethod(lsf_submission.parse_find_submission)
 
     def parse_submit_output(self, result: CommandResult) -> str:
         """The job id in ``Job <ID> is submitted to [default ]queue <QUEUE>.``, also after
