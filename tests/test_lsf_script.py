@@ -15,7 +15,7 @@ from typing import Callable, Dict, List
 
 import psij.launchers
 import pytest
-from batch_helpers import check_golden, golden_job
+from batch_helpers import GOLDEN_JOB_ID, check_golden, golden_job
 from psij.executors.lsf import LsfJobExecutor, format_run_limit
 
 from psij import InvalidJobException, JobAttributes, JobSpec, ResourceSpecV1
@@ -120,7 +120,8 @@ def test_bsub_lines_come_first() -> None:
 
 def test_the_mapping() -> None:
     lines = directives(render(_resources()))
-    assert lines[:4] == ['-J solver_run', '-o "/shared/psij work/lsf/%J.out"',
+    assert lines[:5] == ['-J solver_run', f'-Jd "psij-job {GOLDEN_JOB_ID}"',
+                         '-o "/shared/psij work/lsf/%J.out"',
                          '-e "/shared/psij work/lsf/%J.out"', '-W 91']
     assert {'-q normal', '-P proj-42', '-U "user1#0"', '-n 16', '-x', '-M 1536MB',
             '-gpu "num=4"', '-R "rusage[mem=1536MB] span[ptile=8]"'} <= set(lines)

@@ -23,13 +23,14 @@ file (``%J`` is the job id), stderr to ``-e`` or else to the ``-o`` file.
 Options it knows: -J -q -P -U -n -R -W -M -gpu -o -e -env -app -G -m -sla -Jd -w with a value,
 -x -B -N -H as flags (-H: held, PSUSP, until killed); anything else is refused.
 
-``bjobs [-json] [-a] [-noheader] -o "FIELDS" [-u USER|all] [ID...]``: fields jobid,
-jobindex, stat, exit_code, exit_reason, pend_reason, runtimelimit, job_name, queue, user.
-Without ``-a``
+``bjobs [-json] [-a] [-noheader] -o "FIELDS [delimiter='C']" [-u USER|all] [ID...]``: fields
+jobid, jobindex, stat, exit_code, exit_reason, pend_reason, runtimelimit, job_name,
+job_description (bsub's ``-Jd``), queue, user. Without ``-json`` the values of a job are on
+one line, joined by the delimiter (a space by default), ``-`` for an empty one. Without ``-a``
 finished jobs are not shown; with it, for ``PSIJ_FAKE_LSF_CLEAN_PERIOD`` seconds (3600). A job
 it does not show is a record ``{"JOBID": ID, "ERROR": "Job <ID> is not found"}`` with
 ``-json``, else that sentence on stderr; either way bjobs exits 255. With no ID and no job to
-show it prints ``No unfinished job found`` on stderr.
+show it prints ``No unfinished job found`` (with ``-a``: ``No job found``) on stderr.
 
 ``bkill ID...``: a pending job ends at once; every process of a running job gets SIGINT and
 SIGTERM, then SIGKILL ``PSIJ_FAKE_LSF_TERMINATE_INTERVAL`` seconds (2) later. It ends EXIT with
@@ -95,8 +96,9 @@ WITH_VALUE = {'-J', '-q', '-P', '-U', '-n', '-R', '-W', '-M', '-gpu', '-o', '-e'
 FLAGS = {'-x', '-B', '-N', '-H'}
 FIELDS = {'jobid': 'JOBID', 'jobindex': 'JOBINDEX', 'stat': 'STAT', 'exit_code': 'EXIT_CODE',
           'exit_reason': 'EXIT_REASON', 'pend_reason': 'PEND_REASON',
-          'runtimelimit': 'RUNTIMELIMIT', 'job_name': 'JOB_NAME', 'queue': 'QUEUE',
-          'user': 'USER'}
+          'runtimelimit': 'RUNTIMELIMIT', 'job_name': 'JOB_NAME',
+          'job_description': 'JOB_DESCRIPTION', 'queue': 'QUEUE', 'user': 'USER'}
+DELIMITER = re.compile(r"\s*delimiter='(.)'\s*")
 REASONS = {'TERM_OWNER': 'job killed by owner', 'TERM_ADMIN': 'job killed by root or LSF '
            'administrator', 'TERM_RUNLIMIT': 'job killed after reaching LSF run time limit'}
 FINISHED = ('DONE', 'EXIT')
@@ -309,7 +311,8 @@ def bsub(arguments: List[str]) -> int:
         limit = merged.get('-W')
         record = {
             'id': job_id, 'key': job_id, 'index': 0, 'slot_limit': slot_limit,
-            'depend': depend, 'name': name, 'queue': queue, 'user': user(),
+            'depend': depend, 'name': name, 'description': merged.get('-Jd', ''),
+            'queue': queue, 'user': user(),
             'state': 'PSUSP' if '-H' in merged else 'PEND', 'submitted': time.time(),
             'finished': None, 'exit_code': '', 'exit_reason': '', 'pid': None, 'runner': None,
             'kill_reason': None, 'limit_hit': False,
@@ -536,6 +539,7 @@ def bjobs(arguments: List[str]) -> int:
     state = state_directory()
     as_json = show_all = no_header = False
     fields = ['jobid', 'stat']
+    delimiter = ' '
     who: Optional[str] = None
     ids: List[str] = []
     words = list(arguments)
@@ -550,7 +554,9 @@ def bjobs(arguments: List[str]) -> int:
         elif word in ('-o', '-u') and words:
             given = words.pop(0)
             if word == '-o':
-                fields = given.split()
+                found = DELIMITER.search(given)
+                delimiter = found.group(1) if found else delimiter
+                fields = DELIMITER.sub(' ', given).split()
             else:
                 who = given
         elif JOB_ID.fullmatch(word):
@@ -577,7 +583,7 @@ def bjobs(arguments: List[str]) -> int:
         rows = [(record['id'], record) for record in all_records(state)
                 if visible(record) and name in ('all', record['user'])]
         if not rows:
-            print('No unfinished job found', file=sys.stderr)
+            print('No job found' if show_all else 'No unfinished job found', file=sys.stderr)
             return 0
     values: List[Tuple[str, Optional[Dict[str, Any]]]] = [
         (job_id, None if record is None else
@@ -592,10 +598,10 @@ def bjobs(arguments: List[str]) -> int:
                          indent=2, separators=(',', ':')))
     else:
         if not no_header:
-            print(' '.join(FIELDS[name] for name in fields))
+            print(delimiter.join(FIELDS[name] for name in fields))
         for _, shown in values:
             if shown is not None:
-                print(' '.join(str(text) or '-' for text in shown.values()))
+                print(delimiter.join(str(text) or '-' for text in shown.values()))
         for job_id in missing:
             print(f'Job <{job_id}> is not found', file=sys.stderr)
     return 255 if missing else 0
@@ -615,6 +621,8 @@ def field_value(record: Record, name: str) -> str:
         return f'{record["run_limit"]:.1f}' if record['run_limit'] else ''
     if name == 'job_name':
         return str(record['name'])
+    if name == 'job_description':
+        return str(record.get('description', ''))
     return str(record[name])
 
 

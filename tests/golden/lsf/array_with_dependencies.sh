@@ -1,5 +1,6 @@
 #!/bin/bash
 #BSUB -J "echo[1-50]%5"
+#BSUB -Jd "psij-job 00000000-0000-4000-8000-000000000000-0"
 #BSUB -o "/shared/psij work/lsf/%J[%I].out"
 #BSUB -e "/shared/psij work/lsf/%J[%I].out"
 #BSUB -W 10

@@ -1,5 +1,6 @@
 #!/bin/bash
 #BSUB -J true
+#BSUB -Jd "psij-job 00000000-0000-4000-8000-000000000000"
 #BSUB -o "/shared/psij work/lsf/%J.out"
 #BSUB -e "/shared/psij work/lsf/%J.out"
 #BSUB -W 10
