@@ -252,7 +252,7 @@ class Lsf(BatchScheduler):
             'job_name': job_name(spec) if inputs.array is None else
             array_name(job_name(spec), inputs.array),
             'job_description': DIRECTIVES.value(
-                lsf_submission.description(lsf_submission.script_stem(inputs)), 'Job.id'),
+                lsf_submission.description(inputs.script_stem), 'Job.id'),
             'script_output': DIRECTIVES.value(
                 str(inputs.marker_directory / f'{pattern}{SCRIPT_OUTPUT}'), 'the work directory'),
             'dependency': dependency_expression(inputs.dependencies),

@@ -17,7 +17,7 @@ import pathlib
 import re
 from typing import Dict, List, Optional
 
-from psij.batch import CommandResult, ScriptInputs, StatusCommandError
+from psij.batch import CommandResult, StatusCommandError
 
 #: What a description starts with; the script's stem follows.
 DESCRIPTION_PREFIX = 'psij-job '
@@ -31,14 +31,6 @@ RESERVED_OPTION: Dict[str, str] = {
 # "No job found" with -a, "No unfinished job found" without: the user has no job to show.
 _NO_JOBS = ('no job found', 'no unfinished job found')
 _RECORD = re.compile(r'([0-9]+)(?:\[[0-9]+\])?\|(.*)')
-
-
-def script_stem(inputs: ScriptInputs) -> str:
-    """The stem of the script the executor writes for ``inputs`` (its job id; an array's
-    ``<array id>-<offset>``, each part of a split array its own)."""
-    if inputs.array is None:
-        return inputs.job.id
-    return f'{inputs.array.array_id}-{inputs.array.offset}'
 
 
 def description(stem: str) -> str:

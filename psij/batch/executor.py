@@ -372,9 +372,7 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
                       plan: Optional[StagingPlan] = None) -> JobScript:
         inputs = self.script_inputs(job, jobs if job.array is not None else None, plan)
         text = self.scheduler.render_script(inputs)
-        name = job.id if inputs.array is None else f'{job.array.id if job.array else job.id}' \
-            f'-{inputs.array.offset}'
-        path = self.directory / f'{name}{markers.SCRIPT}'
+        path = self.directory / f'{inputs.script_stem}{markers.SCRIPT}'
         try:
             self.transport.make_directory(self.directory, 0o700)
             self.transport.write_file(path, text, 0o600)

@@ -94,6 +94,15 @@ class ScriptInputs:
         return self.job.id
 
     @property
+    def script_stem(self) -> str:
+        """The name of the job script without its suffix: the job's id, or for an array
+        ``<array id>-<offset>`` (each slice of a split array its own), so that one script
+        names one submission (`psij.batch.lost_submission`)."""
+        if self.array is not None:
+            return f'{self.array.array_id}-{self.array.offset}'
+        return self.job.id
+
+    @property
     def spec(self) -> JobSpec:
         """The job's specification; for an array, the array's (with `INDEX_TOKEN`); with a
         `staging` plan, as the job's side sees it."""
