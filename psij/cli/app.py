@@ -14,10 +14,12 @@ import traceback
 from typing import Callable, Dict, List, Optional, Tuple
 
 from psij.cli.campaign_commands import campaign_command
+from psij.cli.config_commands import config_show_command, profiles_command
 from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.info_commands import executors_command, spec_command
 from psij.cli.job_commands import cancel_command, list_command, status_command, wait_command
-from psij.cli.parser import TAKES_COMMAND, build_parser
+from psij.cli.parser import TAKES_COMMAND, build_parser, resolve_executor_defaults
+from psij.cli.profile_input import apply_profile
 from psij.cli.submission_commands import run_command, submit_command
 
 Handler = Callable[[argparse.Namespace, List[str]], int]
@@ -32,6 +34,8 @@ _HANDLERS: Dict[str, Handler] = {
     'executors': executors_command,
     'spec': spec_command,
     'campaign': campaign_command,
+    'config': config_show_command,
+    'profiles': profiles_command,
 }
 
 DEBUG_VARIABLE = 'PSIJ_CLI_DEBUG'
@@ -56,6 +60,8 @@ def _dispatch(argv: List[str]) -> int:
     if options.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format='psij: %(levelname)s %(name)s: %(message)s')
+    apply_profile(options)
+    resolve_executor_defaults(options)
     return _HANDLERS[subcommand](options, command or [])
 
 

@@ -5,6 +5,8 @@ from typing import Optional
 
 from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.parser import executor_name, executor_url, work_directory
+from psij.cli.profile_input import selected_profile
+from psij.configuration import ConfigurationError
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
@@ -13,8 +15,8 @@ from psij.plugins import PluginLoadError
 
 
 def open_executor(options: argparse.Namespace) -> JobExecutor:
-    """The executor named by ``-e`` (or ``PSIJ_EXECUTOR``), with the work directory of the
-    options.
+    """The executor named by ``-e`` (or ``--profile``, or ``PSIJ_EXECUTOR``), with the work
+    directory of the options and the settings of the profile.
 
     Raises `CliError`: `ExitStatus.UNKNOWN_PLUGIN` for an unknown executor or one whose
     plugin fails to load, `ExitStatus.BACKEND` if it cannot be set up (e.g. its work
@@ -23,9 +25,15 @@ def open_executor(options: argparse.Namespace) -> JobExecutor:
     name = executor_name(options)
     directory: Optional[str] = work_directory(options)
     url = executor_url(options)
+    profile = selected_profile(options)
     try:
+        if profile is not None:
+            return profile.executor(name, url=url, work_directory=directory)
         config = JobExecutorConfig(work_directory=directory)
         return JobExecutor.get_instance(name, url=url, config=config)
+    except ConfigurationError as error:
+        raise CliError(ExitStatus.USAGE, f'--profile {profile.name if profile else ""}: '
+                                         f'{error}') from error
     except PluginLoadError as error:
         raise CliError(ExitStatus.UNKNOWN_PLUGIN, str(error)) from error
     except ValueError as error:

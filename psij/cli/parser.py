@@ -71,16 +71,16 @@ def _output_options() -> CliParser:
 def _executor_options() -> CliParser:
     parser = _new_parser(add_help=False)
     group = parser.add_argument_group('executor')
+    # Defaults are None here and filled by resolve_executor_defaults: a --profile comes
+    # between what the command line says and the environment.
     group.add_argument('-e', '--executor', metavar='NAME',
-                       default=os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR,
                        help=f'the executor (default: ${EXECUTOR_VARIABLE}, else '
                             f'{DEFAULT_EXECUTOR}); `psij executors` lists them')
     group.add_argument('--work-directory', metavar='DIR',
-                       default=os.environ.get(WORK_DIRECTORY_VARIABLE) or None,
                        help='where executors keep their records, scripts and markers '
                             f'(default: ${WORK_DIRECTORY_VARIABLE}, else ~/.psij/work); '
                             'attach by id needs the one used at submission')
-    group.add_argument('--url', metavar='URL', default=os.environ.get(URL_VARIABLE) or None,
+    group.add_argument('--url', metavar='URL',
                        help='where a batch executor runs its commands: ssh://[user@]host'
                             f'[:port] for a cluster reached over SSH (default: ${URL_VARIABLE}, '
                             'else this machine)')
@@ -133,6 +133,15 @@ def _spec_options() -> CliParser:
     return parser
 
 
+def _profile_options() -> CliParser:
+    parser = _new_parser(add_help=False)
+    parser.add_argument('--profile', metavar='NAME',
+                        help='take the executor, url, launcher, resources, attributes and '
+                             'executor settings of [profile.NAME] of the configuration files '
+                             '(`psij profiles` lists them); options given here win')
+    return parser
+
+
 def _ids_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('native_ids', nargs='+', metavar='ID',
                         help='native job ids (as printed by psij submit)')
@@ -146,9 +155,10 @@ def build_parser() -> CliParser:
     parser.add_argument('--version', action='version', version=f'psij {__version__}')
     subcommands = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND', required=True)
     output, executor, spec = _output_options(), _executor_options(), _spec_options()
+    profile = _profile_options()
 
     subcommands.add_parser(
-        'run', parents=[spec, executor, output],
+        'run', parents=[spec, profile, executor, output],
         help='submit a job, wait for it, exit with its exit code',
         usage='psij run [options] [SPEC.json] [-- CMD [ARGS...]]',
         description="Submit a job, wait until it ends, report its final state (one line on "
@@ -157,7 +167,7 @@ def build_parser() -> CliParser:
                     "the job.")
 
     subcommands.add_parser(
-        'submit', parents=[spec, executor, output],
+        'submit', parents=[spec, profile, executor, output],
         help='submit a job and print its native id',
         usage='psij submit [options] [SPEC.json] [-- CMD [ARGS...]]',
         description='Submit a job and print its native id. With -e local, the job is '
@@ -210,8 +220,36 @@ def build_parser() -> CliParser:
         description='Validate a JSON job spec and print it normalised, or build one from '
                     'options (and a command after "--") and print it.')
 
+    config = subcommands.add_parser(
+        'config', help='show the configuration files, merged',
+        description='What the configuration files (site, user, $PSIJ_CONFIG) say.')
+    config_actions = config.add_subparsers(dest='config_action', metavar='ACTION',
+                                           required=True)
+    config_actions.add_parser(
+        'show', parents=[output], help='every value of the merged configuration and its file',
+        description='Print every value of the merged configuration files with the file and '
+                    'line it came from, after the list of the files looked at.')
+
+    subcommands.add_parser(
+        'profiles', parents=[output], help='list the profiles of the configuration files',
+        description='List the profiles ([profile.NAME]) of the configuration files: name, '
+                    'executor and what each sets.')
+
     add_campaign_parsers(subcommands, output, executor)
     return parser
+
+
+def resolve_executor_defaults(options: argparse.Namespace) -> None:
+    """Fill the executor options the command line (and its --profile) left unset from the
+    environment, and the executor from `DEFAULT_EXECUTOR` at last."""
+    if not hasattr(options, 'executor'):
+        return
+    if options.executor is None:
+        options.executor = os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR
+    if options.work_directory is None:
+        options.work_directory = os.environ.get(WORK_DIRECTORY_VARIABLE) or None
+    if options.url is None:
+        options.url = os.environ.get(URL_VARIABLE) or None
 
 
 def executor_name(options: argparse.Namespace) -> str:

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 from psij import serialize
 from psij.cli.exit_status import CliError, ExitStatus
+from psij.cli.profile_input import selected_profile
 from psij.exceptions import InvalidJobException
 from psij.job_attributes import JobAttributes
 from psij.job_spec import JobSpec
@@ -65,6 +66,9 @@ def build_spec(options: argparse.Namespace, command: List[str], subcommand: str)
             raise CliError(ExitStatus.USAGE, f'{subcommand}: the command after "--" is empty')
         spec.executable = command[0]
         spec.arguments = command[1:]
+    profile = selected_profile(options)
+    if profile is not None:  # under the spec file's fields and the options (they win)
+        profile.fill(spec)
     _apply_options(spec, options, subcommand)
     return spec
 
