@@ -89,11 +89,14 @@ def read_file(source: ConfigFile) -> Optional[LoadedFile]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
+        # tomllib's message ends "(at line L, column C)"; only Python 3.14 has .lineno.
+        found = _ERROR_LINE.search(str(error))
         raise ConfigurationError(f'not valid TOML: {error}', path,
-                                 line=getattr(error, 'lineno', None)) from error
+                                 line=int(found.group(1)) if found else None) from error
     return LoadedFile(source, text, data)
 
 
+_ERROR_LINE = re.compile(r'at line ([0-9]+)')
 _HEADER = re.compile(r'^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$')
 _ASSIGNMENT = re.compile(r'^\s*((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
                          r'(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\'))*)\s*=')
