@@ -7,7 +7,7 @@ docs/configuration.md has the same tables for users; a test checks that they agr
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from psij.configuration.executor_settings import settings as executor_settings
 from psij.configuration.merge import KeyPath
@@ -237,8 +237,3 @@ def _merge_project_name(attributes: Dict[str, Any], path: KeyPath, fail: Fail) -
         raise fail(path + ('attributes', 'project_name'),
                    'account and project_name are the same field; got account='
                    f'{account!r} and project_name={project!r}')
-
-
-def describe(keys: Mapping[str, Key]) -> Tuple[Tuple[str, str, str], ...]:
-    """(key, allowed, meaning) of each key, for documentation and help."""
-    return tuple((name, key.allowed, key.meaning) for name, key in keys.items())
