@@ -11,6 +11,7 @@ import pathlib
 import signal
 import subprocess
 import threading
+import time
 import uuid
 from typing import Dict, List, Optional
 
@@ -26,17 +27,24 @@ from psij import (
 from psij.poller import get_poller
 
 POLL_INTERVAL = 0.2
+#: A canceled job still running this long after its SIGTERM gets it again, then SIGKILL (a
+#: signal that came while the wrapper was still starting may have found no trap yet).
+RESEND_AFTER = 2.0
+KILL_AFTER = 6.0
 TIMED_OUT = 124  # what coreutils' timeout exits with when it ended the command
 
-# sh -c WRAPPER EC_FILE TIMEOUT_SECONDS COMMAND...: timeout makes its own process group,
-# so a SIGTERM to the wrapper's session reaches the job through the trap. (A background
-# command's stdin is /dev/null in sh: hence the copy of stdin on descriptor 3.)
-# The trap is set before the job starts, so a SIGTERM that comes at once is not lost.
+# sh -c WRAPPER EC_FILE TIMEOUT_SECONDS COMMAND...: with --foreground, timeout stays in the
+# wrapper's process group, so the SIGTERM of a cancel (to that group) reaches the wrapper,
+# timeout and the job at once. (Without it timeout makes a group of its own, and a job whose
+# signal came from the trap while timeout was still starting it could outlive the cancel.)
+# The trap passes the signal on too, and is set before the job starts, so a SIGTERM that comes
+# at once is not lost. (A background command's stdin is /dev/null in sh: hence the copy of
+# stdin on descriptor 3.)
 WRAPPER = '''
 child= terminated=
 trap 'terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
 exec 3<&0
-timeout --kill-after=5 "$@" <&3 3<&- &
+timeout --foreground --kill-after=5 "$@" <&3 3<&- &
 child=$!
 [ -n "$terminated" ] && kill -TERM "$child" 2>/dev/null
 wait "$child"
@@ -59,6 +67,7 @@ class DetachedJobExecutor(JobExecutor):
         self._lock = threading.Lock()
         self._jobs: Dict[str, Job] = {}
         self._children: Dict[str, subprocess.Popen[bytes]] = {}
+        self._canceled_at: Dict[str, float] = {}
 
     def _file(self, native_id: str, suffix: str) -> pathlib.Path:
         return self.directory / f'{native_id}{suffix}'
@@ -111,10 +120,15 @@ class DetachedJobExecutor(JobExecutor):
         if not self._should_cancel(job):
             return
         self._file(str(job.native_id), '.canceled').touch()
-        pid = self._pid(str(job.native_id))
+        with self._lock:
+            self._canceled_at.setdefault(str(job.native_id), time.monotonic())
+        self._signal(str(job.native_id), signal.SIGTERM)
+
+    def _signal(self, native_id: str, number: int) -> None:
+        pid = self._pid(native_id)
         if pid is not None:
             try:
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(pid, number)
             except ProcessLookupError:
                 pass
 
@@ -161,10 +175,19 @@ class DetachedJobExecutor(JobExecutor):
             child.poll()  # reap our own child, so that its pid does not look alive
         status = self._final_status(native_id, alive=self._alive(self._pid(native_id)))
         if status is None:
+            with self._lock:
+                canceled_at = self._canceled_at.get(native_id)
+            if canceled_at is not None:
+                waited = time.monotonic() - canceled_at
+                if waited > KILL_AFTER:
+                    self._signal(native_id, signal.SIGKILL)
+                elif waited > RESEND_AFTER:
+                    self._signal(native_id, signal.SIGTERM)
             return
         with self._lock:
             self._jobs.pop(native_id, None)
             self._children.pop(native_id, None)
+            self._canceled_at.pop(native_id, None)
         self._set_job_status(job, status)
 
     def _final_status(self, native_id: str, alive: bool) -> Optional[JobStatus]:
