@@ -76,6 +76,17 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         local prefix is used under its remote one, a path of the submitting side given under
         a remote prefix under its local one, and over SSH a staged file under a local prefix
         is kept at its mapped place on the cluster. See `psij.batch.remote_paths`.
+    :param queue_limits: per queue name, the limits a job sent to it must keep (keys of
+        `psij.queue_limits`: ``max_nodes``, ``max_cores``, ``max_duration``...), on top of
+        those the scheduler tells; a job over one is refused at `submit`.
+    :param queue_limits_from_scheduler: also read the queues' limits from the scheduler
+        (``scontrol show partition``, ``qconf -sq``...), once per ``queue_limits_cache``.
+    :param queue_limits_cache: how long (seconds) limits read from the scheduler are used
+        before they are read again.
+    :param template: a mustache template of the job script's directives used instead of the
+        scheduler's built-in one (see `psij.batch.user_templates`).
+    :param queue_templates: per queue name, a template used for the jobs sent to that queue
+        (before ``template``).
 
     Executors of different configs share one status tracker per scheduler; for what they share,
     the smallest value among the tracked jobs' configs applies (`psij.batch.cadence.Pace`).
@@ -91,7 +102,12 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                  keep_files: bool = False,
                  file_retention: float = 30 * 24 * 3600.0,
                  max_in_flight: Optional[int] = None,
-                 remote_paths: Optional[Mapping[PathLike, PathLike]] = None) -> None:
+                 remote_paths: Optional[Mapping[PathLike, PathLike]] = None,
+                 queue_limits: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                 queue_limits_from_scheduler: bool = True,
+                 queue_limits_cache: float = 300.0,
+                 template: Optional[PathLike] = None,
+                 queue_templates: Optional[Mapping[str, PathLike]] = None) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.queue_polling_interval = _positive('queue_polling_interval',
                                                 queue_polling_interval)
@@ -109,6 +125,16 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
         self.max_in_flight = check_max_in_flight('BatchSchedulerExecutorConfig.max_in_flight',
                                                  max_in_flight)
         self.remote_paths = RemotePaths(remote_paths)
+        # Queue limits: see psij.queue_limits.
+        self.queue_limits = dict(queue_limits or {})
+        if not isinstance(queue_limits_from_scheduler, bool):
+            raise ValueError('BatchSchedulerExecutorConfig.queue_limits_from_scheduler must be '
+                             f'True or False, not {queue_limits_from_scheduler!r}')
+        self.queue_limits_from_scheduler = queue_limits_from_scheduler
+        self.queue_limits_cache = _positive('queue_limits_cache', queue_limits_cache)
+        # User templates: see psij.batch.user_templates.
+        self.template = template
+        self.queue_templates = dict(queue_templates or {})
 
 
 class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
