@@ -1,0 +1,253 @@
+"""A pilot's allocations: submitted through any psij executor, recorded, watched, released.
+
+Each allocation is one job of the providing executor (``slurm``, ``sge``..., or ``local``)
+that runs `psij.pilot.worker` once per node. Its record, ``allocations/<key>.json`` (key,
+native id, when it was submitted), is written before the submission and completed after it,
+so every process that makes the same pilot attaches to every allocation not yet released and
+learns of its end from the providing executor: that executor's final state of the job is the
+evidence the allocation's workers are gone. Then its unfinished tasks are released
+(`PilotDirectory.release`) and ``allocations/<key>.ended`` written.
+
+How many: while tasks wait, allocations are added up to ``max_allocations`` (no more than
+there are waiting tasks); none while nothing waits. The count is made under a lock file,
+across processes. Allocations end themselves: their workers end after ``idle_timeout``.
+"""
+
+import fcntl
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from psij.job import Job
+from psij.job_attributes import JobAttributes
+from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
+from psij.job_status import JobStatus
+from psij.pilot.config import PilotExecutorConfig
+from psij.pilot.task_queue import PilotDirectory
+from psij.resource_spec import ResourceSpecV1
+
+logger = logging.getLogger('psij.pilot.allocations')
+
+#: A record without a native id (its submitter died while submitting) counts as an
+#: allocation for this long, then is taken as never submitted.
+UNCONFIRMED_GRACE = 120.0
+
+
+def worker_arguments(config: PilotExecutorConfig, directory: PilotDirectory,
+                     key: str) -> List[str]:
+    """The arguments of ``python`` that run one worker of allocation ``key``."""
+    arguments = ['-m', 'psij.pilot.worker', '--pilot-directory', str(directory.root),
+                 '--allocation', key, '--idle-timeout', f'{config.idle_timeout:g}',
+                 '--poll-interval', f'{config.poll_interval:g}']
+    for option, value in (('--cores', config.cores_per_node), ('--gpus', config.gpus_per_node),
+                          ('--memory', config.memory_per_node)):
+        if value is not None:
+            arguments += [option, str(value)]
+    return arguments
+
+
+def allocation_spec(config: PilotExecutorConfig, directory: PilotDirectory,
+                    key: str) -> JobSpec:
+    """The job that is allocation ``key``: one worker per node, in the configured shape."""
+    resources: Optional[ResourceSpecV1] = None
+    if config.executor != 'local':
+        resources = ResourceSpecV1(node_count=config.nodes, processes_per_node=1,
+                                   cpu_cores_per_process=config.cores_per_node,
+                                   exclusive_node_use=config.cores_per_node is None)
+    launcher = 'single'
+    if config.nodes > 1:
+        launcher = config.worker_launcher or ('srun' if config.executor == 'slurm'
+                                              else 'mpirun')
+    return JobSpec(
+        executable=sys.executable, arguments=worker_arguments(config, directory, key),
+        name=f'pilot-{config.name}', resources=resources, launcher=launcher,
+        stdout_path=directory.allocations / f'{key}.out',
+        stderr_path=directory.allocations / f'{key}.err',
+        attributes=JobAttributes(duration=timedelta(seconds=config.duration),
+                                 queue_name=config.queue_name, account=config.account))
+
+
+def provider_for(config: PilotExecutorConfig) -> JobExecutor:
+    """The executor that submits this pilot's allocations."""
+    provider_config = config.provider_config
+    if provider_config is None:
+        if config.executor == 'local':
+            provider_config = JobExecutorConfig(work_directory=config.work_directory)
+        else:
+            from psij.batch import BatchSchedulerExecutorConfig
+            provider_config = BatchSchedulerExecutorConfig(
+                work_directory=config.work_directory)
+    return JobExecutor.get_instance(config.executor, url=config.url, config=provider_config)
+
+
+class Allocations:
+    """The allocations of one pilot, as one process sees and manages them."""
+
+    def __init__(self, config: PilotExecutorConfig, directory: PilotDirectory,
+                 wake: Callable[[], None]) -> None:
+        self.config = config
+        self.directory = directory
+        self._wake = wake
+        self._provider: Optional[JobExecutor] = None
+        self._watched: Dict[str, Job] = {}
+        self._ended: List[Tuple[str, JobStatus]] = []
+        self._lock = threading.Lock()
+        self._counter = 0
+        self.submissions = 0
+
+    @property
+    def provider(self) -> JobExecutor:
+        """The providing executor (made on first use)."""
+        if self._provider is None:
+            self._provider = provider_for(self.config)
+        return self._provider
+
+    # --- records -------------------------------------------------------------------------
+
+    def records(self) -> Dict[str, Dict[str, Any]]:
+        """Every allocation record of the pilot, by key, with ``ended`` added (the end's
+        record, or None)."""
+        found: Dict[str, Dict[str, Any]] = {}
+        try:
+            names = os.listdir(self.directory.allocations)
+        except FileNotFoundError:
+            return found
+        for name in names:
+            if not name.endswith('.json') or name.startswith('.'):
+                continue
+            key = name[:-len('.json')]
+            record = _read_json(self.directory.allocations / name)
+            if record is None:
+                continue
+            record['ended'] = _read_json(self.directory.allocations / f'{key}.ended')
+            found[key] = record
+        return found
+
+    def _live(self, records: Dict[str, Dict[str, Any]]) -> List[str]:
+        now = time.time()
+        return [key for key, record in records.items() if record['ended'] is None and (
+            record.get('native_id') is not None
+            or now - float(record.get('submitted', 0)) < UNCONFIRMED_GRACE)]
+
+    # --- demand --------------------------------------------------------------------------
+
+    def add_as_needed(self, waiting: int) -> None:
+        """Submit allocations while tasks wait, up to ``max_allocations`` and no more than
+        ``waiting``; the count covers every process's allocations (under a lock file)."""
+        if waiting <= 0:
+            return
+        with open(self.directory.root / 'allocations.lock', 'a') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                live = len(self._live(self.records()))
+                for _ in range(min(self.config.max_allocations, waiting) - live):
+                    self._submit_one()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _submit_one(self) -> None:
+        self._counter += 1
+        key = f'{time.strftime("%Y%m%d%H%M%S")}-{os.getpid()}-{self._counter}'
+        record: Dict[str, Any] = {'key': key, 'executor': self.config.executor,
+                                  'url': self.config.url, 'native_id': None,
+                                  'submitted': time.time()}
+        path = self.directory.allocations / f'{key}.json'
+        _write_json(path, record)
+        job = Job(allocation_spec(self.config, self.directory, key))
+        job._on_final(self._end_listener(key))
+        try:
+            self.provider.submit(job)
+        except Exception as error:
+            logger.error('pilot %s: allocation %s was not submitted: %s', self.config.name,
+                         key, error)
+            _write_json(self.directory.allocations / f'{key}.ended',
+                        {'state': 'FAILED', 'message': f'not submitted: {error}'})
+            raise
+        record['native_id'] = job.native_id
+        _write_json(path, record)
+        self.submissions += 1
+        with self._lock:
+            self._watched[key] = job
+        logger.info('pilot %s: allocation %s submitted (%s %s)', self.config.name, key,
+                    self.config.executor, job.native_id)
+
+    # --- watching and release -------------------------------------------------------------
+
+    def watch_all(self) -> None:
+        """Attach to every recorded allocation not yet released and not watched here."""
+        for key, record in self.records().items():
+            native_id = record.get('native_id')
+            with self._lock:
+                if record['ended'] is not None or key in self._watched or native_id is None:
+                    continue
+                job = Job()
+                self._watched[key] = job
+            job._on_final(self._end_listener(key))
+            self.provider.attach(job, str(native_id))
+
+    def _end_listener(self, key: str) -> Callable[[Job, JobStatus], None]:
+        def ended(_job: Job, status: JobStatus) -> None:
+            with self._lock:
+                self._ended.append((key, status))
+            self._wake()
+        return ended
+
+    def release_ended(self) -> Tuple[List[str], List[str]]:
+        """Release the allocations whose end was learned since the last call; returns the
+        ids of the tasks queued again and of those failed for lack of attempts."""
+        with self._lock:
+            ended, self._ended = self._ended, []
+        requeued: List[str] = []
+        failed: List[str] = []
+        for key, status in ended:
+            job = self._watched.get(key)
+            native_id = job.native_id if job is not None else None
+            reason = f'allocation {key} ({self.config.executor} job {native_id}) ended ' \
+                f'{status.state.value}' + (f': {status.message}' if status.message else '')
+            again, lost = self.directory.release(key, self.config.max_attempts, reason)
+            requeued += again
+            failed += lost
+            _write_json(self.directory.allocations / f'{key}.ended',
+                        {'state': status.state.value, 'message': status.message,
+                         'exit_code': status.exit_code, 'time': status.time})
+            if again or lost:
+                logger.warning('pilot %s: %s; %d task(s) queued again, %d failed',
+                               self.config.name, reason, len(again), len(lost))
+        return requeued, failed
+
+    def watching(self) -> bool:
+        """True while an allocation watched here has not ended or not been released."""
+        with self._lock:
+            return bool(self._ended) or any(not job.status.state.final
+                                            for job in self._watched.values())
+
+    def cancel_all(self) -> None:
+        """Cancel every allocation watched here (their tasks are released as they end)."""
+        with self._lock:
+            jobs = list(self._watched.values())
+        for job in jobs:
+            if not job.status.state.final:
+                job.cancel()
+
+
+def _write_json(path: 'os.PathLike[str]', document: Dict[str, Any]) -> None:
+    temporary = f'{os.fspath(path)}.{os.getpid()}.tmp'
+    with open(temporary, 'w') as stream:
+        json.dump(document, stream)
+    os.replace(temporary, path)
+
+
+def _read_json(path: 'os.PathLike[str]') -> Optional[Dict[str, Any]]:
+    try:
+        with open(path) as stream:
+            document: Dict[str, Any] = json.load(stream)
+    except (FileNotFoundError, ValueError):
+        return None
+    return document

@@ -1,0 +1,239 @@
+"""The ``pilot`` executor: many small tasks run inside a few allocations.
+
+Each job submitted to a `PilotJobExecutor` is a *task*: it is written to the pilot's queue on
+the shared file system (`psij.pilot.task_queue`), and workers inside allocations that the
+pilot obtains from another executor (`psij.pilot.allocations`) claim and run it. States:
+QUEUED while the task waits for room in an allocation, ACTIVE once a worker holds it, then
+the final state the worker recorded (``done/<task>.ec``), or FAILED when the allocations that
+held it ended ``max_attempts`` times before it did. A task whose allocation ended under it
+is queued again and stays ACTIVE (its message says so).
+
+``native_id`` is ``<pilot name>/<task id>``; any process with the same pilot name and work
+directory can `attach` to it. One poll target per pilot per process, on the process's one
+status poller (`psij.poller`), looks at the pilot directory for every task at once.
+"""
+
+import os
+import pathlib
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+from psij.exceptions import InvalidJobException
+from psij.job import Job
+from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.pilot.allocations import Allocations
+from psij.pilot.config import PilotExecutorConfig
+from psij.pilot.task_queue import PilotDirectory, TaskRequest
+from psij.poller import get_poller
+from psij.resource_spec import ResourceSpecV1
+from psij.serialize import spec_to_dict
+
+
+def task_request(spec: JobSpec) -> TaskRequest:
+    """What a task needs of one node; a task that asks for more than one node is refused."""
+    resources = spec.resources
+    if resources is None:
+        return TaskRequest(1)
+    if not isinstance(resources, ResourceSpecV1):
+        raise InvalidJobException('JobSpec.resources must be a ResourceSpecV1 for the pilot '
+                                  f'executor, not {type(resources).__name__}')
+    if resources.computed_node_count != 1:
+        raise InvalidJobException(
+            f'ResourceSpecV1.node_count is {resources.computed_node_count}; a pilot task runs '
+            'within one node of an allocation (allowed: None or 1)')
+    processes = resources.computed_process_count
+    return TaskRequest(processes * (resources.cpu_cores_per_process or 1),
+                       processes * (resources.gpu_cores_per_process or 0),
+                       resources.memory or 0)
+
+
+def status_of(result: Dict[str, object]) -> JobStatus:
+    """The final status a task's recorded outcome stands for."""
+    state = JobState.from_name(str(result.get('state')))
+    exit_code = result.get('exit_code')
+    message = result.get('message')
+    ended = result.get('time')
+    return JobStatus(state, float(ended) if isinstance(ended, (int, float)) else None,
+                     str(message) if message is not None else None,
+                     exit_code if isinstance(exit_code, int) else None,
+                     {key: result.get(key) for key in ('attempt', 'allocation', 'worker')})
+
+
+class _Pilot:
+    """One pilot as this process sees it: its tracked tasks and allocations. Polled."""
+
+    def __init__(self, config: PilotExecutorConfig) -> None:
+        self.config = config
+        self.directory = PilotDirectory(config.pilot_directory)
+        self.directory.ensure()
+        self.allocations = Allocations(config, self.directory, self.wake)
+        self.tasks: Dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self._counter = 0
+        self._watched_records = False
+
+    def new_task_id(self) -> str:
+        with self.lock:
+            self._counter += 1
+            return f'{time.time_ns():019d}-{os.getpid()}-{self._counter}'
+
+    def track(self, task_id: str, job: Job) -> None:
+        with self.lock:
+            self.tasks[task_id] = job
+        self.wake(0.05)
+
+    def wake(self, delay: float = 0.0) -> None:
+        get_poller().schedule(self, delay)
+
+    def poll(self) -> Optional[float]:
+        """One look at the pilot directory for every task and allocation."""
+        if not self._watched_records:
+            self._watched_records = True
+            self.allocations.watch_all()
+        requeued, _ = self.allocations.release_ended()
+        with self.lock:
+            open_tasks: List[Tuple[str, Job]] = [
+                (task_id, job) for task_id, job in self.tasks.items()
+                if not job.status.state.final]
+        for task_id in requeued:
+            job = self.tasks.get(task_id)
+            if job is not None:
+                job._set_status(JobStatus(job.status.state, message='its allocation ended '
+                                          'before it did: queued again'))
+        if open_tasks:
+            self._update(open_tasks)
+        waiting = len(self.directory.queued())
+        self.allocations.add_as_needed(waiting)
+        with self.lock:
+            busy = any(not job.status.state.final for job in self.tasks.values())
+        if busy or waiting or self.allocations.watching():
+            return self.config.poll_interval
+        return None
+
+    def _update(self, open_tasks: List[Tuple[str, Job]]) -> None:
+        finished = self.directory.finished_ids()
+        claimed = None
+        for task_id, job in open_tasks:
+            if task_id in finished:
+                result = self.directory.result(task_id)
+                if result is not None:
+                    job._set_status(status_of(result))
+                    with self.lock:
+                        self.tasks.pop(task_id, None)
+                    continue
+            if job.status.state == JobState.QUEUED:
+                if claimed is None:
+                    claimed = {entry.task_id for _, _, entry in self.directory.claims()}
+                if task_id in claimed:
+                    job._set_status(JobStatus(JobState.ACTIVE))
+
+
+_pilots: Dict[pathlib.Path, _Pilot] = {}
+_pilots_lock = threading.Lock()
+
+
+def _pilot_for(config: PilotExecutorConfig) -> _Pilot:
+    """The one `_Pilot` of this process for the pilot directory of ``config``."""
+    with _pilots_lock:
+        pilot = _pilots.get(config.pilot_directory)
+        if pilot is None:
+            pilot = _Pilot(config)
+            _pilots[config.pilot_directory] = pilot
+        return pilot
+
+
+class PilotJobExecutor(JobExecutor):
+    """Runs jobs as tasks inside allocations of another executor; see `psij.pilot`.
+
+    ``config`` is a `PilotExecutorConfig` (a plain `JobExecutorConfig` gives the defaults
+    with its work directory); ``url``, if given, is the providing executor's url.
+    """
+
+    name = 'pilot'
+    version = '0.1.0'
+
+    def __init__(self, url: Optional[str] = None,
+                 config: Optional[JobExecutorConfig] = None) -> None:
+        if config is None or not isinstance(config, PilotExecutorConfig):
+            config = PilotExecutorConfig(
+                url=url, work_directory=None if config is None else config.work_directory)
+        elif url is not None and config.url is None:
+            config.url = url
+        super().__init__(url=url, config=config)
+        self.pilot_config = config
+        self._pilot: Optional[_Pilot] = None
+
+    @property
+    def pilot(self) -> _Pilot:
+        """This process's view of the pilot (made on first use: no files before that)."""
+        if self._pilot is None:
+            self._pilot = _pilot_for(self.pilot_config)
+        return self._pilot
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` as a task; on return it is QUEUED with its native id."""
+        spec = self._check_job(job)
+        try:
+            if job.dependencies:
+                raise InvalidJobException('Job.depends_on is not supported by the pilot '
+                                          'executor yet; submit the task once its '
+                                          'predecessors have ended')
+            request = task_request(spec)
+            cores = self.pilot_config.cores_per_node
+            if cores is not None and request.cores > cores:
+                raise InvalidJobException(
+                    f'ResourceSpecV1: the task needs {request.cores} cores; the pilot\'s '
+                    f'workers have {cores} (PilotExecutorConfig.cores_per_node)')
+            document = {'attempt': 1, 'spec': spec_to_dict(spec), 'submitted': time.time()}
+        except Exception:
+            job.executor = None
+            raise
+        pilot = self.pilot
+        task_id = pilot.new_task_id()
+        document['id'] = task_id
+        job.native_id = f'{self.pilot_config.name}/{task_id}'
+        pilot.directory.put(task_id, request, document)
+        self._set_job_status(job, JobStatus(JobState.QUEUED))
+        pilot.track(task_id, job)
+
+    def cancel(self, job: Job) -> None:
+        """Withdraw a queued task, or have its worker stop it; it ends CANCELED."""
+        if not self._should_cancel(job):
+            return
+        task_id = self._task_id(job.native_id or '')
+        self.pilot.directory.request_cancel(task_id)
+        self.pilot.directory.withdraw(task_id)
+        self.pilot.wake()
+
+    def attach(self, job: Job, native_id: str) -> None:
+        """Follow task ``<pilot name>/<task id>`` of this pilot, from any process."""
+        self._check_attachable(job)
+        task_id = self._task_id(native_id)
+        if self.pilot.directory.locate(task_id) is None:
+            raise InvalidJobException(f'native_id {native_id!r}: pilot '
+                                      f'{self.pilot_config.name!r} has no task {task_id!r}')
+        job.executor = self
+        job.native_id = native_id
+        self._set_job_status(job, JobStatus(JobState.QUEUED))
+        self.pilot.track(task_id, job)
+
+    def list(self) -> List[str]:
+        """The native ids of the pilot's tasks that wait or run."""
+        directory = self.pilot.directory
+        ids = [entry.task_id for entry in directory.queued()]
+        ids += [entry.task_id for _, _, entry in directory.claims()]
+        return [f'{self.pilot_config.name}/{task_id}' for task_id in ids]
+
+    def _task_id(self, native_id: str) -> str:
+        name, _, task_id = native_id.partition('/')
+        if name != self.pilot_config.name or not task_id or '/' in task_id \
+                or '~' in task_id or task_id.startswith('.'):
+            raise InvalidJobException(f'native_id {native_id!r} is not a task of pilot '
+                                      f'{self.pilot_config.name!r} (expected '
+                                      f'{self.pilot_config.name}/<task id>)')
+        return task_id

@@ -1,0 +1,247 @@
+"""One pilot worker: runs queued tasks on its node until it has been idle for a while.
+
+``python -m psij.pilot.worker --pilot-directory DIR --allocation KEY ...`` is what an
+allocation's job runs, once per node. The worker claims tasks from ``DIR/queue`` (a rename into
+its own directory, see `psij.pilot.task_queue`), as many as fit the node's free cores, GPUs and
+memory (`psij.pilot.placement`), runs each with psij's local executor (so a task's launcher,
+directory, environment, staging and output files behave as on the local executor) and writes
+its outcome, ``done/<task>.ec``. It ends when it has had nothing to run and found nothing
+queued for ``--idle-timeout`` seconds.
+
+A worker told to stop (SIGTERM, SIGINT: the allocation is being canceled or reached its time
+limit) stops its tasks and writes no outcome for them: the process that sees the allocation
+end puts them back in the queue. A task that ended by a signal is reported after
+`SIGNAL_GRACE` seconds, unless the worker was told to stop meanwhile: the signal that ends an
+allocation often reaches the tasks before the worker.
+"""
+
+import argparse
+import collections
+import json
+import logging
+import os
+import pathlib
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+
+from psij.job import Job
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.pilot.placement import Placer, needs_of
+from psij.pilot.task_queue import PilotDirectory, QueueEntry
+from psij.private_directories import make_private_directory
+from psij.resource_packing import Resources
+from psij.serialize import spec_from_dict
+
+logger = logging.getLogger('psij.pilot.worker')
+
+#: Seconds a task that died of a signal waits before its outcome is written.
+SIGNAL_GRACE = 2.0
+#: The longest a worker with free room goes without listing the queue again.
+RELIST_INTERVAL = 1.0
+
+
+class _Running:
+    def __init__(self, entry: QueueEntry, path: pathlib.Path, job: Job, attempt: int) -> None:
+        self.entry = entry
+        self.path = path
+        self.job = job
+        self.attempt = attempt
+        self.started = time.time()
+
+
+class Worker:
+    """The worker's loop; `run` returns when the worker has been idle long enough or was
+    told to stop."""
+
+    def __init__(self, directory: PilotDirectory, allocation: str, name: str,
+                 capacity: Resources, idle_timeout: float, poll_interval: float) -> None:
+        from psij.executors.local import LocalJobExecutor  # the worker's own runner
+        self.directory = directory
+        self.allocation = allocation
+        self.name = name
+        self.free = capacity
+        self.placer = Placer(capacity)
+        self.idle_timeout = idle_timeout
+        self.poll_interval = poll_interval
+        self.claims = directory.worker_directory(allocation, name)
+        work = directory.root / 'workers' / allocation / name
+        make_private_directory(work)
+        self.executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=work))
+        self.executor.set_job_status_callback(self._on_status)
+        self.running: Dict[str, _Running] = {}
+        self.ended: Deque[Tuple[str, JobStatus]] = collections.deque()
+        self.held: List[Tuple[float, str, JobStatus]] = []
+        self.wake = threading.Event()
+        self.stopping = False
+        self.started_tasks = 0
+        self.busy_core_seconds = 0.0
+        self._write_record(capacity)
+
+    def _write_record(self, capacity: Resources) -> None:
+        record = {'allocation': self.allocation, 'worker': self.name, 'pid': os.getpid(),
+                  'host': socket.gethostname(), 'started': time.time(),
+                  'cores': capacity.cores, 'gpus': capacity.gpus, 'memory': capacity.memory}
+        path = self.directory.root / 'workers' / self.allocation / f'{self.name}.json'
+        path.write_text(json.dumps(record))
+
+    def stop(self, *_: Any) -> None:
+        """Stop claiming, stop the tasks, leave their claims for the release."""
+        self.stopping = True
+        self.wake.set()
+
+    def _on_status(self, job: Job, status: JobStatus) -> None:
+        if status.state.final:
+            self.ended.append((job.native_id or '', status))
+            self.wake.set()
+
+    def run(self) -> int:
+        """Claim and run tasks until idle for ``idle_timeout`` or stopped; the exit code."""
+        queue: List[QueueEntry] = []
+        listed = 0.0
+        idle_since = time.monotonic()
+        while not self.stopping:
+            self._collect_ended()
+            self._apply_cancels()
+            now = time.monotonic()
+            if self._has_room() and (not queue or now - listed > RELIST_INTERVAL):
+                queue = self.directory.queued()
+                listed = now
+            if queue and self._has_room():
+                queue = self._start_some(queue)
+            if self.running or self.held or queue:
+                idle_since = now
+            elif now - idle_since >= self.idle_timeout:
+                logger.info('worker %s idle for %.0f s: ending', self.name, self.idle_timeout)
+                return 0
+            if not (queue and self._has_room()):
+                self.wake.wait(self.poll_interval)
+            self.wake.clear()
+        for task in list(self.running.values()):
+            task.job.cancel()  # the release puts it back in the queue: no outcome written
+        return 0
+
+    def _has_room(self) -> bool:
+        return self.free.cores > 0
+
+    def _start_some(self, queue: List[QueueEntry]) -> List[QueueEntry]:
+        """Start what fits; returns the listing without what was taken (by us or others)."""
+        chosen = self.placer.choose(queue, self.free)
+        gone = set()
+        for entry in chosen:
+            gone.add(entry.file_name)
+            path = self.directory.claim(entry, self.claims)
+            if path is not None:
+                self._start(entry, path)
+        return [entry for entry in queue if entry.file_name not in gone]
+
+    def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
+        document = self.directory.read_task(path)
+        attempt = int(document.get('attempt', 1))
+        try:
+            spec = spec_from_dict(document['spec'])
+            environment = dict(spec.environment or {})
+            environment['PSIJ_PILOT_TASK_ID'] = entry.task_id
+            environment['PSIJ_PILOT_ATTEMPT'] = str(attempt)
+            spec.environment = environment
+            job = Job(spec)
+            self.executor.submit(job)
+        except Exception as error:  # a bad spec fails this task, not the worker
+            self._write(entry.task_id, attempt, path, {
+                'state': 'FAILED', 'exit_code': None,
+                'message': f'the worker could not start the task: {error}'})
+            return
+        self.running[job.native_id or ''] = _Running(entry, path, job, attempt)
+        self.free = self.free.minus(needs_of(entry.request))
+        self.started_tasks += 1
+
+    def _collect_ended(self) -> None:
+        now = time.monotonic()
+        while self.ended:
+            native_id, status = self.ended.popleft()
+            task = self.running.get(native_id)
+            if task is None:
+                continue
+            died_of_signal = status.exit_code is not None and (
+                status.exit_code < 0 or status.exit_code > 128)
+            if (died_of_signal and status.state != JobState.CANCELED
+                    and task.entry.task_id not in self.directory.cancel_requests()):
+                self.held.append((now + SIGNAL_GRACE, native_id, status))
+            else:
+                self._finish(native_id, status)
+        for item in [item for item in self.held if item[0] <= now]:
+            self.held.remove(item)
+            self._finish(item[1], item[2])
+
+    def _finish(self, native_id: str, status: JobStatus) -> None:
+        if self.stopping:
+            return
+        task = self.running.pop(native_id)
+        self.free = self.free.plus(needs_of(task.entry.request))
+        self.busy_core_seconds += (time.time() - task.started) * task.entry.request.cores
+        self._write(task.entry.task_id, task.attempt, task.path, {
+            'state': status.state.value, 'exit_code': status.exit_code,
+            'message': status.message, 'started': task.started})
+
+    def _write(self, task_id: str, attempt: int, path: pathlib.Path,
+               result: Dict[str, Any]) -> None:
+        result.update(attempt=attempt, allocation=self.allocation, worker=self.name)
+        self.directory.write_result(task_id, result)
+        os.unlink(path)  # after the outcome: a claim without an outcome is requeued
+
+    def _apply_cancels(self) -> None:
+        if not self.running:
+            return
+        wanted = self.directory.cancel_requests()
+        if not wanted:
+            return
+        for task in self.running.values():
+            if task.entry.task_id in wanted and not task.job.status.state.final:
+                task.job.cancel()
+
+
+def _capacity(cores: Optional[int], gpus: Optional[int], memory: Optional[int]) -> Resources:
+    """What the node offers: as given, else the cores this process may run on, no GPU and
+    the node's physical memory."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
+            else (os.cpu_count() or 1)
+    if memory is None:
+        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    return Resources(cores, gpus or 0, memory)
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='python -m psij.pilot.worker',
+                                     description='Run the tasks of a psij pilot on this node.')
+    parser.add_argument('--pilot-directory', required=True, type=pathlib.Path)
+    parser.add_argument('--allocation', required=True)
+    parser.add_argument('--idle-timeout', type=float, default=300.0)
+    parser.add_argument('--poll-interval', type=float, default=0.2)
+    parser.add_argument('--cores', type=int)
+    parser.add_argument('--gpus', type=int)
+    parser.add_argument('--memory', type=int)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The worker's command line; its exit code."""
+    arguments = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(message)s')
+    rank = os.environ.get('PSIJ_RANK', '0')
+    name = f'{socket.gethostname()}.{rank}.{os.getpid()}'
+    worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
+                    _capacity(arguments.cores, arguments.gpus, arguments.memory),
+                    arguments.idle_timeout, arguments.poll_interval)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    return worker.run()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
