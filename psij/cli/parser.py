@@ -124,9 +124,9 @@ def _spec_options() -> CliParser:
     job.add_argument('--cwd', metavar='DIR', help='working directory of the job')
     job.add_argument('--stdin', metavar='PATH', help='file read as standard input')
     job.add_argument('--stdout', metavar='PATH',
-                     help='file for standard output (default: discarded)')
+                     help='file for standard output (default: none; psij run shows it)')
     job.add_argument('--stderr', metavar='PATH',
-                     help='file for standard error (default: discarded)')
+                     help='file for standard error (default: none; psij run shows it)')
     job.add_argument('--launcher', metavar='NAME',
                      help='how processes are started: single (default), multiple, mpirun, '
                           'srun, ...')
@@ -157,14 +157,18 @@ def build_parser() -> CliParser:
     output, executor, spec = _output_options(), _executor_options(), _spec_options()
     profile = _profile_options()
 
-    subcommands.add_parser(
+    run = subcommands.add_parser(
         'run', parents=[spec, profile, executor, output],
-        help='submit a job, wait for it, exit with its exit code',
+        help='submit a job, show its output, wait for it, exit with its exit code',
         usage='psij run [options] [SPEC.json] [-- CMD [ARGS...]]',
-        description="Submit a job, wait until it ends, report its final state (one line on "
-                    "stderr, or JSON on stdout) and exit with the job's exit code. Nothing "
-                    "of the job's output is shown: use --stdout/--stderr. Ctrl-C cancels "
-                    "the job.")
+        description="Submit a job, show its standard output and error on ours as they are "
+                    "written (also for batch jobs; --stdout/--stderr files are followed), "
+                    "wait until it ends, report its final state (one line on stderr, or "
+                    "JSON on stdout) and exit with the job's exit code. Ctrl-C cancels the "
+                    "job.")
+    run.add_argument('-q', '--quiet', action='store_true',
+                     help="do not show the job's output (--json implies it: stdout is the "
+                          'JSON document)')
 
     subcommands.add_parser(
         'submit', parents=[spec, profile, executor, output],
