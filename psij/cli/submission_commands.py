@@ -13,6 +13,7 @@ from psij.cli.executor_setup import check_launcher, open_executor
 from psij.cli.exit_status import CliError, ExitStatus, exit_status_of_job
 from psij.cli.local_submit import submit_detached
 from psij.cli.output import job_record, print_json, print_line, status_text
+from psij.cli.output_streaming import prepare_streaming
 from psij.cli.parser import executor_name
 from psij.cli.spec_input import build_spec
 from psij.exceptions import InvalidJobException, SubmitException
@@ -114,14 +115,26 @@ def _wait_or_cancel(executor: JobExecutor, job: Job) -> Optional[int]:
 
 
 def run_command(options: argparse.Namespace, command: List[str]) -> int:
-    """``psij run``: submit, wait, report the final state, exit with the job's exit code."""
+    """``psij run``: submit, show the job's output as it comes (`psij.cli.output_streaming`),
+    wait, report the final state, exit with the job's exit code."""
     spec = build_spec(options, command, 'run')
     executor = open_executor(options)
     check_launcher(spec)
     job = Job(spec)
-    _submit(executor, job)
+    # --json: stdout is the JSON document, not the job's output.
+    output = prepare_streaming(executor, job, quiet=options.quiet or options.json)
+    try:
+        _submit(executor, job)
+    except CliError:
+        if output is not None:
+            output.abandon()
+        raise
     assert job.native_id is not None
+    if output is not None:
+        output.start()
     interrupted = _wait_or_cancel(executor, job)
+    if output is not None:
+        output.finish(job.status.state)
     status = job.status
     if options.json:
         print_json(_record(options, executor, job.native_id, job.id, status, spec))
