@@ -60,9 +60,18 @@ def test_output_goes_to_the_files_the_future_names(functions: FunctionExecutor) 
     assert str(pid) == future.native_id
     assert 'to stdout: hello' in future.stdout_path.read_text()
     assert 'to stderr: hello' in future.stderr_path.read_text()
-    for path in (future.stdout_path.parent / f'{future.call_id}.call', future.result_path):
-        assert path.stat().st_mode & 0o777 == 0o600
     assert future.stdout_path.parent.stat().st_mode & 0o777 == 0o700
+    # The result is delivered: its call and result files go (just after), the output stays.
+    call = future.stdout_path.parent / f'{future.call_id}.call'
+    deadline = time.monotonic() + 5
+    while (call.exists() or future.result_path.exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not call.exists() and not future.result_path.exists()
+    assert future.stdout_path.exists() and future.stderr_path.exists()
+    kept = FunctionExecutor(functions.executor, keep_files=True).submit(jobs.talk, 'kept')
+    kept.result(timeout=WAIT)
+    for path in (kept.stdout_path.parent / f'{kept.call_id}.call', kept.result_path):
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_map_gives_results_in_order_with_chunks_of_one_array(
@@ -173,8 +182,9 @@ def test_a_result_is_recovered_in_another_process(work_dir: pathlib.Path,
     [future] = functions.recover(native_id)
     assert future.result(timeout=WAIT) == 42
     assert future.native_id == native_id
-    [again] = functions.recover(native_id)  # once the result is there, at once
-    assert again.done() and again.result() == 42
+    # Delivered: its files are gone, and a second recovery says so.
+    with pytest.raises(LookupError, match='result was delivered and its files removed'):
+        functions.recover(native_id)
     with pytest.raises(LookupError, match='no function job'):
         functions.recover('999999999')
 
@@ -249,8 +259,10 @@ def test_the_base_spec_and_settings_are_checked(work_dir: pathlib.Path) -> None:
         FunctionExecutor('local', config=config, throttle=0)
     with pytest.raises(ValueError, match='chunksize is 0; allowed'):
         FunctionExecutor('local', config=config).map_futures(jobs.square, [1], chunksize=0)
-    with pytest.raises(ValueError, match='over SSH are not supported'):
-        FunctionExecutor('slurm', url='ssh://example.org')
+    with pytest.raises(ValueError, match='keep_files must be True or False'):
+        FunctionExecutor('local', config=config, keep_files=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='file_retention is -1; allowed'):
+        FunctionExecutor('local', config=config, file_retention=-1)
 
 
 def test_the_base_spec_reaches_the_job(work_dir: pathlib.Path) -> None:

@@ -1,11 +1,13 @@
-"""The files of function calls, on the submitter's side: call files written, results read.
+"""The files of function calls, as pure functions: their names, what a call file holds, what
+a result file says, and the records of native ids (`psij.functions.store` reads and writes them
+where the jobs run, through the executor's transport).
 
-Everything lives in ``<executor work directory>/functions`` (mode 0700, like every directory
-psij makes): a copy of `psij.functions.runner` (``runner.py``, what the jobs run), and per
-job ``<call id>.call`` (the function and its arguments), ``.result`` (what the runner left),
-``.out`` and ``.err`` (the job's stdout and stderr). Call files are written with mode 0600.
-``native/<executor>-<native id>`` names the call id of a submitted job, so that another
-process can find its result (`psij.functions.recovery`).
+Everything lives in ``<executor work directory>/functions`` (on the far side for an executor
+over SSH): a copy of `psij.functions.runner` (``runner.py``, what the jobs run), and per job
+``<call id>.call`` (the function and its arguments), ``.result`` (what the runner left),
+``.out`` and ``.err`` (the job's stdout and stderr). ``native/<executor>-<native id>`` names the
+call id of a submitted job, so that another process can find its result
+(`psij.functions.recovery`). Call and result files are text (see `psij.functions.runner`).
 """
 
 import json
@@ -21,32 +23,14 @@ import cloudpickle  # type: ignore[import-untyped,unused-ignore]
 
 from psij.functions import runner
 from psij.functions.errors import CallNotPicklable, RemoteError, RemoteTraceback
-from psij.private_directories import make_private_directory
 
 #: The sub-directory of the executor's work directory.
 SUBDIRECTORY = 'functions'
+#: The sub-directory (of `SUBDIRECTORY`) of the native id records.
+NATIVE_SUBDIRECTORY = 'native'
+#: The runner's copy in `SUBDIRECTORY`.
+RUNNER_NAME = 'runner.py'
 _UNSAFE = re.compile(r'[^A-Za-z0-9_.-]')
-
-
-def functions_directory(work_directory: pathlib.Path) -> pathlib.Path:
-    """``<work_directory>/functions``, made (user-only) if missing."""
-    directory = work_directory / SUBDIRECTORY
-    make_private_directory(directory)
-    make_private_directory(directory / 'native')
-    return directory
-
-
-def install_runner(directory: pathlib.Path) -> pathlib.Path:
-    """The runner's copy in ``directory``, (re)written when it differs from this psij's."""
-    source = pathlib.Path(runner.__file__).read_bytes()
-    target = directory / 'runner.py'
-    try:
-        if target.read_bytes() == source:
-            return target
-    except OSError:
-        pass
-    runner.write_atomically(str(target), source)
-    return target
 
 
 @dataclass(frozen=True)
@@ -136,7 +120,7 @@ def _sys_path() -> Dict[str, List[str]]:
             'last': [entry for entry in dict.fromkeys(last) if entry not in first]}
 
 
-def call_file_bytes(function: bytes, calls: Sequence[bytes]) -> bytes:
+def call_file_text(function: bytes, calls: Sequence[bytes]) -> str:
     """A call file's content: the header (this Python, cloudpickle) and the calls."""
     header = {
         'format': runner.FORMAT,
@@ -146,13 +130,7 @@ def call_file_bytes(function: bytes, calls: Sequence[bytes]) -> bytes:
         'cloudpickle': cloudpickle.__version__,
         'sys_path': _sys_path(),
     }
-    return (json.dumps(header).encode('utf-8') + b'\n'
-            + pickle.dumps((function, list(calls)), protocol=4))
-
-
-def write_call_file(files: CallFiles, function: bytes, calls: Sequence[bytes]) -> None:
-    """Write the call file of ``files`` (mode 0600)."""
-    runner.write_atomically(str(files.call), call_file_bytes(function, calls))
+    return runner.file_text(header, pickle.dumps((function, list(calls)), protocol=4))
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -166,12 +144,9 @@ class Result:
     outcomes: List[runner.Outcome]
 
 
-def read_result(files: CallFiles) -> Optional[Result]:
-    """The result file of ``files``, or None if there is none (yet)."""
-    try:
-        header, payload = runner.read_header_and_payload(str(files.result))
-    except FileNotFoundError:
-        return None
+def parse_result(text: str, where: str) -> Result:
+    """A result file's content (text); ValueError naming ``where`` if it is not one."""
+    header, payload = runner.parse_header_and_payload(text.encode('ascii', 'replace'), where)
     error = header.get('error')
     outcomes = [] if error else pickle.loads(payload)
     return Result(str(error) if error else None, list(outcomes))
@@ -203,27 +178,25 @@ def outcome_value(outcome: runner.Outcome) -> Tuple[bool, Any]:
 
 # --- native ids -------------------------------------------------------------------------------
 
-def _native_path(directory: pathlib.Path, executor: str, native_id: str) -> pathlib.Path:
-    return directory / 'native' / _UNSAFE.sub('_', f'{executor}-{native_id}')
+def native_record_name(executor: str, native_id: str) -> str:
+    """The file name, in ``native/``, of the record of job ``native_id`` of ``executor``."""
+    return _UNSAFE.sub('_', f'{executor}-{native_id}')
 
 
-def record_native_id(directory: pathlib.Path, executor: str, native_id: str, call_id: str,
-                     count: int) -> None:
-    """Write down that job ``native_id`` of ``executor`` runs the ``count`` calls of
+def native_record_text(executor: str, native_id: str, call_id: str, count: int) -> str:
+    """The record that job ``native_id`` of ``executor`` runs the ``count`` calls of
     ``call_id``."""
-    record = {'executor': executor, 'native_id': native_id, 'call_id': call_id,
-              'count': count}
-    runner.write_atomically(str(_native_path(directory, executor, native_id)),
-                            json.dumps(record).encode('utf-8'))
+    return json.dumps({'executor': executor, 'native_id': native_id, 'call_id': call_id,
+                       'count': count})
 
 
-def find_native_id(directory: pathlib.Path, executor: str, native_id: str) -> Dict[str, Any]:
-    """The record `record_native_id` wrote; `LookupError` saying where it looked if none."""
-    path = _native_path(directory, executor, native_id)
+def parse_native_record(text: str, where: str) -> Dict[str, Any]:
+    """A record of `native_record_text`; ValueError naming ``where`` if it is not one."""
     try:
-        record: Dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LookupError(f'no function job {native_id!r} of executor {executor!r} was '
-                          f'submitted with the work directory {directory.parent} '
-                          f'(looked for {path})') from None
+        record = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f'{where} is not a native id record: {error}') from None
+    if not isinstance(record, dict) or not isinstance(record.get('call_id'), str) \
+            or not isinstance(record.get('count'), int):
+        raise ValueError(f'{where} is not a native id record: {text[:200]!r}')
     return record

@@ -6,6 +6,10 @@ after another. Every job runs ``PYTHON -u <work directory>/functions/runner.py C
 (see `psij.functions.runner`) with the base `JobSpec`'s resources, attributes, launcher,
 environment and directory. The cap on jobs in flight of the executor's config
 (``max_in_flight``) applies as to any job; ``throttle`` caps the running elements of each map.
+
+The files are where the jobs run, through the executor's transport (`psij.functions.store`):
+an executor over SSH writes them on the cluster, and its jobs run ``python3`` there unless told
+otherwise. Old files are pruned (`prune`) when the executor is made and about once an hour.
 """
 
 import copy
@@ -19,19 +23,13 @@ import uuid
 from concurrent.futures import Executor
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Set, TypeVar, Union
 
-from psij.functions.calls import (
-    CallFiles,
-    functions_directory,
-    install_runner,
-    pickle_call,
-    pickle_function,
-    record_native_id,
-    write_call_file,
-)
+from psij.functions.calls import CallFiles, call_file_text, pickle_call, pickle_function
 from psij.functions.future import FunctionFuture, JobCalls
+from psij.functions.recorded_job import RecordedJob, recorded_array
 from psij.functions.recovery import recover
+from psij.functions.store import CallStore
 from psij.job import Job
-from psij.job_array import INDEX_TOKEN, JobArray
+from psij.job_array import INDEX_TOKEN
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
@@ -39,6 +37,10 @@ from psij.job_spec import JobSpec
 logger = logging.getLogger('psij')
 
 T = TypeVar('T')
+#: Files older than this are pruned when the executor's config has no ``file_retention``.
+DEFAULT_RETENTION = 30 * 24 * 3600.0
+#: Old files are looked for this often (seconds) while an executor is used.
+PRUNE_INTERVAL = 3600.0
 _NAME_CHARACTERS = re.compile(r'[^A-Za-z0-9_]')
 
 
@@ -68,27 +70,29 @@ class FunctionExecutor(Executor):
 
     :param executor: the psij executor: a name (``'local'``, ``'slurm'``...) or a
         `JobExecutor` already made.
-    :param url: with a name: the executor's url. Executors over SSH are not supported (the
-        call files are written on this machine).
+    :param url: with a name: the executor's url; over SSH (``ssh://host``) the files are
+        written and read on that host, over the executor's one shared connection.
     :param config: with a name: the executor's config (its ``work_directory`` holds the call
-        files, and must be visible from the nodes; ``max_in_flight`` caps the jobs in flight).
+        files, and must be visible from the nodes; ``max_in_flight`` caps the jobs in flight;
+        ``file_retention`` says when old files go).
     :param spec: the base of every job: resources, attributes (``duration``, queue,
         custom attributes), launcher, environment, directory. Its executable, arguments and
         stream paths must be unset.
     :param python: the Python that runs the functions on the nodes (``sys.executable`` by
-        default); it must have the submitter's major.minor version and cloudpickle.
+        default; ``python3`` for an executor over SSH); it must have the submitter's
+        major.minor version and cloudpickle.
     :param throttle: at most this many elements of each ``map`` run at once (None: no limit).
+    :param keep_files: keep a call's call and result files once its result is delivered
+        (removed by default: another process can then no longer recover it).
+    :param file_retention: files of the functions directory older than this (seconds) are
+        removed (None: the executor config's ``file_retention``, else 30 days).
     """
 
     def __init__(self, executor: Union[str, JobExecutor] = 'local', *,
                  url: Optional[str] = None, config: Optional[JobExecutorConfig] = None,
                  spec: Optional[JobSpec] = None, python: Optional[str] = None,
-                 throttle: Optional[int] = None) -> None:
-        if (url or getattr(executor, 'url', None) or '').startswith('ssh:'):
-            raise ValueError(f'FunctionExecutor: url {url or getattr(executor, "url", "")!r}: '
-                             'executors over SSH are not supported (call files are written on '
-                             'this machine); run the FunctionExecutor on the cluster\'s login '
-                             'node')
+                 throttle: Optional[int] = None, keep_files: bool = False,
+                 file_retention: Optional[float] = None) -> None:
         if isinstance(executor, JobExecutor):
             if url is not None or config is not None:
                 raise ValueError('FunctionExecutor: give url and config only with an executor '
@@ -103,18 +107,28 @@ class FunctionExecutor(Executor):
         if python is not None and (not isinstance(python, str) or not python):
             raise ValueError(f'FunctionExecutor.python must be a non-empty path or command '
                              f'name, not {python!r}')
-        self.python = python or sys.executable
         if throttle is not None and (isinstance(throttle, bool) or not isinstance(throttle, int)
                                      or throttle < 1):
             raise ValueError(f'FunctionExecutor.throttle is {throttle!r}; allowed: None or an '
                              'integer of 1 or more')
         self.throttle = throttle
-        #: Where the call, result and output files are (``<work directory>/functions``).
-        self.directory = functions_directory(self.executor.config.work_directory)
-        self._runner = install_runner(self.directory)
+        if not isinstance(keep_files, bool):
+            raise ValueError(f'FunctionExecutor.keep_files must be True or False, not '
+                             f'{keep_files!r}')
+        self.keep_files = keep_files
+        self.file_retention = _retention(file_retention, self.executor)
+        #: The files' store: where the jobs run, through the executor's transport.
+        self.store = CallStore.of(self.executor)
+        self.python = python or ('python3' if self.store.remote else sys.executable)
+        #: Where the call, result and output files are (``<work directory>/functions``; on the
+        #: far side for an executor over SSH).
+        self.directory = self.store.directory
+        self._runner = self.store.prepare()
         self._lock = threading.Lock()
         self._futures: Set[FunctionFuture[Any]] = set()
         self._shut_down = False
+        self._next_prune = 0.0
+        self._prune_if_due()
 
     # --- submitting ------------------------------------------------------------------------
 
@@ -124,16 +138,18 @@ class FunctionExecutor(Executor):
         self._check_open()
         function = pickle_function(fn)
         call = pickle_call(args, kwargs)
+        self._prune_if_due()
         files = CallFiles(self.directory, uuid.uuid4().hex)
-        job = Job(self._job_spec(fn, files.call_id))
+        job = RecordedJob(self._job_spec(fn, files.call_id))
         calls = self._track(job, files, 1)
-        write_call_file(files, function, [call])
         try:
-            self.executor.submit(job)
+            # Over SSH the call file goes with the submit command, in one round trip.
+            with self.store.deferring_records(), self.store.batched():
+                self.store.write_call(files, call_file_text(function, [call]))
+                self.executor.submit(job)
         except BaseException:
             self._forget(calls)
             raise
-        self._record_if_known(calls)
         future: FunctionFuture[T] = calls.futures[0]
         return future
 
@@ -151,21 +167,21 @@ class FunctionExecutor(Executor):
         function = pickle_function(fn)
         calls = [pickle_call(item, {}, position) for position, item in enumerate(items)]
         chunks = [calls[start:start + chunksize] for start in range(0, len(calls), chunksize)]
+        self._prune_if_due()
         batch = uuid.uuid4().hex
-        array = JobArray(self._job_spec(fn, f'{batch}-{INDEX_TOKEN}'), len(chunks),
-                         throttle=self.throttle)
+        array, jobs = recorded_array(self._job_spec(fn, f'{batch}-{INDEX_TOKEN}'), len(chunks),
+                                     self.throttle)
         elements = [self._track(job, CallFiles(self.directory, f'{batch}-{index}'), len(chunk))
-                    for index, (job, chunk) in enumerate(zip(array.jobs, chunks))]
-        for element, chunk in zip(elements, chunks):
-            write_call_file(element.files, function, chunk)
+                    for index, (job, chunk) in enumerate(zip(jobs, chunks))]
         try:
-            self.executor.submit_array(array)
+            with self.store.deferring_records(), self.store.batched():
+                for element, chunk in zip(elements, chunks):
+                    self.store.write_call(element.files, call_file_text(function, chunk))
+                self.executor.submit_array(array)
         except BaseException:
             for element in elements:
                 self._forget(element)
             raise
-        for element in elements:
-            self._record_if_known(element)
         return [future for element in elements for future in element.futures]
 
     def map(self, fn: Callable[..., T], *iterables: Iterable[Any],
@@ -192,7 +208,14 @@ class FunctionExecutor(Executor):
         """The futures of the calls job ``native_id`` runs (one for a ``submit``, the chunk's
         for a ``map`` element), submitted by any process with this executor's work directory;
         see `psij.functions.recovery`."""
-        return recover(self.executor, native_id, self.directory)
+        return recover(self.executor, native_id, self.store, self.keep_files)
+
+    def prune(self) -> int:
+        """Remove the files of the functions directory older than `file_retention` (but
+        those of this executor's calls in flight, and the runner); how many."""
+        with self._lock:
+            keep = {future.call_id for future in self._futures}
+        return self.store.prune(self.file_retention, keep)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Submit nothing more; with ``cancel_futures``, cancel the calls not started; with
@@ -216,6 +239,21 @@ class FunctionExecutor(Executor):
         if self._shut_down:
             raise RuntimeError('cannot schedule new futures after shutdown')
 
+    def _prune_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_INTERVAL
+        try:
+            removed = self.prune()
+        except OSError as error:
+            logger.warning('cannot remove old function files from %s: %s', self.directory,
+                           error)
+            return
+        if removed:
+            logger.info('removed %d function files older than %.0f s from %s', removed,
+                        self.file_retention, self.directory)
+
     def _job_spec(self, fn: Callable[..., Any], call_id: str) -> JobSpec:
         spec = copy.deepcopy(self.spec)
         files = CallFiles(self.directory, call_id)
@@ -227,13 +265,15 @@ class FunctionExecutor(Executor):
             spec.name = _job_name(fn)
         return spec
 
-    def _track(self, job: Job, files: CallFiles, count: int) -> JobCalls:
-        name = self.executor.name
+    def _track(self, job: RecordedJob, files: CallFiles, count: int) -> JobCalls:
+        name, store = self.executor.name, self.store
 
         def record(job: Job) -> None:
-            record_native_id(self.directory, name, str(job.native_id), files.call_id, count)
+            store.record_native_id(name, str(job.native_id), files.call_id, count)
 
-        calls = JobCalls(job, files, count, on_native_id=record)
+        # Recorded the moment it has a native id: also a job psij held and sends later.
+        job.on_native_id = record
+        calls = JobCalls(job, files, count, self.store, self.keep_files)
         job.set_job_status_callback(calls.status_changed)
         with self._lock:
             for future in calls.futures:
@@ -250,22 +290,27 @@ class FunctionExecutor(Executor):
         with self._lock:
             for future in calls.futures:
                 self._futures.discard(future)
-        for path in (calls.files.call,):
-            try:
-                path.unlink()
-            except OSError:
-                pass
-
-    def _record_if_known(self, calls: JobCalls) -> None:
-        # The job's callback records the id when the job moves; a job that got its id without
-        # a status change is recorded here (at most once either way: see JobCalls).
-        if calls.job.native_id is not None:
-            calls.status_changed(calls.job, calls.job.status)
+        try:
+            self.store.remove([calls.files.call])
+        except OSError:
+            pass
 
     @property
     def work_directory(self) -> pathlib.Path:
-        """The executor's work directory."""
+        """The executor's work directory (as given: on this machine's terms; see
+        `directory` for where the files are)."""
         return self.executor.config.work_directory
 
     def __repr__(self) -> str:
         return f'FunctionExecutor({self.executor!r}, python={self.python!r})'
+
+
+def _retention(value: Optional[float], executor: JobExecutor) -> float:
+    """``FunctionExecutor.file_retention``, checked; None: the executor config's, else
+    `DEFAULT_RETENTION`."""
+    if value is None:
+        value = getattr(executor.config, 'file_retention', None) or DEFAULT_RETENTION
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f'FunctionExecutor.file_retention is {value!r}; allowed: None or a '
+                         'number of seconds greater than 0')
+    return float(value)

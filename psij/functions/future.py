@@ -5,17 +5,20 @@ the job to the futures of its calls. When the job is final, the result file deci
 result file wins over the job's state (it is the runner's own record of every call; the local
 executor, for one, cannot know the exit code of a job whose submitting process ended), a result
 file with an error raises `RunnerError`, and no result file raises `NoResultError` with the
-job's final status (a time limit, a cancel, a kill...).
+job's final status (a time limit, a cancel, a kill...). The files are read through the
+executor's `CallStore` (over SSH, on the far side); once a result is delivered, the call's call
+and result files are removed, unless the executor keeps them.
 """
 
 import concurrent.futures
 import logging
 import pathlib
 import time
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, List, Optional, TypeVar
 
-from psij.functions.calls import CallFiles, Result, outcome_value, read_result
-from psij.functions.errors import NoResultError, RunnerError
+from psij.functions.calls import CallFiles, Result, outcome_value
+from psij.functions.errors import FunctionJobError, NoResultError, RunnerError
+from psij.functions.store import CallStore
 from psij.job import Job
 from psij.job_state import JobState
 from psij.job_status import JobStatus
@@ -26,6 +29,8 @@ T = TypeVar('T')
 #: How long a job that COMPLETED may take to show its result file (a shared file system may
 #: show the rename a moment after the job's end is known), in seconds.
 RESULT_GRACE = 2.0
+#: How long a result file that cannot be read (a dropped SSH connection) is tried again.
+READ_PATIENCE = 60.0
 
 
 class FunctionFuture(concurrent.futures.Future[T]):
@@ -106,29 +111,39 @@ def _settle(future: 'FunctionFuture[Any]', ok: bool, value: Any) -> None:
 
 
 class JobCalls:
-    """A job and the futures of the ``count`` calls it runs.
+    """A job and the futures of the ``count`` calls it runs, whose files are in ``store``.
 
-    :param on_native_id: called once with the job when it has a native id (to record it).
+    :param keep_files: keep the call and result files once the result is delivered.
     """
 
-    def __init__(self, job: Job, files: CallFiles, count: int,
-                 on_native_id: Optional[Callable[[Job], None]] = None) -> None:
+    def __init__(self, job: Job, files: CallFiles, count: int, store: CallStore,
+                 keep_files: bool = False) -> None:
         self.job = job
         self.files = files
+        self.store = store
+        self.keep_files = keep_files
         self.futures: List[FunctionFuture[Any]] = [FunctionFuture(self, index)
                                                    for index in range(count)]
-        self._on_native_id = on_native_id
 
     def status_changed(self, job: Job, status: JobStatus) -> None:
         """The job's status callback."""
-        if self._on_native_id is not None and job.native_id is not None:
-            record, self._on_native_id = self._on_native_id, None
-            try:
-                record(job)
-            except OSError:
-                logger.exception('could not record the native id of function job %s', job.id)
         if status.state.final:
             self.resolve(status)
+
+    def _read(self) -> Optional[Result]:
+        """The result file, tried again for `READ_PATIENCE` while it cannot be read."""
+        deadline = time.monotonic() + READ_PATIENCE
+        delay = 0.5
+        while True:
+            try:
+                return self.store.read_result(self.files)
+            except OSError as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning('cannot read %s yet, trying again in %.1f s: %s',
+                               self.files.result, delay, error)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def one_canceled(self) -> None:
         """A future was canceled: cancel the job once all of them are."""
@@ -139,16 +154,33 @@ class JobCalls:
         """Settle every future from the result file (the job is final, or the file is
         there)."""
         status = status or self.job.status
-        result = read_result(self.files)
-        if result is None and status.state == JobState.COMPLETED:
-            deadline = time.monotonic() + RESULT_GRACE
-            while result is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-                result = read_result(self.files)
+        try:
+            result = self._read()
+            if result is None and status.state == JobState.COMPLETED:
+                deadline = time.monotonic() + RESULT_GRACE
+                while result is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    result = self._read()
+        except (OSError, ValueError) as error:
+            # Not a result, nor evidence that there is none: say where it stays.
+            failure = FunctionJobError(
+                f'function job {self.job.id} ({self.job.native_id}) ended {status.state}, but '
+                f'its result file {self.files.result} could not be read: {error}; it stays '
+                f'there (recover the job by its native id to try again)')
+            for future in self.futures:
+                _settle(future, False, failure)
+            return
         self.settle(result, status)
 
     def settle(self, result: Optional[Result], status: JobStatus) -> None:
         """Settle every future from ``result`` (None: there is none) and the job's ``status``."""
+        try:
+            self._settle(result, status)
+        finally:
+            if result is not None and not self.keep_files:
+                self.store.remove_delivered(self.files)
+
+    def _settle(self, result: Optional[Result], status: JobStatus) -> None:
         if result is not None and result.error is not None:
             error = RunnerError(f'function job {self.job.id} ({self.job.native_id}) could not '
                                 f'run: {result.error}', self.job, status)
@@ -163,5 +195,7 @@ class JobCalls:
                 continue
             detail = ''
             if status.state == JobState.COMPLETED:
-                detail = f' (it completed, but {self.files.result} holds no result of this call)'
+                detail = (f' (it completed, but {self.files.result} holds no result of this '
+                          'call: another process may have recovered it and removed the files; '
+                          'FunctionExecutor(keep_files=True) keeps them)')
             _settle(future, False, NoResultError(self.job, status, detail))

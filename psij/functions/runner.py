@@ -7,13 +7,15 @@ where psij and its dependencies may not be installed: `psij.functions.calls` cop
 into the executor's work directory and jobs run that copy by path.
 
 A call file is one line of JSON (the header: the submitter's Python and cloudpickle versions,
-and the directories to put on ``sys.path``) followed by a pickle of ``(function bytes, [call
-bytes, ...])``, each part pickled on its own by cloudpickle, so that arguments that cannot be
-loaded fail only their own call. The runner checks the header first: a Python whose version
+and the directories to put on ``sys.path``) followed by a pickle, in base64, of ``(function
+bytes, [call bytes, ...])``, each part pickled on its own by cloudpickle, so that arguments that
+cannot be loaded fail only their own call. Both files are text (ASCII), so that they go through
+any transport's text files unchanged: over SSH the call files are written, and the results read,
+on the far side (`psij.functions.store`). The runner checks the header first: a Python whose version
 (major.minor) differs from the submitter's, or one without cloudpickle, fails the job with
 exit status `EXIT_MISMATCH` and a result file saying what differs (and the same text on
 stderr). Then it runs each call in order and writes the result file: one line of JSON (the
-header: ``error``, the number of outcomes) followed by a pickle of the outcomes, each
+header: ``error``, the number of outcomes) followed by a pickle of the outcomes (base64), each
 ``('value', bytes)`` or ``('raised', exception bytes or None, type name, text, traceback)``.
 The result file is written under a temporary name with mode 0600 and renamed, so a reader sees
 a whole file or none.
@@ -22,6 +24,8 @@ Under a parallel launcher every rank runs the calls; only rank 0 (``PSIJ_RANK`` 
 writes the result.
 """
 
+import base64
+import binascii
 import json
 import os
 import pickle
@@ -34,8 +38,8 @@ CALL_SUFFIX = '.call'
 RESULT_SUFFIX = '.result'
 STDOUT_SUFFIX = '.out'
 STDERR_SUFFIX = '.err'
-#: The version of both file formats.
-FORMAT = 1
+#: The version of both file formats (2: the pickle in base64).
+FORMAT = 2
 #: Exit statuses: a call raised; the Python here does not match the submitter's; the call file
 #: could not be read or its function loaded.
 EXIT_RAISED = 1
@@ -51,15 +55,36 @@ def result_path(call_path: str) -> str:
     return stem + RESULT_SUFFIX
 
 
+def parse_header_and_payload(data: bytes, where: str) -> Tuple[Dict[str, Any], bytes]:
+    """The JSON header line of a call or result file's content ``data``, and the bytes the
+    base64 after it stands for; ValueError naming ``where`` if it is not such a file."""
+    line, _, payload = data.partition(b'\n')
+    try:
+        header = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f'{where}: the first line is not JSON ({error})') from None
+    if not isinstance(header, dict):
+        raise ValueError(f'{where}: the first line is not a JSON object')
+    if header.get('format') != FORMAT:
+        raise ValueError(f'{where}: format {header.get("format")!r}, this runner reads '
+                         f'format {FORMAT}')
+    try:
+        return header, base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f'{where}: the payload is not base64 ({error})') from None
+
+
 def read_header_and_payload(path: str) -> Tuple[Dict[str, Any], bytes]:
-    """The JSON header line and the bytes after it of a call or result file."""
+    """The JSON header line and the payload of the call or result file ``path``."""
     with open(path, 'rb') as stream:
         data = stream.read()
-    line, _, payload = data.partition(b'\n')
-    header = json.loads(line.decode('utf-8'))
-    if not isinstance(header, dict):
-        raise ValueError(f'{path}: the first line is not a JSON object')
-    return header, payload
+    return parse_header_and_payload(data, path)
+
+
+def file_text(header: Dict[str, Any], payload: bytes) -> str:
+    """A call or result file's content: the JSON header line, then ``payload`` in base64."""
+    return (json.dumps(header) + '\n'
+            + base64.encodebytes(payload).decode('ascii'))
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -80,8 +105,8 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def result_bytes(outcomes: Sequence[Outcome], error: Optional[str]) -> bytes:
     """A result file's content."""
-    header = json.dumps({'format': FORMAT, 'error': error, 'count': len(outcomes)})
-    return header.encode('utf-8') + b'\n' + pickle.dumps(list(outcomes), protocol=4)
+    header = {'format': FORMAT, 'error': error, 'count': len(outcomes)}
+    return file_text(header, pickle.dumps(list(outcomes), protocol=4)).encode('ascii')
 
 
 def _cloudpickle() -> Any:

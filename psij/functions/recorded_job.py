@@ -1,0 +1,64 @@
+"""Jobs that say when they get their native id, so that a function job is recoverable by its
+native id from the moment it has one.
+
+A job's status callback is not enough for that: a job that psij holds (``max_in_flight``) is
+QUEUED while held, and when the submitting thread sends it later it gets its native id and
+stays QUEUED, with no callback until it starts. A submitter that died in between left a job at
+the scheduler that no other process could find by its native id. `RecordedJob` calls its
+``on_native_id`` hook in the assignment itself (executors set ``job.native_id`` once they have
+it, in the thread that submitted the job).
+"""
+
+import logging
+from typing import Callable, List, Optional, Tuple
+
+from psij.job import Job
+from psij.job_array import JobArray
+from psij.job_spec import JobSpec
+
+logger = logging.getLogger('psij')
+
+
+class RecordedJob(Job):
+    """A `Job` that calls ``on_native_id(self)`` once, when it first gets a native id.
+
+    :param spec: the job's spec.
+    """
+
+    def __init__(self, spec: Optional[JobSpec] = None) -> None:
+        super().__init__(spec)
+        #: Called once with the job when it gets a native id (an exception is logged).
+        self.on_native_id: Optional[Callable[[Job], None]] = None
+
+    @property
+    def native_id(self) -> Optional[str]:
+        """See `Job.native_id`."""
+        return self._native_id
+
+    @native_id.setter
+    def native_id(self, value: Optional[str]) -> None:
+        self._native_id = value
+        hook = self.on_native_id
+        if value is None or hook is None:
+            return
+        self.on_native_id = None
+        try:
+            hook(self)
+        except Exception:  # the job is submitted: the executor must go on
+            logger.exception('recording the native id %s of job %s failed', value, self.id)
+
+
+def recorded_array(spec: JobSpec, count: int,
+                   throttle: Optional[int]) -> Tuple[JobArray, List[RecordedJob]]:
+    """A `JobArray` whose elements are `RecordedJob` (the same ids, specs and indices as
+    `JobArray` gives its own), and its elements."""
+    array = JobArray(spec, count, throttle=throttle)
+    elements: List[RecordedJob] = []
+    for job in array.jobs:
+        element = RecordedJob(job.spec)
+        element._id = job.id
+        element._array = array
+        element._array_index = job.array_index
+        elements.append(element)
+    array.jobs = list(elements)
+    return array, elements
