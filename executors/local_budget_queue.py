@@ -1,0 +1,336 @@
+"""The jobs of one local executor that wait for room in the machine's budget, and their start.
+
+A `BudgetQueue` sits between an executor and the processes it starts: the executor offers it
+each job that may go as far as psij's own holds are concerned (dependencies, ``max_in_flight``,
+array throttles: `psij.submission_gate`), and the queue starts the job, through the callable
+it was given, once its reservation is in the ledger (`psij.executors.local_ledger`). Which
+jobs start is decided by `psij.resource_packing.plan` over this queue's jobs and the jobs
+other processes wait with; a job that must wait is QUEUED, ``held_by_psij``, with a message
+saying what it waits for. The queue does not care who owns it: the local executor in a
+script, or a watcher process serving many clients.
+
+Threads: a job that fits when it is offered starts in the offering thread. Everything else
+happens on the process's submitting thread (`psij.submitter`), woken when one of this queue's
+jobs ends, when a job is queued or canceled, and every `RECHECK` seconds while jobs wait (for
+room that other processes' jobs free). No thread of its own.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, cast
+
+from psij.exceptions import InvalidJobException
+from psij.job import Job
+from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
+from psij.job_state import JobState
+from psij.job_status import JobStatus
+from psij.resource_packing import DEFAULT_MAX_PASSES, Plan, Request, Resources, plan, refusal
+from psij.submitter import GateWaker, get_submitter
+
+from .local_budget import (
+    Budget,
+    CoresSetting,
+    GpusSetting,
+    MemorySetting,
+    check_cores,
+    check_gpus,
+    check_memory,
+    job_needs,
+    make_budget,
+)
+
+if TYPE_CHECKING:
+    from psij.submission_gate import SubmissionGate
+from .local_ledger import (
+    Holder,
+    Ledger,
+    LedgerState,
+    Reservation,
+    WaitingEntry,
+    device_order,
+    this_process,
+)
+
+__all__ = ['BudgetQueue', 'GPU_VARIABLES', 'RECHECK', 'budget_queue', 'check_budget']
+
+logger = logging.getLogger('psij.executors.local')
+
+#: Seconds between looks at the ledger while a job waits for room others hold.
+RECHECK = 0.25
+#: Seconds within which the pids of newly started jobs are written to the ledger.
+RECORD_DELAY = 0.05
+#: How many of its waiting jobs a process shows to the others (oldest first).
+SHOWN_WAITING = 4
+#: The variables that tell a job which GPUs are its own.
+GPU_VARIABLES = (b'CUDA_VISIBLE_DEVICES', b'ROCR_VISIBLE_DEVICES', b'HIP_VISIBLE_DEVICES')
+
+
+@dataclass
+class _Waiting:
+    job: Job
+    needs: Resources
+    since: float
+    passes: int = 0
+    reserved: bool = False
+
+
+class BudgetQueue:
+    """The jobs of one executor waiting for room in ``budget`` (see the module docstring).
+
+    :param start: starts a job whose reservation is written (raises as `submit` does).
+    :param waker: what runs `release` (the process's submitting thread by default).
+    """
+
+    def __init__(self, budget: Budget, ledger: Ledger, start: Callable[[Job], None],
+                 waker: Optional[GateWaker] = None,
+                 max_passes: int = DEFAULT_MAX_PASSES) -> None:
+        self.budget = budget
+        self._ledger = ledger
+        self._start = start
+        self._waker = waker
+        self._max_passes = max_passes
+        self._lock = threading.Lock()
+        self._waiting: List[_Waiting] = []
+        self._reserved: Dict[str, Reservation] = {}
+        self._ended: List[str] = []  # reservations to give back at the next transaction
+        self._started: Dict[str, Holder] = {}  # job processes to write down
+        self._me = this_process()
+
+    # --- called by the executor --------------------------------------------------------------
+
+    def check(self, spec: JobSpec) -> None:
+        """Raise `InvalidJobException` if a job of ``spec`` could never fit in the budget."""
+        why = refusal(job_needs(spec), self.budget.limits)
+        if why is not None:
+            raise InvalidJobException(
+                f'JobSpec.resources: the job {why} of the local executor '
+                f'(LocalJobExecutorConfig: {self.budget.describe()})')
+
+    def offer(self, job: Job) -> None:
+        """Start ``job`` now if the plan lets it, else queue it (QUEUED, saying why)."""
+        assert job.spec is not None
+        needs = job_needs(job.spec)
+        entry = _Waiting(job, needs, time.time())
+        with self._lock:
+            if self._waiting:  # others of ours wait: the plan on the submitting thread decides
+                self._waiting.append(entry)
+                reason = 'waiting for resources behind jobs queued before it'
+                reservation = None
+            else:
+                reservation, reason = self._ledger.update(lambda state: self._now(state, entry))
+                if reservation is None:
+                    self._waiting.append(entry)
+        if reservation is None:
+            self._say(job, reason)
+            self._wake()
+            return
+        self._run(job, reservation, raise_errors=True)
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel ``job`` if it waits here (True: it is CANCELED now and never starts)."""
+        with self._lock:
+            for index, entry in enumerate(self._waiting):
+                if entry.job is job:
+                    del self._waiting[index]
+                    break
+            else:
+                return False
+        job._set_status(JobStatus(JobState.CANCELED,
+                                  message='canceled while waiting for resources'))
+        self._wake()  # others no longer leave it room
+        return True
+
+    def holds(self, job: Job) -> bool:
+        """True if ``job`` waits here."""
+        with self._lock:
+            return any(entry.job is job for entry in self._waiting)
+
+    def environment(self, job: Job) -> Dict[bytes, bytes]:
+        """The variables that bind ``job`` to its GPUs (none if the budget has no GPUs): an
+        empty list for a job that asked for none, so that it cannot take another's."""
+        if not self.budget.devices:
+            return {}
+        with self._lock:
+            reservation = self._reserved.get(job.id)
+        devices = ','.join(reservation.gpus if reservation is not None else ()).encode()
+        return {name: devices for name in GPU_VARIABLES}
+
+    # --- the submitting thread ---------------------------------------------------------------
+
+    def release(self, now: float) -> Optional[float]:
+        """Give back what ended jobs held, start what the plan lets start; when to look again
+        (None: nothing waits)."""
+        with self._lock:
+            starts, reasons = self._ledger.update(self._plan_all)
+            said = [(entry.job, reasons[entry.job.id]) for entry in self._waiting
+                    if entry.job.id in reasons]
+        for job, reason in said:
+            self._say(job, reason)
+        for job, reservation in starts:
+            self._run(job, reservation, raise_errors=False)
+        with self._lock:
+            if self._started or self._ended:
+                return RECORD_DELAY
+            return RECHECK if self._waiting else None
+
+    # --- inside a ledger transaction (the queue's lock held) -----------------------------------
+
+    def _settle(self, state: LedgerState) -> None:
+        """Write down started processes and give back what ended jobs held."""
+        if self._started:
+            for reservation in state.reservations:
+                process = self._started.get(reservation.job_id)
+                if process is not None and reservation.holder == self._me:
+                    reservation.process = process
+            self._started.clear()
+        if self._ended:
+            ended = set(self._ended)
+            state.reservations = [r for r in state.reservations
+                                  if r.holder != self._me or r.job_id not in ended]
+            self._ended.clear()
+
+    def _free(self, state: LedgerState) -> Resources:
+        used = state.used()
+        gpus = len([d for d in self.budget.devices if d not in state.busy_devices()])
+        limits = self.budget.limits
+        return Resources(limits.cores - used.cores, gpus, limits.memory - used.memory)
+
+    def _reserve(self, state: LedgerState, entry: _Waiting) -> Reservation:
+        devices = device_order(self.budget.devices, state.busy_devices(), entry.needs.gpus)
+        assert devices is not None  # the plan counted the free devices
+        reservation = Reservation(self._me, entry.job.id, entry.needs.cores, tuple(devices),
+                                  entry.needs.memory)
+        state.reservations.append(reservation)
+        self._reserved[entry.job.id] = reservation
+        return reservation
+
+    def _plan(self, state: LedgerState, own: List[_Waiting]) -> Tuple[Plan, Dict[str, int]]:
+        """The plan over others' waiting jobs and ``own``, in arrival order; also where each
+        of others' entries is in ``state.waiting``."""
+        others = {w.job_id: i for i, w in enumerate(state.waiting) if w.holder != self._me}
+        timed: List[Tuple[float, Request]] = [
+            (state.waiting[i].since, Request(key, state.waiting[i].needs,
+                                             state.waiting[i].passes, own=False))
+            for key, i in others.items()]
+        timed += [(entry.since, Request(entry.job.id, entry.needs, entry.passes))
+                  for entry in own]
+        timed.sort(key=lambda item: item[0])
+        return plan([request for _, request in timed], self._free(state),
+                    self._max_passes), others
+
+    def _after_plan(self, state: LedgerState, result: Plan, others: Dict[str, int],
+                    own: List[_Waiting]) -> None:
+        """Bring others' passes up to date and show our oldest waiting jobs."""
+        for request in result.waiting:
+            index = others.get(request.key)
+            if index is not None:
+                state.waiting[index].passes = request.passes
+        left = {request.key: request for request in result.waiting if request.own}
+        state.waiting = [w for w in state.waiting if w.holder != self._me]
+        shown = 0
+        for entry in own:
+            still = left.get(entry.job.id)
+            if still is None:
+                continue
+            entry.passes = still.passes
+            if shown < SHOWN_WAITING:
+                state.waiting.append(WaitingEntry(self._me, entry.job.id, entry.needs,
+                                                  entry.since, entry.passes))
+                shown += 1
+
+    def _now(self, state: LedgerState, entry: _Waiting) -> Tuple[Optional[Reservation], str]:
+        """The reservation of ``entry`` if it may start now, else why it waits."""
+        self._settle(state)
+        result, others = self._plan(state, [entry])
+        reservation = self._reserve(state, entry) if result.start else None
+        self._after_plan(state, result, others, [entry])
+        reason = result.reasons.get(entry.job.id, '')
+        entry.reserved = entry.job.id in result.reserved
+        return reservation, reason
+
+    def _plan_all(self, state: LedgerState
+                  ) -> Tuple[List[Tuple[Job, Reservation]], Dict[str, str]]:
+        """Reservations for the jobs of ours that start now; new messages of those that
+        wait."""
+        self._settle(state)
+        result, others = self._plan(state, self._waiting)
+        starting = set(result.start)
+        starts = [(entry.job, self._reserve(state, entry)) for entry in self._waiting
+                  if entry.job.id in starting]
+        reserved = set(result.reserved)
+        reasons: Dict[str, str] = {}
+        for entry in self._waiting:
+            # Said again only when the job gets a reservation: a message per plan per job
+            # would cost more than the plan.
+            if entry.job.id not in starting and (entry.job.id in reserved) != entry.reserved:
+                entry.reserved = not entry.reserved
+                reasons[entry.job.id] = result.reasons.get(entry.job.id, '')
+        self._after_plan(state, result, others, self._waiting)
+        self._waiting = [entry for entry in self._waiting if entry.job.id not in starting]
+        return starts, reasons
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _run(self, job: Job, reservation: Reservation, raise_errors: bool) -> None:
+        """Start ``job``, whose ``reservation`` is written; its end gives it back."""
+        job._on_final(self._one_ended)
+        if job._cancel_requested:  # canceled while it was being planned
+            job._set_status(JobStatus(JobState.CANCELED, message='canceled before it started'))
+            return
+        try:
+            self._start(job)
+        except Exception as error:
+            if raise_errors:
+                self._give_back(job.id)
+                raise
+            logger.warning('could not start a job that waited for resources: %s', error)
+            job._set_status(JobStatus(JobState.FAILED,
+                                      message=f'the job could not be started: {error}'))
+            return
+        process = Holder.of(int(job.native_id)) if job.native_id else None
+        if process is not None:
+            with self._lock:
+                self._started[job.id] = process
+            self._wake(RECORD_DELAY)
+
+    def _one_ended(self, job: Job, _status: JobStatus) -> None:
+        self._give_back(job.id)
+
+    def _give_back(self, job_id: str) -> None:
+        with self._lock:
+            if self._reserved.pop(job_id, None) is None:
+                return
+            self._ended.append(job_id)
+        self._wake()
+
+    def _say(self, job: Job, reason: str) -> None:
+        job._set_status(JobStatus(JobState.QUEUED, message=f'held by psij: {reason}',
+                                  metadata={'held_by_psij': True}))
+
+    def _wake(self, delay: float = 0.0) -> None:
+        # The submitting thread calls nothing but release(now), which this queue has as a
+        # gate does: it serves both without a thread of their own.
+        (self._waker or get_submitter()).wake(cast('SubmissionGate', self), delay)
+
+
+def check_budget(owner: str, cores: object, gpus: object, memory: object
+                 ) -> Tuple[CoresSetting, GpusSetting, MemorySetting]:
+    """The three budget settings of ``owner`` (a config class's name), checked; ValueError
+    naming the field otherwise."""
+    return (check_cores(f'{owner}.cores', cores), check_gpus(f'{owner}.gpus', gpus),
+            check_memory(f'{owner}.memory', memory))
+
+
+def budget_queue(config: JobExecutorConfig, start: Callable[[Job], None],
+                 waker: Optional[GateWaker]) -> Optional[BudgetQueue]:
+    """The queue of an executor of ``config`` (None if it sets no budget: any config with
+    ``cores``, ``gpus`` or ``memory`` attributes is taken, and checked again)."""
+    settings = check_budget(type(config).__name__, getattr(config, 'cores', None),
+                            getattr(config, 'gpus', None), getattr(config, 'memory', None))
+    budget = make_budget(*settings)
+    if budget is None:
+        return None
+    return BudgetQueue(budget, Ledger(config.work_directory / 'local'), start, waker)

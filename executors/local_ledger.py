@@ -1,0 +1,235 @@
+"""The machine's one budget: a ledger of what local jobs hold, shared by every psij process.
+
+Each local executor with a budget (`psij.executors.local_budget`) draws on the ledger of its
+work directory, ``<work_directory>/local/budget.json``, so that two scripts, a ``psij run``
+and a workflow of the same user on this machine never run more than the budget together. A
+change is one transaction: take ``budget.lock`` (`filelock`, and a thread lock within the
+process), read the ledger, take back what dead holders held, decide, write the whole ledger
+(to a temporary file renamed over the old one, so that a crash never leaves half a ledger),
+let go. A job is started only after its reservation is written, so no two jobs ever take the
+same cores, GPUs or memory, whatever the timing.
+
+The ledger lists:
+
+- *reservations*: the holder (the psij process: pid and psutil's create time, so that a reused
+  pid is not taken for it), the job id, its cores, GPU device names and memory, and once its
+  process exists, the job's own pid and create time;
+- *waiting* jobs that other processes should leave room for (`psij.resource_packing`'s
+  requests of others): holder, job id, needs, arrival time and how often it was passed over.
+
+A reservation is taken back when its holder has died and its job's process (if it was
+started) is gone too: the job of a holder killed with ``kill -9`` goes on running in its own
+session, and its cores are busy until it ends. Waiting entries of a dead holder go at once.
+Each process applies its own executor's budget to what every holder uses.
+"""
+
+import json
+import os
+import pathlib
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
+
+import filelock
+import psutil
+
+from psij.resource_packing import Resources
+
+__all__ = ['Holder', 'Ledger', 'LedgerState', 'Reservation', 'WaitingEntry']
+
+LEDGER_NAME = 'budget.json'
+LOCK_NAME = 'budget.lock'
+
+T = TypeVar('T')
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process, by pid and psutil's create time (seconds since the epoch)."""
+
+    pid: int
+    created: float
+
+    @staticmethod
+    def of(pid: int) -> Optional['Holder']:
+        """The running process ``pid``, or None if there is none."""
+        try:
+            return Holder(pid, round(psutil.Process(pid).create_time(), 3))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+
+    def alive(self) -> bool:
+        """True while this very process exists (a later one with its pid does not count)."""
+        if not psutil.pid_exists(self.pid):
+            return False
+        current = Holder.of(self.pid)
+        return current is not None and abs(current.created - self.created) < 0.05
+
+
+_this: Dict[int, Holder] = {}
+
+
+def this_process() -> Holder:
+    """The calling process as a `Holder` (looked up again after a fork)."""
+    pid = os.getpid()
+    holder = _this.get(pid)
+    if holder is None:
+        found = Holder.of(pid)
+        assert found is not None
+        holder = _this[pid] = found
+    return holder
+
+
+@dataclass
+class Reservation:
+    """What one running (or starting) job holds."""
+
+    holder: Holder
+    job_id: str
+    cores: int
+    gpus: Tuple[str, ...]
+    memory: int
+    #: The job's process, once it exists.
+    process: Optional[Holder] = None
+
+
+@dataclass
+class WaitingEntry:
+    """A job waiting in ``holder`` for room, which other holders leave it."""
+
+    holder: Holder
+    job_id: str
+    needs: Resources
+    since: float
+    passes: int = 0
+
+
+@dataclass
+class LedgerState:
+    """The ledger as read in one transaction; the change given to `Ledger.update` edits it."""
+
+    reservations: List[Reservation] = field(default_factory=list)
+    waiting: List[WaitingEntry] = field(default_factory=list)
+
+    def used(self) -> Resources:
+        """What every reservation holds together (GPUs counted)."""
+        cores = gpus = memory = 0
+        for reservation in self.reservations:
+            cores += reservation.cores
+            gpus += len(reservation.gpus)
+            memory += reservation.memory
+        return Resources(cores, gpus, memory)
+
+    def busy_devices(self) -> Set[str]:
+        """The GPU devices some reservation holds."""
+        return {device for reservation in self.reservations for device in reservation.gpus}
+
+
+def _holder_json(holder: Holder) -> List[Any]:
+    return [holder.pid, holder.created]
+
+
+def _to_json(state: LedgerState) -> str:
+    return json.dumps({
+        'reservations': [
+            {'holder': _holder_json(r.holder), 'job': r.job_id, 'cores': r.cores,
+             'gpus': list(r.gpus), 'memory': r.memory,
+             'process': _holder_json(r.process) if r.process is not None else None}
+            for r in state.reservations],
+        'waiting': [
+            {'holder': _holder_json(w.holder), 'job': w.job_id,
+             'needs': [w.needs.cores, w.needs.gpus, w.needs.memory], 'since': w.since,
+             'passes': w.passes}
+            for w in state.waiting],
+    }, separators=(',', ':'))
+
+
+def _holder(data: Any) -> Holder:
+    return Holder(int(data[0]), float(data[1]))
+
+
+def _from_json(text: str) -> LedgerState:
+    data = json.loads(text)
+    state = LedgerState()
+    for item in data.get('reservations', []):
+        process = item.get('process')
+        state.reservations.append(Reservation(
+            _holder(item['holder']), str(item['job']), int(item['cores']),
+            tuple(str(device) for device in item['gpus']), int(item['memory']),
+            _holder(process) if process is not None else None))
+    for item in data.get('waiting', []):
+        cores, gpus, memory = item['needs']
+        state.waiting.append(WaitingEntry(
+            _holder(item['holder']), str(item['job']), Resources(cores, gpus, memory),
+            float(item['since']), int(item['passes'])))
+    return state
+
+
+class Ledger:
+    """The ledger of one local work directory (``<work_directory>/local``)."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.path = directory / LEDGER_NAME
+        self._file_lock = filelock.FileLock(str(directory / LOCK_NAME))
+        self._thread_lock = threading.Lock()
+
+    def update(self, change: Callable[[LedgerState], T]) -> T:
+        """Run ``change`` on the ledger, dead holders' entries taken out first, in one
+        transaction (see the module docstring); what ``change`` returns."""
+        with self._thread_lock, self._file_lock:
+            try:
+                text = self.path.read_text()
+            except FileNotFoundError:
+                text = ''
+            state = _from_json(text) if text else LedgerState()
+            _reclaim(state)
+            result = change(state)
+            new_text = _to_json(state)
+            if new_text != text:
+                self._write(new_text)
+            return result
+
+    def read(self) -> LedgerState:
+        """The ledger now (dead holders' entries left out), changing nothing."""
+        return self.update(lambda state: state)
+
+    def _write(self, text: str) -> None:
+        descriptor, temporary = tempfile.mkstemp(prefix=LEDGER_NAME, suffix='.tmp',
+                                                 dir=str(self.path.parent))
+        try:
+            with os.fdopen(descriptor, 'w') as stream:
+                stream.write(text)
+            os.replace(temporary, self.path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+
+
+def _reclaim(state: LedgerState) -> None:
+    """Take out what dead holders held (their jobs' processes gone too) and their waiting
+    entries."""
+    me = this_process()
+    alive: Dict[Holder, bool] = {me: True}
+
+    def lives(holder: Holder) -> bool:
+        known = alive.get(holder)
+        if known is None:
+            known = alive[holder] = holder.alive()
+        return known
+
+    state.waiting = [entry for entry in state.waiting if lives(entry.holder)]
+    state.reservations = [
+        reservation for reservation in state.reservations
+        if lives(reservation.holder) or (reservation.process is not None
+                                         and lives(reservation.process))]
+
+
+def device_order(devices: Tuple[str, ...], busy: Set[str], count: int) -> Optional[List[str]]:
+    """The first ``count`` of ``devices`` that are not ``busy``, or None if too few are
+    free."""
+    free = [device for device in devices if device not in busy]
+    return free[:count] if len(free) >= count else None
