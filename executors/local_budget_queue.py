@@ -84,7 +84,7 @@ class BudgetQueue:
     :param waker: what runs `release` (the process's submitting thread by default).
     """
 
-    def __init__(self, budget: Budget, ledger: Ledger, start: Callable[[Job], None],
+    def __init__(self, budget: Budget, ledger: Ledger, start: Callable[[Job, JobSpec], None],
                  waker: Optional[GateWaker] = None,
                  max_passes: int = DEFAULT_MAX_PASSES) -> None:
         self.budget = budget
@@ -247,7 +247,7 @@ class BudgetQueue:
         result, others = self._plan(state, [entry])
         reservation = self._reserve(state, entry) if result.start else None
         self._after_plan(state, result, others, [entry])
-        reason = result.reasons.get(entry.job.id, '')
+        reason = result.reason(entry.job.id) if entry.job.id in result.why else ''
         entry.reserved = entry.job.id in result.reserved
         return reservation, reason
 
@@ -267,7 +267,7 @@ class BudgetQueue:
             # would cost more than the plan.
             if entry.job.id not in starting and (entry.job.id in reserved) != entry.reserved:
                 entry.reserved = not entry.reserved
-                reasons[entry.job.id] = result.reasons.get(entry.job.id, '')
+                reasons[entry.job.id] = result.reason(entry.job.id)
         self._after_plan(state, result, others, self._waiting)
         self._waiting = [entry for entry in self._waiting if entry.job.id not in starting]
         return starts, reasons
@@ -280,8 +280,9 @@ class BudgetQueue:
         if job._cancel_requested:  # canceled while it was being planned
             job._set_status(JobStatus(JobState.CANCELED, message='canceled before it started'))
             return
+        assert job.spec is not None  # checked at submit
         try:
-            self._start(job)
+            self._start(job, job.spec)
         except Exception as error:
             if raise_errors:
                 self._give_back(job.id)
@@ -324,7 +325,7 @@ def check_budget(owner: str, cores: object, gpus: object, memory: object
             check_memory(f'{owner}.memory', memory))
 
 
-def budget_queue(config: JobExecutorConfig, start: Callable[[Job], None],
+def budget_queue(config: JobExecutorConfig, start: Callable[[Job, JobSpec], None],
                  waker: Optional[GateWaker]) -> Optional[BudgetQueue]:
     """The queue of an executor of ``config`` (None if it sets no budget: any config with
     ``cores``, ``gpus`` or ``memory`` attributes is taken, and checked again)."""

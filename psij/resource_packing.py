@@ -11,14 +11,15 @@ The rule (backfill with a reservation that comes with age):
 - One that does not fit waits, and younger requests that fit may start ahead of it
   (backfill). Every time a younger request starts while it waits, it is *passed over* once
   (`Request.passes`, which the caller keeps from one plan to the next).
-- A waiting request that has been passed over ``max_passes`` times or more holds a
-  *reservation*: from then on a younger request may start only if it takes nothing the
-  reserved one needs, that is, in each of cores, GPUs and memory, only what is available
-  beyond the reserved request's whole need. Backfill can thus never delay it: once the jobs
-  that were running when it got its reservation have ended, it fits and starts (this is
-  EASY backfill without run time estimates: "does not delay the reserved job" is decided by
-  resources alone). ``max_passes=0`` reserves for the oldest waiting request at once
-  (strict); a larger value trades a bounded wait of large jobs for better packing.
+- A waiting request that has been passed over ``max_passes`` times holds a *reservation*
+  (from that very pass on, within the same plan too): from then on a younger request may
+  start only if it takes nothing the reserved one needs, that is, in each of cores, GPUs
+  and memory, only what is available beyond the reserved request's whole need. Backfill can
+  thus never delay it: once the jobs that were running when it got its reservation have
+  ended, it fits and starts (this is EASY backfill without run time estimates: "does not
+  delay the reserved job" is decided by resources alone). ``max_passes=0`` reserves for the
+  oldest waiting request at once (strict); a larger value trades a bounded wait of large
+  jobs for better packing.
 - Several reservations stack: each one takes its need out of what later requests may use.
 - A request larger than the whole budget could never start: `refusal` says so, naming the
   field and the budget, and the caller refuses it instead of queueing it.
@@ -97,13 +98,20 @@ class Request:
 class Plan:
     """What to do now. ``start``: keys of the caller's own requests to start, in arrival
     order. ``waiting``: every request not started (others' too), in arrival order, with
-    ``passes`` brought up to date. ``reasons``: for each waiting own request, what it waits
-    for, fit for a status message. ``reserved``: keys holding a reservation."""
+    ``passes`` brought up to date. ``reserved``: keys holding a reservation. `reason` says
+    what a waiting own request waits for."""
 
     start: Tuple[str, ...]
     waiting: Tuple[Request, ...]
-    reasons: Mapping[str, str]
     reserved: Tuple[str, ...]
+    #: For each waiting own request: (why, its needs, what was available when it was passed).
+    why: Mapping[str, Tuple[str, Resources, Resources]]
+
+    def reason(self, key: str) -> str:
+        """What the waiting own request ``key`` waits for, fit for a status message, e.g.
+        ``'waiting for resources (cores: needs 4, 1 available)'``."""
+        kind, needs, available = self.why[key]
+        return f'{kind} ({_lacking(needs, available)})'
 
 
 def refusal(needs: Resources, budget: Resources) -> Optional[str]:
@@ -129,43 +137,55 @@ def _lacking(needs: Resources, available: Resources) -> str:
 
 def plan(waiting: Sequence[Request], free: Resources,
          max_passes: int = DEFAULT_MAX_PASSES) -> Plan:
-    """Which of ``waiting`` (in arrival order) start now in ``free``, by the module's rule."""
+    """Which of ``waiting`` (in arrival order) start now in ``free``, by the module's rule.
+
+    A request that reaches ``max_passes`` passes in the middle of a plan holds its
+    reservation from then on: it is never passed over more than ``max_passes`` times by
+    requests that take something it needs.
+    """
     if max_passes < 0:
         raise ValueError(f'max_passes must be 0 or more; not {max_passes}')
     available = free
     started: List[int] = []
     reserved: List[str] = []
-    reasons: Dict[str, str] = {}
-    # For each request that stays waiting, how many own requests younger than it started.
-    passed: List[int] = [0] * len(waiting)
-    outcome: List[Optional[bool]] = [None] * len(waiting)  # True: start, False: wait
+    why: Dict[str, Tuple[str, Resources, Resources]] = {}
+    passes = [request.passes for request in waiting]
+    # Waiting requests without a reservation yet: a start of a younger own one passes them.
+    unreserved: List[int] = []
+    decided = [False] * len(waiting)  # True: it starts (or, for others', room is left)
+
+    def reserve(index: int) -> None:
+        nonlocal available
+        request = waiting[index]
+        reserved.append(request.key)
+        why[request.key] = ('waiting for resources, with a reservation', request.needs,
+                            available)
+        available = available.beyond(request.needs)
+
     for index, request in enumerate(waiting):
         if request.needs.fits_in(available):
             available = available.minus(request.needs)
-            outcome[index] = True
+            decided[index] = True
             if request.own:
                 started.append(index)
-                for older in range(index):
-                    if outcome[older] is False:
-                        passed[older] += 1
+                for older in unreserved:
+                    passes[older] += 1
+                aged = [older for older in unreserved if passes[older] >= max_passes]
+                if aged:
+                    unreserved = [older for older in unreserved if older not in aged]
+                    for older in aged:
+                        reserve(older)
             continue
-        outcome[index] = False
-        if request.passes >= max_passes:
-            reserved.append(request.key)
-            reasons[request.key] = ('waiting for resources, with a reservation ('
-                                    + _lacking(request.needs, available) + ')')
-            available = available.beyond(request.needs)
-        elif request.needs.fits_in(free):
-            reasons[request.key] = ('waiting for resources held for older waiting jobs ('
-                                    + _lacking(request.needs, available) + ')')
-        else:
-            reasons[request.key] = 'waiting for resources (' + _lacking(
-                request.needs, available) + ')'
-    still: List[Request] = []
-    for index, request in enumerate(waiting):
-        if outcome[index] is False or not request.own and outcome[index]:
-            still.append(replace(request, passes=request.passes + passed[index])
-                         if passed[index] else request)
-    own_reasons = {r.key: reasons[r.key] for r in still if r.own and r.key in reasons}
-    return Plan(start=tuple(waiting[i].key for i in started), waiting=tuple(still),
-                reasons=own_reasons, reserved=tuple(reserved))
+        if passes[index] >= max_passes:
+            reserve(index)
+            continue
+        unreserved.append(index)
+        kind = ('waiting for resources held for older waiting jobs'
+                if request.needs.fits_in(free) else 'waiting for resources')
+        why[request.key] = (kind, request.needs, available)
+    still = tuple(replace(request, passes=passes[index]) if passes[index] != request.passes
+                  else request for index, request in enumerate(waiting)
+                  if not decided[index] or not request.own)
+    own_why = {r.key: why[r.key] for r in still if r.own and r.key in why}
+    return Plan(start=tuple(waiting[i].key for i in started), waiting=still,
+                reserved=tuple(reserved), why=own_why)
