@@ -6,11 +6,13 @@ with the rest of the suite."""
 
 import concurrent.futures
 import json
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
 from datetime import timedelta
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import function_jobs as jobs
 import pytest
@@ -67,14 +69,16 @@ _RECOVER = textwrap.dedent('''
     name, work_directory, native_id = sys.argv[1:4]
     config = BatchSchedulerExecutorConfig(work_directory=pathlib.Path(work_directory),
                                           queue_polling_interval=5.0)
-    functions = FunctionExecutor(name, config=config)
+    # Both processes read the result: the files stay (by default the first to read removes them).
+    functions = FunctionExecutor(name, config=config, keep_files=True)
     [future] = functions.recover(native_id)
     print(json.dumps({'result': future.result(timeout=120), 'state': str(future.job.status.state)}))
 ''')
 
 
 def result_recovered_in_another_process(functions: FunctionExecutor) -> None:
-    future = functions.submit(jobs.slow_identity, 7, 3)
+    keeping = FunctionExecutor(functions.executor, spec=functions.spec, keep_files=True)
+    future = keeping.submit(jobs.slow_identity, 7, 3)
     assert future.native_id is not None
     completed = subprocess.run(
         [sys.executable, '-c', _RECOVER, functions.executor.name,
@@ -94,3 +98,53 @@ def time_limit_in_the_message(functions: FunctionExecutor, duration: timedelta) 
     with pytest.raises(NoResultError, match='time limit') as raised:
         future.result(timeout=duration.total_seconds() + WAIT)
     assert raised.value.status.state == JobState.FAILED
+
+
+_SUBMIT_HELD_AND_LEAVE = textwrap.dedent('''
+    import json, os, pathlib, sys, time
+    import function_jobs as jobs
+    from psij import JobAttributes, JobExecutor, JobSpec
+    from psij.batch import BatchSchedulerExecutorConfig
+    from psij.executors.sge import SgeExecutorConfig
+
+    from psij.functions import FunctionExecutor
+
+    name, work, job_name, hold = sys.argv[1:5]
+    settings = dict(work_directory=pathlib.Path(work), queue_polling_interval=1.0,
+                    initial_queue_polling_delay=0.2, max_in_flight=1)
+    config = (SgeExecutorConfig(parallel_environment='smp', **settings) if name == 'sge'
+              else BatchSchedulerExecutorConfig(**settings))
+    executor = JobExecutor.get_instance(name, config=config)
+    first = FunctionExecutor(executor, spec=JobSpec(name=job_name)).submit(jobs.square, 3)
+    held_spec = JobSpec(name=job_name,
+                        attributes=JobAttributes(custom_attributes=json.loads(hold)))
+    held = FunctionExecutor(executor, spec=held_spec).submit(jobs.square, 4)
+    assert held.native_id is None, 'psij holds it: max_in_flight is 1'
+    assert first.result(timeout=120) == 9
+    deadline = time.monotonic() + 60
+    while held.native_id is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Sent by psij once the first ended, it waits in the queue (held there): no status change
+    # since. The process ends the moment it sees the native id.
+    print(held.native_id, flush=True)
+    os._exit(0)
+''')
+
+
+def held_job_recovered_once_sent(functions: FunctionExecutor, hold: Mapping[str, object],
+                                 release: Sequence[str]) -> None:
+    """A call psij held (``max_in_flight``) and sent later is recoverable by its native id
+    from its sending on: its submitter ends before the job changes state again (it waits in
+    the queue, held there, until ``release + [native id]`` runs)."""
+    tests = str(pathlib.Path(__file__).parent)
+    completed = subprocess.run(
+        [sys.executable, '-c', _SUBMIT_HELD_AND_LEAVE, functions.executor.name,
+         str(functions.work_directory), str(functions.spec.name), json.dumps(dict(hold))],
+        capture_output=True, text=True, timeout=WAIT + 30,
+        env={**os.environ, 'PYTHONPATH': os.pathsep.join([tests, *sys.path])})
+    assert completed.returncode == 0, completed.stderr
+    native_id = completed.stdout.strip()
+    [future] = functions.recover(native_id)
+    assert not future.done()
+    subprocess.run([*release, native_id], check=True, capture_output=True, timeout=30)
+    assert future.result(timeout=WAIT) == 16

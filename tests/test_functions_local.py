@@ -273,3 +273,35 @@ def test_the_base_spec_reaches_the_job(work_dir: pathlib.Path) -> None:
         cwd = functions.submit(os.getcwd)
         assert future.result(timeout=WAIT) == 'hi'
         assert cwd.result(timeout=WAIT) == str(work_dir.parent)
+
+
+def _age(path: pathlib.Path, seconds: float) -> pathlib.Path:
+    if not path.exists():
+        path.write_text('x')
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_old_files_are_pruned_after_the_retention(work_dir: pathlib.Path,
+                                                  tmp_path: pathlib.Path) -> None:
+    config = JobExecutorConfig(work_directory=work_dir)
+    functions = FunctionExecutor('local', config=config)
+    directory, day = functions.directory, 24 * 3600.0
+    old = [_age(directory / f'{"a" * 32}{suffix}', 31 * day)
+           for suffix in ('.call', '.result', '.out', '.err')]
+    old.append(_age(directory / 'native' / 'local-1', 31 * day))
+    fresh = _age(directory / f'{"b" * 32}.call', 29 * day)
+    _age(directory / 'runner.py', 31 * day)
+    FunctionExecutor('local', config=config)  # 30 days by default, at once
+    assert not any(path.exists() for path in old)
+    assert fresh.exists() and (directory / 'runner.py').exists()
+    FunctionExecutor('local', config=config, file_retention=28 * day)
+    assert not fresh.exists()
+    # The files of calls in flight stay, however old.
+    release = tmp_path / 'release'
+    future = functions.submit(jobs.wait_for, str(release), 1)
+    call = _age(directory / f'{future.call_id}.call', 31 * day)
+    assert functions.prune() == 0 and call.exists()
+    release.touch()
+    assert future.result(timeout=WAIT) == 1

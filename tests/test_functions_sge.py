@@ -44,5 +44,9 @@ def test_a_result_recovered_in_another_process(functions: FunctionExecutor) -> N
     checks.result_recovered_in_another_process(functions)
 
 
+def test_a_held_job_recovered_once_psij_sent_it(functions: FunctionExecutor) -> None:
+    checks.held_job_recovered_once_sent(functions, HOLD['sge'], ['qrls'])
+
+
 def test_a_time_limit_in_the_message(functions: FunctionExecutor) -> None:
     checks.time_limit_in_the_message(functions, timedelta(seconds=3))

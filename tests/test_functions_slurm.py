@@ -45,6 +45,10 @@ def test_a_result_recovered_in_another_process(functions: FunctionExecutor) -> N
     checks.result_recovered_in_another_process(functions)
 
 
+def test_a_held_job_recovered_once_psij_sent_it(functions: FunctionExecutor) -> None:
+    checks.held_job_recovered_once_sent(functions, HOLD['slurm'], ['scontrol', 'release'])
+
+
 @pytest.mark.slow
 def test_a_time_limit_in_the_message(functions: FunctionExecutor) -> None:
     checks.time_limit_in_the_message(functions, timedelta(minutes=1))

@@ -268,8 +268,8 @@ class FunctionExecutor(Executor):
     def _track(self, job: RecordedJob, files: CallFiles, count: int) -> JobCalls:
         name, store = self.executor.name, self.store
 
-        def record(job: Job) -> None:
-            store.record_native_id(name, str(job.native_id), files.call_id, count)
+        def record(job: Job, native_id: str) -> None:
+            store.record_native_id(name, native_id, files.call_id, count)
 
         # Recorded the moment it has a native id: also a job psij held and sends later.
         job.on_native_id = record

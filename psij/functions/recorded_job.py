@@ -20,15 +20,17 @@ logger = logging.getLogger('psij')
 
 
 class RecordedJob(Job):
-    """A `Job` that calls ``on_native_id(self)`` once, when it first gets a native id.
+    """A `Job` that calls ``on_native_id(self, native_id)`` once, when it first gets a native
+    id, before the id is seen in `native_id`.
 
     :param spec: the job's spec.
     """
 
     def __init__(self, spec: Optional[JobSpec] = None) -> None:
         super().__init__(spec)
-        #: Called once with the job when it gets a native id (an exception is logged).
-        self.on_native_id: Optional[Callable[[Job], None]] = None
+        #: Called once with the job and its native id when it gets one (before `native_id`
+        #: shows it; an exception is logged).
+        self.on_native_id: Optional[Callable[[Job, str], None]] = None
 
     @property
     def native_id(self) -> Optional[str]:
@@ -37,15 +39,15 @@ class RecordedJob(Job):
 
     @native_id.setter
     def native_id(self, value: Optional[str]) -> None:
-        self._native_id = value
         hook = self.on_native_id
-        if value is None or hook is None:
-            return
-        self.on_native_id = None
-        try:
-            hook(self)
-        except Exception:  # the job is submitted: the executor must go on
-            logger.exception('recording the native id %s of job %s failed', value, self.id)
+        if value is not None and hook is not None:
+            # Before the id is seen: whoever sees it may rely on its record being there.
+            self.on_native_id = None
+            try:
+                hook(self, value)
+            except Exception:  # the job is submitted: the executor must go on
+                logger.exception('recording the native id %s of job %s failed', value, self.id)
+        self._native_id = value
 
 
 def recorded_array(spec: JobSpec, count: int,
