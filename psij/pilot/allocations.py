@@ -184,6 +184,8 @@ class Allocations:
         """Attach to every recorded allocation not yet released and not watched here."""
         for key, record in self.records().items():
             native_id = record.get('native_id')
+            if native_id is None and record['ended'] is None:
+                native_id = self._confirm(key, record)
             with self._lock:
                 if record['ended'] is not None or key in self._watched or native_id is None:
                     continue
@@ -191,6 +193,25 @@ class Allocations:
                 self._watched[key] = job
             job._on_final(self._end_listener(key))
             self.provider.attach(job, str(native_id))
+
+    def _confirm(self, key: str, record: Dict[str, Any]) -> Optional[str]:
+        """The native id of an allocation whose submitter died before recording it: the
+        one its workers recorded; if none did within `UNCONFIRMED_GRACE`, the allocation is
+        recorded ended (a worker that starts later sees that and claims nothing)."""
+        workers = self.directory.root / 'workers' / key
+        for name in sorted(os.listdir(workers)) if workers.is_dir() else []:
+            worker = _read_json(workers / name) if name.endswith('.json') else None
+            if worker is not None and worker.get('job_id'):
+                record['native_id'] = str(worker['job_id'])
+                record.pop('ended', None)
+                _write_json(self.directory.allocations / f'{key}.json', record)
+                return record['native_id']  # type: ignore[no-any-return]
+        if time.time() - float(record.get('submitted', 0)) >= UNCONFIRMED_GRACE:
+            _write_json(self.directory.allocations / f'{key}.ended', {
+                'state': 'FAILED', 'exit_code': None, 'time': time.time(),
+                'message': 'its submission was never confirmed (the submitting process '
+                           'ended) and no worker of it started'})
+        return None
 
     def _end_listener(self, key: str) -> Callable[[Job, JobStatus], None]:
         def ended(_job: Job, status: JobStatus) -> None:
@@ -221,6 +242,11 @@ class Allocations:
                 logger.warning('pilot %s: %s; %d task(s) queued again, %d failed',
                                self.config.name, reason, len(again), len(lost))
         return requeued, failed
+
+    def jobs(self) -> Dict[str, Job]:
+        """The providing executor's job of each allocation watched here, by key."""
+        with self._lock:
+            return dict(self._watched)
 
     def watching(self) -> bool:
         """True while an allocation watched here has not ended or not been released."""

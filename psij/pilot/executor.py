@@ -33,6 +33,9 @@ from psij.poller import get_poller
 from psij.resource_spec import ResourceSpecV1
 from psij.serialize import spec_to_dict
 
+#: Seconds between two looks at the allocation records (for other processes' allocations).
+RECORDS_INTERVAL = 2.0
+
 
 def task_request(spec: JobSpec) -> TaskRequest:
     """What a task needs of one node; a task that asks for more than one node is refused."""
@@ -75,7 +78,7 @@ class _Pilot:
         self.tasks: Dict[str, Job] = {}
         self.lock = threading.Lock()
         self._counter = 0
-        self._watched_records = False
+        self._records_looked_at = 0.0
 
     def new_task_id(self) -> str:
         with self.lock:
@@ -92,8 +95,9 @@ class _Pilot:
 
     def poll(self) -> Optional[float]:
         """One look at the pilot directory for every task and allocation."""
-        if not self._watched_records:
-            self._watched_records = True
+        if time.monotonic() - self._records_looked_at >= RECORDS_INTERVAL:
+            # Allocations other processes submitted (or left behind) are watched here too.
+            self._records_looked_at = time.monotonic()
             self.allocations.watch_all()
         requeued, _ = self.allocations.release_ended()
         with self.lock:

@@ -70,6 +70,7 @@ class Worker:
         self.idle_timeout = idle_timeout
         self.poll_interval = poll_interval
         self.claims = directory.worker_directory(allocation, name)
+        self.ended_marker = directory.allocations / f'{allocation}.ended'
         work = directory.root / 'workers' / allocation / name
         make_private_directory(work)
         self.executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=work))
@@ -79,19 +80,23 @@ class Worker:
         self.held: List[Tuple[float, str, JobStatus]] = []
         self.wake = threading.Event()
         self.stopping = False
+        self.stopped_by = 0
         self.started_tasks = 0
         self.busy_core_seconds = 0.0
         self._write_record(capacity)
 
     def _write_record(self, capacity: Resources) -> None:
         record = {'allocation': self.allocation, 'worker': self.name, 'pid': os.getpid(),
+                  'job_id': allocation_job_id(),
                   'host': socket.gethostname(), 'started': time.time(),
                   'cores': capacity.cores, 'gpus': capacity.gpus, 'memory': capacity.memory}
         path = self.directory.root / 'workers' / self.allocation / f'{self.name}.json'
         path.write_text(json.dumps(record))
 
-    def stop(self, *_: Any) -> None:
-        """Stop claiming, stop the tasks, leave their claims for the release."""
+    def stop(self, signum: int = signal.SIGTERM, *_: Any) -> None:
+        """Stop claiming, stop the tasks, leave their claims for the release; `run` then
+        returns 128 + ``signum``, as a process killed by that signal would."""
+        self.stopped_by = signum
         self.stopping = True
         self.wake.set()
 
@@ -124,13 +129,19 @@ class Worker:
             self.wake.clear()
         for task in list(self.running.values()):
             task.job.cancel()  # the release puts it back in the queue: no outcome written
-        return 0
+        return 128 + self.stopped_by
 
     def _has_room(self) -> bool:
         return self.free.cores > 0
 
     def _start_some(self, queue: List[QueueEntry]) -> List[QueueEntry]:
         """Start what fits; returns the listing without what was taken (by us or others)."""
+        if self.ended_marker.exists():
+            # Taken as never started (see psij.pilot.allocations): claim nothing, end.
+            logger.warning('allocation %s is recorded as ended: worker %s ends',
+                           self.allocation, self.name)
+            self.stopping = True
+            return []
         chosen = self.placer.choose(queue, self.free)
         gone = set()
         for entry in chosen:
@@ -203,6 +214,17 @@ class Worker:
         for task in self.running.values():
             if task.entry.task_id in wanted and not task.job.status.state.final:
                 task.job.cancel()
+
+
+def allocation_job_id() -> str:
+    """The providing executor's id of the job this worker runs in: the batch scheduler's job
+    id from the environment, else (the local executor, whose native id is the pid of the
+    process it execs) this process's id."""
+    for variable in ('SLURM_JOB_ID', 'JOB_ID', 'PBS_JOBID', 'LSB_JOBID'):
+        value = os.environ.get(variable)
+        if value:
+            return value
+    return str(os.getpid())
 
 
 def _capacity(cores: Optional[int], gpus: Optional[int], memory: Optional[int]) -> Resources:
