@@ -39,9 +39,12 @@ energies = [future.result(timeout=600) for future in futures]
 assert energies == [energy(t, p) for t, p in zip(temperatures, pressures)]
 
 # %% Keep a native id; after a restart, a new FunctionExecutor recovers the result.
-native_id = functions.submit(energy, 300.0, 2.0).native_id
+# (Here this process is still there and watches the job too: with two readers of one result,
+# the files are kept; by default the first to read it removes them.)
+keeping = FunctionExecutor('slurm', config=config, spec=spec, keep_files=True)
+native_id = keeping.submit(energy, 300.0, 2.0).native_id
 assert native_id is not None
-after_restart = FunctionExecutor('slurm', config=config)
+after_restart = FunctionExecutor('slurm', config=config, keep_files=True)
 [recovered] = after_restart.recover(native_id)
 print('job', native_id, 'recovered:', recovered.result(timeout=600))
 assert recovered.result() == energy(300.0, 2.0)
