@@ -3,10 +3,16 @@ log each run (task id, attempt, start and end) under an flock of their own, so t
 run twice at the same time leaves a ``CONCURRENT`` line that a check can find."""
 
 import collections
+import json
+import os
 import pathlib
 import shlex
+import signal
+import subprocess
+import sys
+import textwrap
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from psij import Job, JobSpec, ResourceSpecV1
 from psij.job_state import JobState
@@ -76,3 +82,45 @@ def ran_once_each(jobs: List[Job], log: pathlib.Path) -> None:
         lines = runs[task_id(job)]
         assert not any('CONCURRENT' in line for line in lines), lines
         assert sum(line.endswith(' end') for line in lines) == 1, lines
+
+
+_SUBMITTER = textwrap.dedent('''
+    import json, sys, time
+    from psij import Job, JobSpec
+    from psij.pilot import PilotExecutorConfig, PilotJobExecutor
+    executor = PilotJobExecutor(config=PilotExecutorConfig(**json.loads(sys.argv[1])))
+    for index in range(6):
+        job = Job(JobSpec('/bin/sh', ['-c', f'sleep 1; exit {index}']))
+        executor.submit(job)
+        print(job.native_id, flush=True)
+    time.sleep(600)
+''')
+
+
+def submitter_killed_and_another_attaching(pilot: PilotJobExecutor,
+                                           settings: Dict[str, Any]) -> None:
+    """Another process submits 6 tasks (``sleep 1; exit i``) to a pilot made with
+    ``settings`` and is killed (SIGKILL) once its first allocation is recorded; ``pilot``
+    (the same name and work directory) attaches to the tasks by native id: each ends with
+    its exit code, and the allocations the dead process left end and are released."""
+    process = subprocess.Popen([sys.executable, '-c', _SUBMITTER, json.dumps(settings)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    ids = [process.stdout.readline().strip() for _ in range(6)]
+    # Killed once its allocation is submitted and recorded (a kill during the submission
+    # leaves a record without a native id, taken as ended after UNCONFIRMED_GRACE).
+    wait_for('an allocation submitted by the first process', lambda: any(
+        record.get('native_id') for record in pilot.pilot.allocations.records().values()), 30)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    jobs = []
+    for native_id in ids:
+        job = Job()
+        pilot.attach(job, native_id)
+        jobs.append(job)
+    wait_all(jobs, 40)
+    assert [job.status.exit_code for job in jobs] == list(range(6))
+    assert [job.status.state for job in jobs] == [JobState.COMPLETED] + [JobState.FAILED] * 5
+    wait_for('every allocation ended and released', lambda: all(
+        record['ended'] is not None for record in pilot.pilot.allocations.records().values()),
+        30)

@@ -4,12 +4,7 @@ its tasks, the submitting process killed and another attaching, idle allocations
 and bad inputs. About 40 s in all."""
 
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -19,6 +14,7 @@ from pilot_checks import (
     logged_task,
     ran_once_each,
     runs_by_task,
+    submitter_killed_and_another_attaching,
     task_id,
     wait_all,
     wait_for,
@@ -150,46 +146,11 @@ def test_attempts_run_out_and_the_task_fails_saying_why(work_dir: pathlib.Path) 
     assert '1 of at most 1' in status.message
 
 
-_SUBMITTER = textwrap.dedent('''
-    import sys
-    from psij import Job, JobSpec
-    from psij.pilot import PilotExecutorConfig, PilotJobExecutor
-    executor = PilotJobExecutor(config=PilotExecutorConfig(
-        executor='local', name='survivor', cores_per_node=2, idle_timeout=3,
-        poll_interval=0.1, work_directory=sys.argv[1]))
-    for index in range(6):
-        job = Job(JobSpec('/bin/sh', ['-c', f'sleep 1; exit {index}']))
-        executor.submit(job)
-        print(job.native_id, flush=True)
-    import time
-    time.sleep(600)
-''')
-
-
 def test_the_submitter_killed_and_another_process_carries_on(work_dir: pathlib.Path) -> None:
-    process = subprocess.Popen([sys.executable, '-c', _SUBMITTER, str(work_dir)],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    ids = [process.stdout.readline().strip() for _ in range(6)]
     pilot = make_pilot(work_dir, 'survivor')
-    # Killed once its allocation is submitted and recorded (a kill during the submission
-    # leaves a record without a native id, taken as ended after UNCONFIRMED_GRACE).
-    wait_for('an allocation submitted by the first process', lambda: any(
-        record.get('native_id') for record in pilot.pilot.allocations.records().values()), 20)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    jobs = []
-    for native_id in ids:
-        job = Job()
-        pilot.attach(job, native_id)
-        jobs.append(job)
-    wait_all(jobs, 40)
-    assert [job.status.exit_code for job in jobs] == list(range(6))
-    assert [job.status.state for job in jobs] == [JobState.COMPLETED] + [JobState.FAILED] * 5
-    # The allocations the dead process left are watched here: released once idle.
-    wait_for('every allocation ended and released', lambda: all(
-        record['ended'] is not None for record in pilot.pilot.allocations.records().values()),
-        20)
+    submitter_killed_and_another_attaching(pilot, dict(
+        executor='local', name='survivor', cores_per_node=2, idle_timeout=3,
+        poll_interval=0.1, work_directory=str(work_dir)))
 
 
 def test_an_idle_allocation_ends_and_a_new_task_gets_a_new_one(
