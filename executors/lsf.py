@@ -228,6 +228,7 @@ class Lsf(BatchScheduler):
     element_names = ElementNames('"${LSB_JOBID}[${LSB_JOBINDEX}]"', 'LSB_JOBINDEX', 1)
     #: LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
     max_array_size = 1000
+    queue_limits_module = 'psij.executors.lsf_queues'
     supports_dependencies = True
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:

@@ -214,6 +214,7 @@ class PbsPro(PbsFamilyScheduler):
     internal_exit_reasons: ClassVar[Mapping[int, str]] = PBS_EXIT_REASONS
     walltime_exit_statuses: ClassVar[FrozenSet[int]] = frozenset({-29})
     element_names = ElementNames('"${PBS_JOBID}"', 'PBS_ARRAY_INDEX', 0)
+    queue_limits_module = 'psij.executors.pbs_queues'
     #: PBS_MAX_ARRAY_JOB_DFL: the limit of a server without ``max_array_size``.
     max_array_size = 10000
 

@@ -267,6 +267,7 @@ class GridEngine(BatchScheduler):
     native_id_pattern = sge_arrays.NATIVE_ID
     element_names = sge_arrays.ELEMENT_NAMES
     supports_dependencies = True
+    queue_limits_module = 'psij.executors.sge_queues'
 
     def __init__(self, parallel_environment: Optional[str] = None,
                  memory_resource: str = 'h_vmem', user: str = '*') -> None:

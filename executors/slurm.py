@@ -287,6 +287,7 @@ class Slurm(BatchScheduler):
     native_id_pattern = re.compile(r'[0-9]+(_[0-9]+)?(\+[0-9]+)?')
     status_format = '%i|%T|%r|%l'
     accounting_fields = 'JobID,State,ExitCode,Timelimit'
+    queue_limits_module = 'psij.executors.slurm_queues'
 
     def script_context(self, inputs: ScriptInputs) -> Dict[str, object]:
         """The values of ``slurm.mustache``; see the module docstring for the mapping."""

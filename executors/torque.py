@@ -198,6 +198,7 @@ class Torque(PbsFamilyScheduler):
     custom_aliases: ClassVar[Tuple[str, ...]] = ('pbs',)
     name_max_length: ClassVar[int] = 15
     exit_status_attribute: ClassVar[str] = 'exit_status'
+    queue_limits_module = 'psij.executors.pbs_queues'
     internal_exit_reasons: ClassVar[Mapping[int, str]] = TORQUE_EXIT_REASONS
     walltime_exit_statuses: ClassVar[FrozenSet[int]] = frozenset({-11})
     list_states: ClassVar[str] = 'EHQRSTW'

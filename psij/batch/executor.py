@@ -25,8 +25,10 @@ from psij.job import Job
 from psij.job_array import INDEX_TOKEN, JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.queue_limits import QueueLimits, check_queue_limits, limits_from_config
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 from psij.transport import Transport, transport_for_url
 
@@ -126,7 +128,7 @@ class BatchSchedulerExecutorConfig(JobExecutorConfig):
                                                  max_in_flight)
         self.remote_paths = RemotePaths(remote_paths)
         # Queue limits: see psij.queue_limits.
-        self.queue_limits = dict(queue_limits or {})
+        self.queue_limits: Dict[str, QueueLimits] = limits_from_config(queue_limits)
         if not isinstance(queue_limits_from_scheduler, bool):
             raise ValueError('BatchSchedulerExecutorConfig.queue_limits_from_scheduler must be '
                              f'True or False, not {queue_limits_from_scheduler!r}')
@@ -202,6 +204,11 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         return self.tracker_registry.tracker(self.scheduler, self.transport)
 
     # --- submit ----------------------------------------------------------------------------
+
+    def _check_job(self, job: Job) -> JobSpec:
+        spec = super()._check_job(job)
+        check_queue_limits(self, job, spec)  # a job over its queue's limits is refused
+        return spec
 
     def submit(self, job: Job) -> None:
         """Write the job's script and submit it; on return the job is QUEUED and has its

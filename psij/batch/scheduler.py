@@ -10,18 +10,22 @@ the tracked job, not here.
 
 import enum
 import functools
+import importlib
 import importlib.resources
 import pathlib
 import re
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from psij.batch.markers import is_safe_file_stem
 from psij.batch.script import ElementNames, ScriptInputs, render_job_body, render_template
 from psij.job_state import JobState
 from psij.transport import CommandResult
+
+if TYPE_CHECKING:
+    from psij.queue_limits.limits import SchedulerQueues
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ class BatchScheduler(ABC):
     supports_dependencies: ClassVar[bool] = False
     #: At most this many ids per cancel command (None: any number).
     max_cancel_batch: ClassVar[Optional[int]] = None
+    #: The module that reads this scheduler's queues and their limits (its ``command()``
+    #: and ``parse(result)``, pure functions: ``psij.executors.slurm_queues``); None: the
+    #: scheduler does not tell (see `queue_limits_command`).
+    queue_limits_module: ClassVar[Optional[str]] = None
 
     # --- the job script ------------------------------------------------------------------
 
@@ -182,6 +190,23 @@ class BatchScheduler(ABC):
         array with more elements is refused, as splitting cannot help); None if it does not
         say."""
         return None
+
+    def queue_limits_command(self) -> Optional[List[str]]:
+        """An argv listing the scheduler's queues with their limits; None: it cannot tell
+        (only the config's limits apply, see `psij.queue_limits`)."""
+        if self.queue_limits_module is None:
+            return None
+        command: List[str] = importlib.import_module(self.queue_limits_module).command()
+        return command
+
+    def parse_queue_limits(self, result: CommandResult) -> 'SchedulerQueues':
+        """The queues and their limits in `queue_limits_command`'s output; raises
+        `StatusCommandError` if the command failed or its output cannot be read."""
+        if self.queue_limits_module is None:
+            raise StatusCommandError(f'{self.name} does not tell its queues\' limits')
+        queues: SchedulerQueues = importlib.import_module(self.queue_limits_module).parse(
+            result)
+        return queues
 
     @abstractmethod
     def status_command(self, native_ids: Sequence[str]) -> List[str]:

@@ -20,6 +20,7 @@ from psij.cli.info_commands import executors_command, spec_command
 from psij.cli.job_commands import cancel_command, list_command, status_command, wait_command
 from psij.cli.parser import TAKES_COMMAND, build_parser, resolve_executor_defaults
 from psij.cli.profile_input import apply_profile
+from psij.cli.queue_commands import queues_command
 from psij.cli.submission_commands import run_command, submit_command
 
 Handler = Callable[[argparse.Namespace, List[str]], int]
@@ -36,6 +37,7 @@ _HANDLERS: Dict[str, Handler] = {
     'campaign': campaign_command,
     'config': config_show_command,
     'profiles': profiles_command,
+    'queues': queues_command,
 }
 
 DEBUG_VARIABLE = 'PSIJ_CLI_DEBUG'

@@ -240,6 +240,8 @@ def build_parser() -> CliParser:
                     'executor and what each sets.')
 
     add_campaign_parsers(subcommands, output, executor)
+    from psij.cli.queue_commands import add_queue_parsers  # it imports this module
+    add_queue_parsers(subcommands, profile, executor, output)
     return parser
 
 

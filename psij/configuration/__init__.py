@@ -11,6 +11,9 @@ profile (``[profile.NAME]``) builds specs and executors::
     job = psij.Job(profile.job_spec(executable='/bin/hostname'))
     profile.executor().submit(job)
 
+A site (``[site.NAME]``: an executor, url, settings and queue limits) gives its settings to
+the executor of the same name and url: ``load().executor('slurm')``.
+
 Every problem is a `ConfigurationError` naming the file, the key and its line. The keys are
 in `psij.configuration.schema` and docs/configuration.md.
 """
@@ -19,6 +22,7 @@ from psij.configuration.configuration import Configuration, Setting, load
 from psij.configuration.errors import ConfigurationError
 from psij.configuration.files import ConfigFile, default_files
 from psij.configuration.profile import Profile
+from psij.configuration.site import Site
 
-__all__ = ['ConfigFile', 'Configuration', 'ConfigurationError', 'Profile', 'Setting',
+__all__ = ['ConfigFile', 'Configuration', 'ConfigurationError', 'Profile', 'Setting', 'Site',
            'default_files', 'load']

@@ -1,16 +1,23 @@
 """The merged configuration: every file read, checked, and its profiles."""
 
 import os
+import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from psij.configuration.errors import ConfigurationError
+from psij.configuration.executor_settings import config_class
 from psij.configuration.files import ConfigFile, LoadedFile, default_files, key_line, read_file
 from psij.configuration.merge import KeyPath, dotted, leaves, merge
 from psij.configuration.profile import Profile
 from psij.configuration.schema import check_tree
+from psij.configuration.site import Site
 from psij.exceptions import InvalidJobException
+from psij.job_executor import JobExecutor
 from psij.resource_spec import ResourceSpecV1
+
+#: How a config's error names a queue's limit (see `psij.queue_limits.config_limits`).
+_QUEUE_IN_MESSAGE = re.compile(r"queue_limits\['([^']*)'\]\.(\w+)")
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,15 @@ class Configuration:
         self.tree, self._origins = merge([(str(item.source.path), item.data)
                                           for item in loaded])
         checked = check_tree(self.tree, self._fail)
+        self.sites: Dict[str, Site] = {}
+        for name, site_values in checked.sites.items():
+            path = ('site', name)
+            site = Site(name, site_values.executor, site_values.url, site_values.settings,
+                        self._origins.get(path + ('executor',)) or self._origins.get(path))
+            self._check_config(site.executor_config, site_values.settings, path)
+            self.sites[name] = site
         self.profiles: Dict[str, Profile] = {}
-        for name, values in checked.items():
+        for name, values in checked.profiles.items():
             path = ('profile', name)
             source = self._origins.get(path + ('executor',)) or self._origins.get(path)
             profile = Profile(name, values.executor, values.url, values.launcher,
@@ -55,11 +69,38 @@ class Configuration:
                 ResourceSpecV1(**profile.resources)
             except InvalidJobException as error:
                 raise self._fail(path + ('resources',), error.message) from None
+        self._check_config(profile.executor_config, profile.settings, path)
+
+    def _check_config(self, make: Callable[[], object], settings: Mapping[str, Any],
+                      path: KeyPath) -> None:
+        """Make a config (``make``) to check ``settings``; an error names the key at fault
+        (a queue's limit: ``site.NAME.queue.QNAME.KEY``)."""
         try:
-            profile.executor_config()
+            make()
         except ConfigurationError as error:
-            key = next((key for key in profile.settings if key in error.message), None)
-            raise self._fail(path + ((key,) if key else ()), error.message) from None
+            key = next((key for key in settings if key in error.message), None)
+            where = path + ((key,) if key else ())
+            queue = _QUEUE_IN_MESSAGE.search(error.message)
+            if key == 'queue_limits' and queue is not None and path[0] == 'site':
+                where = path + ('queue', queue.group(1), queue.group(2))
+            raise self._fail(where, error.message) from None
+
+    def executor(self, name: str, url: Optional[str] = None, **overrides: Any) -> JobExecutor:
+        """`JobExecutor.get_instance` of ``name`` at ``url``, with the settings (and queue
+        limits) of the site whose executor and url these are, if one is (``overrides``,
+        config fields, winning); else with the executor's default config."""
+        for site in self.sites.values():
+            if site.matches(name, url):
+                return site.executor(**overrides)
+        config = None
+        if overrides:
+            config = config_class(name)(**overrides)
+        return JobExecutor.get_instance(name, url=url, config=config)
+
+    def site(self, executor: str, url: Optional[str] = None) -> Optional[Site]:
+        """The site of ``executor`` at ``url`` (None: this machine), or None."""
+        return next((site for site in self.sites.values() if site.matches(executor, url)),
+                    None)
 
     def origin(self, path: KeyPath) -> Optional[str]:
         """The file that gave ``path`` its value (for a key not in any file: its nearest

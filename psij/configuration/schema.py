@@ -126,6 +126,47 @@ ATTRIBUTE_KEYS: Dict[str, Key] = {
                              'executor-specific options, e.g. "slurm.constraint" = "gpu"'),
 }
 
+def _positive_memory(value: Any) -> int:
+    size = _memory(value)
+    if size < 1:
+        raise BadValue('must be a size greater than 0 (bytes, or a size such as "4G")')
+    return size
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadValue('must be a path (a non-empty string)')
+    return value
+
+
+#: The limits of ``[site.NAME.queue.QNAME]`` (and of
+#: ``BatchSchedulerExecutorConfig.queue_limits``): fields of `psij.queue_limits.QueueLimits`.
+QUEUE_LIMIT_KEYS: Dict[str, Key] = {
+    'min_nodes': Key('an integer >= 1', _positive_int, 'fewest nodes a job may ask for'),
+    'max_nodes': Key('an integer >= 1', _positive_int, 'most nodes a job may ask for'),
+    'max_cores': Key('an integer >= 1', _positive_int,
+                     'most CPU cores of a job (processes x cores per process)'),
+    'max_gpus': Key('an integer >= 1', _positive_int,
+                    'most GPUs of a job (processes x GPUs per process)'),
+    'max_memory': Key('bytes, or a size such as "64G"', _positive_memory,
+                      'most memory of a job (the whole job)'),
+    'min_duration': Key('seconds, or "HH:MM:SS"', _duration, 'shortest wall time'),
+    'max_duration': Key('seconds, or "HH:MM:SS"', _duration, 'longest wall time'),
+}
+
+#: The keys of ``[site.NAME.queue.QNAME]``: the limits, and the queue's job script template.
+QUEUE_KEYS: Dict[str, Key] = {
+    **QUEUE_LIMIT_KEYS,
+    'template': Key('a path', _path, 'the job script template of this queue (a file)'),
+}
+
+#: The keys of ``[site.NAME]`` besides the settings of its executor.
+SITE_KEYS: Dict[str, Key] = {
+    'executor': Key('an executor name', _name, 'the executor of the site (required)'),
+    'url': Key('a string', _string, 'where the executor runs its commands (ssh://host)'),
+    'queue': Key('a table of queues', dict, 'see QUEUE_KEYS ([site.NAME.queue.QNAME])'),
+}
+
 #: The keys of ``[profile.NAME]`` besides the settings of its executor.
 PROFILE_KEYS: Dict[str, Key] = {
     'executor': Key('an executor name', _name, 'the executor (`psij executors` lists them)'),
@@ -133,17 +174,20 @@ PROFILE_KEYS: Dict[str, Key] = {
     'launcher': Key('a launcher name', _name, 'how processes are started'),
     'resources': Key('a table', dict, 'see RESOURCE_KEYS'),
     'attributes': Key('a table', dict, 'see ATTRIBUTE_KEYS'),
+    'site': Key('a site name', _name, 'take the executor, url and settings of [site.NAME]'),
 }
 
 #: The keys at the top of a file.
 TOP_KEYS: Dict[str, Key] = {
     'profile': Key('a table of profiles', dict, 'named sets of job and executor settings'),
+    'site': Key('a table of sites', dict, 'named clusters: executor, url, settings, queues'),
 }
 
 
 @dataclass(frozen=True)
 class ProfileValues:
-    """The checked values of one profile (see `psij.configuration.Profile`)."""
+    """The checked values of one profile (see `psij.configuration.Profile`); those of its
+    site (``site``) already under its own."""
 
     executor: Optional[str]
     url: Optional[str]
@@ -151,25 +195,75 @@ class ProfileValues:
     resources: Dict[str, Any]
     attributes: Dict[str, Any]
     settings: Dict[str, Any]
+    site: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SiteValues:
+    """The checked values of one ``[site.NAME]``: its executor, url and executor settings;
+    its queue tables are in ``settings`` as ``queue_limits`` and ``queue_templates``."""
+
+    executor: str
+    url: Optional[str]
+    settings: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckedTree:
+    """What `check_tree` found: the profiles and the sites, by name."""
+
+    profiles: Dict[str, ProfileValues]
+    sites: Dict[str, SiteValues]
 
 
 #: Raises the error of a key: (its path, the message).
 Fail = Callable[[KeyPath, str], Exception]
 
 
-def check_tree(tree: Mapping[str, Any], fail: Fail) -> Dict[str, ProfileValues]:
-    """The profiles of a merged tree, each checked; raises ``fail(path, message)`` for the
-    first key that is unknown or holds a value of the wrong type."""
+def check_tree(tree: Mapping[str, Any], fail: Fail) -> CheckedTree:
+    """The profiles and sites of a merged tree, each checked; raises ``fail(path, message)``
+    for the first key that is unknown or holds a value of the wrong type."""
     _check_known(tree, TOP_KEYS, (), fail)
-    profiles = tree.get('profile', {})
-    if not isinstance(profiles, dict):
-        raise fail(('profile',), 'must be a table of profiles ([profile.NAME])')
-    checked: Dict[str, ProfileValues] = {}
-    for name, table in profiles.items():
+    sites = {name: _check_site(('site', name), table, fail)
+             for name, table in _tables(tree, 'site', fail).items()}
+    profiles = {name: _check_profile(('profile', name), table, fail, sites)
+                for name, table in _tables(tree, 'profile', fail).items()}
+    return CheckedTree(profiles, sites)
+
+
+def _tables(tree: Mapping[str, Any], kind: str, fail: Fail) -> Dict[str, Dict[str, Any]]:
+    tables = tree.get(kind, {})
+    if not isinstance(tables, dict):
+        raise fail((kind,), f'must be a table of {kind}s ([{kind}.NAME])')
+    for name, table in tables.items():
         if not isinstance(table, dict):
-            raise fail(('profile', name), 'a profile must be a table ([profile.NAME])')
-        checked[name] = _check_profile(('profile', name), table, fail)
-    return checked
+            raise fail((kind, name), f'a {kind} must be a table ([{kind}.NAME])')
+    return tables
+
+
+def _check_site(path: KeyPath, table: Mapping[str, Any], fail: Fail) -> SiteValues:
+    if 'executor' not in table:
+        raise fail(path, f'[{".".join(path)}] must name its executor (executor = "slurm")')
+    own = {key: value for key, value in table.items() if key in SITE_KEYS}
+    settings = _check_settings(path, table, fail, SITE_KEYS, 'a site')
+    values = _convert(SITE_KEYS, own, path, fail)
+    limits: Dict[str, Dict[str, Any]] = dict(settings.get('queue_limits', {}))
+    templates: Dict[str, Any] = dict(settings.get('queue_templates', {}))
+    for queue, queue_table in values.get('queue', {}).items():
+        where = path + ('queue', queue)
+        if not isinstance(queue_table, dict):
+            raise fail(where, f'a queue must be a table ([{".".join(where)}])')
+        checked = _convert(QUEUE_KEYS, queue_table, where, fail)
+        template = checked.pop('template', None)
+        if template is not None:
+            templates[queue] = template
+        if checked:
+            limits[queue] = checked
+    if limits:
+        settings['queue_limits'] = limits
+    if templates:
+        settings['queue_templates'] = templates
+    return SiteValues(values['executor'], values.get('url'), settings)
 
 
 def _check_known(table: Mapping[str, Any], keys: Mapping[str, Any], path: KeyPath,
@@ -196,36 +290,61 @@ def _convert(keys: Mapping[str, Key], table: Mapping[str, Any], path: KeyPath,
     return values
 
 
-def _check_profile(path: KeyPath, table: Mapping[str, Any], fail: Fail) -> ProfileValues:
-    executor = table.get('executor')
+def _check_settings(path: KeyPath, table: Mapping[str, Any], fail: Fail,
+                    keys: Mapping[str, Key], what: str,
+                    executor: Optional[str] = None) -> Dict[str, Any]:
+    """The executor settings of ``table`` (a profile's or a site's, whose own keys are
+    ``keys``), each checked against its parameter's type."""
+    executor = table.get('executor', executor)
     if executor is not None:
-        _convert({'executor': PROFILE_KEYS['executor']}, {'executor': executor}, path, fail)
+        _convert({'executor': keys['executor']}, {'executor': executor}, path, fail)
     try:
         allowed_settings = executor_settings(executor)
     except (ValueError, ImportError) as error:
         raise fail(path + ('executor',), f'executor: {error}') from None
-    own = {key: value for key, value in table.items() if key not in allowed_settings}
-    allowed = list(PROFILE_KEYS) + list(allowed_settings)
-    for key in own:
-        if key not in PROFILE_KEYS:
-            which = f'executor {executor!r}' if executor else 'a profile without executor'
+    allowed = list(keys) + list(allowed_settings)
+    for key in table:
+        if key not in keys and key not in allowed_settings:
+            which = f'executor {executor!r}' if executor else f'{what} without executor'
             raise fail(path + (key,), f'unknown key {key!r} in [{".".join(path)}]: not a '
                                       f'setting of {which} (allowed: {", ".join(allowed)})')
+    settings: Dict[str, Any] = {}
+    for key, value in table.items():
+        if key in allowed_settings and key not in keys:
+            accepts, kind = allowed_settings[key]
+            if not accepts(value):
+                raise fail(path + (key,), f'{key} must be {kind}, not {value!r}')
+            settings[key] = value
+    return settings
+
+
+def _check_profile(path: KeyPath, table: Mapping[str, Any], fail: Fail,
+                   sites: Mapping[str, SiteValues]) -> ProfileValues:
+    site_name = table.get('site')
+    site: Optional[SiteValues] = None
+    if site_name is not None:
+        _convert({'site': PROFILE_KEYS['site']}, {'site': site_name}, path, fail)
+        site = sites.get(site_name)
+        if site is None:
+            raise fail(path + ('site',), f'no site {site_name!r} (known: '
+                                         f'{", ".join(sorted(sites)) or "none"})')
+    own = {key: value for key, value in table.items() if key in PROFILE_KEYS}
+    settings = _check_settings(path, table, fail, PROFILE_KEYS, 'a profile',
+                               site.executor if site is not None else None)
     values = _convert(PROFILE_KEYS, own, path, fail)
     resources = _convert(RESOURCE_KEYS, values.get('resources', {}), path + ('resources',),
                          fail)
     attributes = _convert(ATTRIBUTE_KEYS, values.get('attributes', {}),
                           path + ('attributes',), fail)
     _merge_project_name(attributes, path, fail)
-    settings: Dict[str, Any] = {}
-    for key, value in table.items():
-        if key in allowed_settings:
-            accepts, what = allowed_settings[key]
-            if not accepts(value):
-                raise fail(path + (key,), f'{key} must be {what}, not {value!r}')
-            settings[key] = value
-    return ProfileValues(values.get('executor'), values.get('url'), values.get('launcher'),
-                         resources, attributes, settings)
+    executor, url = values.get('executor'), values.get('url')
+    if site is not None:
+        # The profile's own values win over its site's (its settings key by key).
+        executor = executor or site.executor
+        url = url if url is not None else site.url
+        settings = {**site.settings, **settings}
+    return ProfileValues(executor, url, values.get('launcher'), resources, attributes,
+                         settings, site_name)
 
 
 def _merge_project_name(attributes: Dict[str, Any], path: KeyPath, fail: Fail) -> None:
