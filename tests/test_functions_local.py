@@ -62,16 +62,19 @@ def test_output_goes_to_the_files_the_future_names(functions: FunctionExecutor) 
     assert 'to stderr: hello' in future.stderr_path.read_text()
     assert future.stdout_path.parent.stat().st_mode & 0o777 == 0o700
     # The result is delivered: its call and result files go (just after), the output stays.
-    call = future.stdout_path.parent / f'{future.call_id}.call'
-    deadline = time.monotonic() + 5
-    while (call.exists() or future.result_path.exists()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not call.exists() and not future.result_path.exists()
+    _wait_until_gone(future.stdout_path.parent / f'{future.call_id}.call', future.result_path)
     assert future.stdout_path.exists() and future.stderr_path.exists()
     kept = FunctionExecutor(functions.executor, keep_files=True).submit(jobs.talk, 'kept')
     kept.result(timeout=WAIT)
     for path in (kept.stdout_path.parent / f'{kept.call_id}.call', kept.result_path):
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _wait_until_gone(*paths: pathlib.Path) -> None:
+    deadline = time.monotonic() + 5
+    while any(path.exists() for path in paths) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [path for path in paths if path.exists()]
 
 
 def test_map_gives_results_in_order_with_chunks_of_one_array(
@@ -182,7 +185,9 @@ def test_a_result_is_recovered_in_another_process(work_dir: pathlib.Path,
     [future] = functions.recover(native_id)
     assert future.result(timeout=WAIT) == 42
     assert future.native_id == native_id
-    # Delivered: its files are gone, and a second recovery says so.
+    # Delivered: its files go (just after the futures are settled), and a second recovery
+    # says so.
+    _wait_until_gone(future.result_path)
     with pytest.raises(LookupError, match='result was delivered and its files removed'):
         functions.recover(native_id)
     with pytest.raises(LookupError, match='no function job'):
