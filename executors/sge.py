@@ -14,9 +14,9 @@ In short:
   NONE, ALL, TEMPLATE get a ``_``), ``-l h_rt=H:MM:SS``, ``-q``, ``-P`` (the account),
   ``-ar`` (the reservation), ``-V`` when the environment is inherited;
 * ``computed_process_count × cpu_cores_per_process`` slots: ``-pe PE SLOTS`` with the PE of
-  ``custom_attributes['sge.pe']``, else `SgeExecutorConfig.parallel_environment`; more than
-  one slot without a PE is refused. Node counts cannot be expressed (the PE's
-  ``allocation_rule`` places the slots);
+  ``custom_attributes['sge.pe']``, else of the config or the scheduler (`executors.sge_pe`);
+  more than one slot with no PE that fits is refused. Node counts cannot be expressed (the
+  PE's ``allocation_rule`` places the slots);
 * memory as ``-l h_vmem=<memory / slots>M`` (`SgeExecutorConfig.memory_resource`),
   ``exclusive_node_use`` as ``-l exclusive=true``; GPUs are refused (a site-defined
   resource: use ``sge.l``); jobs of the ``mpirun`` launcher get ``-notify`` so that ``qdel``
@@ -36,13 +36,12 @@ ignored.
 
 import logging
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from psij.batch import (
     SCRIPT_OUTPUT,
     ArraySlice,
     BatchScheduler,
-    BatchSchedulerExecutor,
     BatchSchedulerExecutorConfig,
     CancelOutcome,
     CommandResult,
@@ -65,7 +64,7 @@ from psij.batch.script import with_prefix
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_state import JobState
 
-from . import sge_accounting, sge_arrays, sge_output, sge_submission
+from . import sge_accounting, sge_arrays, sge_output, sge_pe, sge_submission
 
 logger = logging.getLogger('psij.executors.sge')
 
@@ -81,7 +80,6 @@ DIRECTIVES = DirectiveQuoting(
 # (paths for several hosts).
 _UNWRITABLE_IN_PATHS = '#"\'\n\r\x00$:,'
 _OPTION_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
-_OBJECT_NAME = re.compile(r'[A-Za-z_.+-][A-Za-z0-9_.+-]*')
 _RESOURCE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 _RESERVED_NAMES = {'NONE', 'ALL', 'TEMPLATE'}
 _RESERVED_OPTIONS = {
@@ -144,6 +142,9 @@ class SgeExecutorConfig(BatchSchedulerExecutorConfig):
 
     :param parallel_environment: the parallel environment (``qconf -spl``) of jobs that need
         more than one slot, when the job does not name one with ``sge.pe``.
+    :param single_node_pe: the PE of such jobs on one node, before ``parallel_environment``;
+        ``multi_node_pe`` of those on several. None of the three: the scheduler's PEs are read
+        and one is chosen per job (`executors.sge_pe`).
     :param memory_resource: the resource ``ResourceSpecV1.memory`` is asked as, per slot:
         ``h_vmem`` (the default: a hard limit on each slot's virtual memory, the resource most
         sites make consumable), or e.g. ``mem_free``, ``virtual_free``, ``h_rss``.
@@ -152,13 +153,12 @@ class SgeExecutorConfig(BatchSchedulerExecutorConfig):
     """
 
     def __init__(self, *args: Any, parallel_environment: Optional[str] = None,
-                 memory_resource: str = 'h_vmem', **settings: Any) -> None:
+                 memory_resource: str = 'h_vmem', single_node_pe: Optional[str] = None,
+                 multi_node_pe: Optional[str] = None, **settings: Any) -> None:
         super().__init__(*args, **settings)
-        if parallel_environment is not None and not (
-                isinstance(parallel_environment, str)
-                and _OBJECT_NAME.fullmatch(parallel_environment)):
-            raise ValueError('SgeExecutorConfig.parallel_environment must be the name of a '
-                             f'parallel environment, not {parallel_environment!r}')
+        self.single_node_pe = sge_pe.setting('single_node_pe', single_node_pe)
+        self.multi_node_pe = sge_pe.setting('multi_node_pe', multi_node_pe)
+        sge_pe.setting('parallel_environment', parallel_environment)
         if not isinstance(memory_resource, str) or not _RESOURCE_NAME.fullmatch(
                 memory_resource):
             raise ValueError('SgeExecutorConfig.memory_resource must be the name of a Grid '
@@ -181,7 +181,7 @@ def format_time_limit(seconds: float) -> str:
 
 def _check_custom_option(option: str, field: str) -> None:
     if option == 'pe':
-        return  # the parallel environment, checked by _parallel_environment
+        return  # the parallel environment, checked by sge_pe.named_by_job
     if not _OPTION_NAME.fullmatch(option):
         raise InvalidJobException(
             f'{field}: {option!r} is not a qsub option name; use letters, digits and _ '
@@ -196,7 +196,7 @@ def custom_directives(attributes: Optional[Dict[str, object]]) -> List[str]:
     directives: List[str] = []
     for option, field, value in custom_options(attributes, 'sge', _check_custom_option):
         if option == 'pe':
-            continue  # the parallel environment: see _parallel_environment
+            continue  # the parallel environment: see sge_pe.named_by_job
         directives.append(f'-{option}' if value is True
                           else f'-{option} {DIRECTIVES.value(str(value), field)}')
     return directives
@@ -212,19 +212,6 @@ def _notify(launcher: Optional[str], attributes: Optional[Dict[str, object]]) ->
     if launcher != 'mpirun' or (attributes is not None and 'sge.notify' in attributes):
         return []
     return ['-notify']
-
-
-def _parallel_environment(attributes: Optional[Dict[str, object]],
-                          default: Optional[str]) -> Tuple[Optional[str], bool]:
-    """The PE name and whether the job named it itself (``sge.pe``)."""
-    value = (attributes or {}).get('sge.pe')
-    if value is None or value is False:
-        return default, False
-    if not isinstance(value, str) or not _OBJECT_NAME.fullmatch(value):
-        raise InvalidJobException(
-            "JobAttributes.custom_attributes['sge.pe'] must be the name of a parallel "
-            f'environment (`qconf -spl` lists them), not {value!r}')
-    return value, True
 
 
 def job_status(native_state: str, native_id: str = '') -> Optional[SchedulerStatus]:
@@ -298,7 +285,8 @@ class GridEngine(BatchScheduler):
         slots = resources.computed_process_count * (resources.cpu_cores_per_process or 1)
         # The executor's other names are prefixes too: 'uge.l' is 'sge.l'.
         custom = with_prefix(attributes.custom_attributes, 'sge', ('gridengine', 'uge'))
-        environment, named = _parallel_environment(custom, self.parallel_environment)
+        named = sge_pe.named_by_job(custom)
+        environment = named or self.parallel_environment
         if slots > 1 and environment is None:
             raise InvalidJobException(
                 f'JobSpec.resources asks for {slots} slots (processes x cpu_cores_per_process); '
@@ -480,7 +468,7 @@ def _throttle(array: Optional[ArraySlice]) -> Optional[int]:
     return array.throttle if array is not None else None
 
 
-class SgeJobExecutor(BatchSchedulerExecutor):
+class SgeJobExecutor(sge_pe.ChoosingExecutor):
     """Runs jobs through Grid Engine; see the module docstring for how a job maps to
     ``qsub``.
 

@@ -168,8 +168,6 @@ def test_job_names_grid_engine_accepts(name: str, expected: str) -> None:
 
 @pytest.mark.parametrize('spec, field', [
     (JobSpec('/bin/true', environment={'BAD-NAME': 'x'}), 'JobSpec.environment'),
-    (JobSpec('/bin/true', resources=ResourceSpecV1(process_count=2)), "'sge.pe'"),
-    (JobSpec('/bin/true', resources=ResourceSpecV1(cpu_cores_per_process=4)), '4 slots'),
     (JobSpec('/bin/true', resources=ResourceSpecV1(gpu_cores_per_process=1)),
      'ResourceSpecV1.gpu_cores_per_process'),
     (JobSpec('/bin/true', attributes=JobAttributes(custom_attributes={'sge.o': 'x'})),

@@ -19,6 +19,7 @@ from psij.batch.script import ArraySlice, ScriptInputs
 from psij.batch.staging_plan import StagingPlan, make_plan
 from psij.batch.submission import native_dependencies
 from psij.batch.tracker import SchedulerTracker
+from psij.batch.user_templates import UserTemplates
 from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
@@ -181,6 +182,8 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         self.transport: Transport = transport if transport is not None else \
             transport_for_url(url)
         self.scheduler = self.make_scheduler(config)
+        self.templates = UserTemplates.for_executor(config.template, config.queue_templates,
+                                                    self.scheduler)
         self.directory = remote_path(self.transport, config.work_directory) / self.name
         self._gate = SubmissionGate(self, config.max_in_flight, self.gate_waker)
         self._array_limit: Optional[int] = None
@@ -288,7 +291,7 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         for job, element_id in zip(jobs, native_ids):
             job.native_id = element_id
             job._array_native_id = native_id if script.inputs.array is not None else None
-            self._set_job_status(job, JobStatus(JobState.QUEUED))
+            self._set_job_status(job, self.queued_status(script.inputs))
             self.tracker_registry.track(self.scheduler, self.transport, TrackedJob(
                 job, self, element_id, self.directory,
                 files=files + [self._launcher_log(job)]))
@@ -392,8 +395,17 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
         """The script `submit` would write for ``job`` (checks the job like `submit`); for an
         element of an array, the array's script."""
         array = job.array
-        return self.scheduler.render_script(
+        return self.job_script(
             self.script_inputs(job, list(array.jobs) if array is not None else None))
+
+    def job_script(self, inputs: ScriptInputs) -> str:
+        """The script of ``inputs``: the scheduler's, or with the directives of a user
+        template (`psij.batch.user_templates`)."""
+        return self.templates.render(self.scheduler, inputs)
+
+    def queued_status(self, inputs: ScriptInputs) -> JobStatus:
+        """The QUEUED status of a job just submitted from ``inputs`` (no metadata here)."""
+        return JobStatus(JobState.QUEUED)
 
     def _launcher_log(self, job: Job) -> pathlib.Path:
         # Always one log per job, even if the config names a launcher_log_file: the job's
@@ -404,7 +416,7 @@ class BatchSchedulerExecutor(PsijPythonMethods, JobExecutor):
     def _write_script(self, job: Job, jobs: List[Job],
                       plan: Optional[StagingPlan] = None) -> JobScript:
         inputs = self.script_inputs(job, jobs if job.array is not None else None, plan)
-        text = self.scheduler.render_script(inputs)
+        text = self.job_script(inputs)
         path = self.directory / f'{inputs.script_stem}{markers.SCRIPT}'
         try:
             self.transport.make_directory(self.directory, 0o700)
