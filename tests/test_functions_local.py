@@ -264,6 +264,8 @@ def test_the_base_spec_and_settings_are_checked(work_dir: pathlib.Path) -> None:
         FunctionExecutor('local', config=config, throttle=0)
     with pytest.raises(ValueError, match='chunksize is 0; allowed'):
         FunctionExecutor('local', config=config).map_futures(jobs.square, [1], chunksize=0)
+    with pytest.raises(ValueError, match="executor 'local' does not reach url 'ssh://x'"):
+        FunctionExecutor('local', url='ssh://x', config=config)
     with pytest.raises(ValueError, match='keep_files must be True or False'):
         FunctionExecutor('local', config=config, keep_files=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match='file_retention is -1; allowed'):

@@ -119,6 +119,11 @@ class FunctionExecutor(Executor):
         self.file_retention = _retention(file_retention, self.executor)
         #: The files' store: where the jobs run, through the executor's transport.
         self.store = CallStore.of(self.executor)
+        if (getattr(self.executor, 'url', None) or '').startswith('ssh:') and \
+                not self.store.remote:
+            raise ValueError(f'FunctionExecutor: executor {self.executor.name!r} does not reach '
+                             f'url {self.executor.url!r} (it runs its jobs on this machine); '
+                             'over SSH, use a batch executor (slurm, sge, pbs, torque, lsf)')
         self.python = python or ('python3' if self.store.remote else sys.executable)
         #: Where the call, result and output files are (``<work directory>/functions``; on the
         #: far side for an executor over SSH).

@@ -130,8 +130,13 @@ class CallStore:
         return parse_result(text, str(files.result))
 
     def call_exists(self, files: CallFiles) -> bool:
-        """True if the call file of ``files`` is there."""
-        return files.call.name in self.transport.list_directory(files.directory)
+        """True if the call file of ``files`` is there; OSError if that cannot be known."""
+        if not self.remote:
+            return files.call.exists()
+        result = self.transport.run(['test', '-f', str(files.call)])
+        if result.returncode is None:
+            raise ConnectionError(f'cannot look for {files.call}: {result.stderr.strip()}')
+        return result.ok
 
     def remove(self, paths: Sequence[pathlib.Path]) -> None:
         """Remove ``paths`` (files; missing ones are no error), in one round trip over SSH."""
