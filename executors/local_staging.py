@@ -9,20 +9,15 @@ process exists; `StagingPlan.finish` (stage-out per the flags, then cleanup per
 (`run_after_job`) so that a large copy holds up neither the reaper nor other jobs' ends, and
 before the job is reported final: its final status is the one `finish` returns.
 
-The semantics are those of the batch job body (``psij/batch/job_body.mustache``): COPY is
-``cp -R -T`` (a directory is merged into an existing one, symbolic links are copied as links),
-LINK a symbolic link to the absolute source replacing what is at the target (never a
-directory), MOVE ``mv -T``; the target's missing parent directories are made; a missing source
-is an error unless the entry has ``IF_PRESENT``. Stage-in stops at the first failure; stage-out
-tries every entry. Cleanup removes a path only if its parent directories, resolved, are inside
-the job's directory.
+The file operations are those of `psij.local_file_staging` (the semantics of the batch job
+body: COPY ``cp -R -T``, LINK a symbolic link to the absolute source, MOVE ``mv -T``); a
+missing source is an error unless the entry has ``IF_PRESENT``. Stage-in stops at the first
+failure; stage-out tries every entry. Cleanup removes a path only if its parent directories,
+resolved, are inside the job's directory.
 """
 
-import errno
 import logging
 import os
-import secrets
-import shutil
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -33,6 +28,7 @@ from psij.job import Job
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.local_file_staging import remove_inside, transfer
 from psij.staging import URI, StageOutFlags, StagingMode
 
 logger = logging.getLogger('psij.executors.local')
@@ -57,7 +53,7 @@ class Transfer:
     def run(self) -> Optional[str]:
         """Stage this entry; None, or the error message naming the file."""
         try:
-            _transfer(self.mode, self.source, self.target, self.optional)
+            transfer(self.mode, self.source, self.target, self.optional)
         except OSError as error:  # shutil.Error (copytree's list of failures) is one too
             return f'{self.message}: {_reason(error)}'
         return None
@@ -167,84 +163,12 @@ def _reason(error: OSError) -> str:
     return str(error)
 
 
-# --- the file operations ----------------------------------------------------------------------
-
-
-def _is_directory(path: str) -> bool:
-    return os.path.isdir(path) and not os.path.islink(path)
-
-
-def _transfer(mode: StagingMode, source: str, target: str, optional: bool) -> None:
-    if not os.path.lexists(source):
-        if optional:
-            return
-        raise FileNotFoundError(errno.ENOENT, 'no such file or directory', source)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if mode is StagingMode.LINK:
-        _link(source, target)
-    elif mode is StagingMode.MOVE:
-        _move(source, target)
-    else:
-        _copy(source, target)
-
-
-def _copy(source: str, target: str) -> None:
-    if os.path.islink(source):
-        _link(os.readlink(source), target)
-    elif os.path.isdir(source):
-        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-    else:
-        # copyfile, not copy: a directory at the target is an error (cp -T), not a
-        # destination to copy into.
-        shutil.copyfile(source, target)
-        shutil.copymode(source, target)
-
-
-def _link(points_to: str, target: str) -> None:
-    """Make ``target`` a symbolic link to ``points_to``, replacing a file or link there in one
-    step (rename refuses to replace a directory)."""
-    temporary = os.path.join(os.path.dirname(target),
-                             f'.{os.path.basename(target)}.psij-{secrets.token_hex(4)}')
-    os.symlink(points_to, temporary)
-    try:
-        if _is_directory(target):
-            raise IsADirectoryError(errno.EISDIR, 'a directory is in the way', target)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _move(source: str, target: str) -> None:
-    try:
-        os.rename(source, target)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        # Another file system: copy, then remove the source only once the copy is whole.
-        _copy(source, target)
-        if _is_directory(source):
-            shutil.rmtree(source)
-        else:
-            os.unlink(source)
-
-
 def _clean(directory: str, path: str) -> Optional[str]:
     """Remove ``path`` (relative: to ``directory``) unless, its parent directories resolved,
     it is outside ``directory``; None, or what went wrong."""
-    full = os.path.normpath(os.path.join(directory, path))
-    top = os.path.realpath(directory)
-    parent = os.path.realpath(os.path.dirname(full))
-    if not (parent + os.sep).startswith(top.rstrip(os.sep) + os.sep):
-        return f"JobSpec.cleanup: {path!r} is outside the job's directory; left alone"
-    victim = os.path.join(parent, os.path.basename(full))
     try:
-        if _is_directory(victim):
-            shutil.rmtree(victim)
-        else:
-            os.unlink(victim)
-    except FileNotFoundError:
-        pass
+        if not remove_inside(directory, path):
+            return f"JobSpec.cleanup: {path!r} is outside the job's directory; left alone"
     except OSError as error:
         return f'JobSpec.cleanup: cannot remove {path!r}: {_reason(error)}'
     return None

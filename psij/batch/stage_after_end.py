@@ -7,8 +7,9 @@ Two things the job script cannot do:
   (`psij.batch.staging_plan`); a moved stage-out at a mapped place is removed there once it
   arrived;
 - after a cancel (the scheduler kills the script), stage out the ``ON_CANCEL`` entries from
-  the job's directory and clean up with ``ON_CANCEL`` in ``cleanup_flags``: a plain copy,
-  link or move on this machine, through the master over SSH. For a job not seen running
+  the job's directory and clean up with ``ON_CANCEL`` in ``cleanup_flags``: a copy, link or
+  move on this machine (`psij.local_file_staging`, the job script's semantics), through the
+  master over SSH. For a job not seen running
   (canceled in the queue, most likely: nothing in its directory) a missing source is no
   error, as with ``IF_PRESENT``;
 - after a job that started and ended FAILED without its exit-code marker (its script was
@@ -26,8 +27,6 @@ message says where).
 import concurrent.futures
 import logging
 import os
-import pathlib
-import shutil
 import threading
 import time
 from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
@@ -37,6 +36,7 @@ from psij.batch.job_files import settle
 from psij.batch.staging_plan import StagedOut, StagingPlan
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.local_file_staging import remove_inside, transfer
 from psij.staging import StageOutFlags, StagingMode
 from psij.transport import Transport
 
@@ -179,21 +179,7 @@ def _place_locally(plan: StagingPlan, out: StagedOut, started: bool,
         return (f'JobSpec.stage_out ({label}): cannot {verb} {str(out.entry.source)!r} to '
                 f'{target!r}: no such file or directory')
     try:
-        os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
-        if out.entry.mode == StagingMode.LINK:
-            if os.path.islink(target) or os.path.isfile(target):
-                os.unlink(target)
-            os.symlink(os.path.abspath(source), target)
-        elif out.entry.mode == StagingMode.MOVE:
-            if os.path.isdir(target) and os.path.isdir(source):
-                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-                shutil.rmtree(source)
-            else:
-                shutil.move(source, target)
-        elif os.path.isdir(source) and not os.path.islink(source):
-            shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, target, follow_symlinks=False)
+        transfer(out.entry.mode, source, target)
     except OSError as error:
         return (f'JobSpec.stage_out ({label}): cannot {verb} {str(out.entry.source)!r} to '
                 f'{target!r}: {error}')
@@ -202,20 +188,15 @@ def _place_locally(plan: StagingPlan, out: StagedOut, started: bool,
 
 def clean_locally(directory: str, paths: Sequence[str]) -> List[str]:
     """Remove those of ``paths`` (relative to ``directory``, or absolute) whose parent,
-    resolved, is inside ``directory``; a line for each one left alone."""
+    resolved, is inside ``directory`` (`psij.local_file_staging.remove_inside`); a line for
+    each one left alone or that could not be removed."""
     said: List[str] = []
-    top = os.path.realpath(directory)
     for path in paths:
-        full = pathlib.Path(directory, path)
-        parent = os.path.realpath(full.parent)
-        if not (parent + os.sep).startswith(top + os.sep):
-            said.append(f'psij: cleanup: {path} is outside the job directory; left alone')
-            continue
-        victim = os.path.join(parent, full.name)
-        if os.path.isdir(victim) and not os.path.islink(victim):
-            shutil.rmtree(victim, ignore_errors=True)
-        elif os.path.lexists(victim):
-            os.unlink(victim)
+        try:
+            if not remove_inside(directory, path):
+                said.append(f'psij: cleanup: {path} is outside the job directory; left alone')
+        except OSError as error:
+            said.append(f'psij: cleanup: cannot remove {path}: {error}')
     return said
 
 
