@@ -3,7 +3,6 @@ tasks' states and exit codes, placement by cores, cancels, an allocation cancele
 its tasks, the submitting process killed and another attaching, idle allocations ending,
 and bad inputs. About 40 s in all."""
 
-import json
 import pathlib
 import time
 from typing import Any, Dict, Iterator, List
@@ -66,8 +65,8 @@ def test_mixed_core_counts_all_end_with_their_exit_codes(pilot: PilotJobExecutor
     assert all(runs[task_id(job)] == ['1 start', '1 end'] for job in jobs)
     records = pilot.pilot.allocations.records()
     assert len(records) == 2  # max_allocations, never more
-    used = {json.loads((pilot.pilot.directory.done / f'{task_id(job)}.ec').read_text())[
-        'allocation'] for job in jobs}
+    used = {str(job.status.metadata['allocation']) for job in jobs
+            if job.status.metadata is not None}
     assert used == set(records)
 
 
@@ -107,7 +106,7 @@ def test_cancel_of_a_queued_and_of_a_running_task(pilot: PilotJobExecutor) -> No
     active.cancel()
     assert queued.wait(timeout=10) is not None and queued.status.state == JobState.CANCELED
     assert active.wait(timeout=10) is not None and active.status.state == JobState.CANCELED
-    assert pilot.pilot.directory.result(task_id(queued)) is not None
+    assert pilot.pilot.outcomes.results[task_id(queued)]['state'] == 'CANCELED'
     for job in running:
         job.cancel()
     wait_all(running, 15)

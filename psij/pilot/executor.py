@@ -28,6 +28,7 @@ from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.pilot.allocations import Allocations
 from psij.pilot.config import PilotExecutorConfig
+from psij.pilot.outcomes import ResultReader
 from psij.pilot.task_queue import PilotDirectory, TaskRequest
 from psij.poller import get_poller
 from psij.resource_spec import ResourceSpecV1
@@ -76,6 +77,7 @@ class _Pilot:
         self.directory.ensure()
         self.allocations = Allocations(config, self.directory, self.wake)
         self.tasks: Dict[str, Job] = {}
+        self.outcomes = ResultReader(self.directory.done)
         self.lock = threading.Lock()
         self._counter = 0
         self._records_looked_at = 0.0
@@ -120,16 +122,16 @@ class _Pilot:
         return None
 
     def _update(self, open_tasks: List[Tuple[str, Job]]) -> None:
-        finished = self.directory.finished_ids()
+        self.outcomes.refresh()
+        finished = self.outcomes.results
         claimed = None
         for task_id, job in open_tasks:
-            if task_id in finished:
-                result = self.directory.result(task_id)
-                if result is not None:
-                    job._set_status(status_of(result))
-                    with self.lock:
-                        self.tasks.pop(task_id, None)
-                    continue
+            result = finished.get(task_id)
+            if result is not None:
+                job._set_status(status_of(result))
+                with self.lock:
+                    self.tasks.pop(task_id, None)
+                continue
             if job.status.state == JobState.QUEUED:
                 if claimed is None:
                     claimed = {entry.task_id for _, _, entry in self.directory.claims()}

@@ -13,8 +13,8 @@ from psij.resource_packing import DEFAULT_MAX_PASSES, Request, Resources, plan, 
 
 
 def needs_of(request: TaskRequest) -> Resources:
-    """A task's request as `psij.resource_packing` counts it."""
-    return Resources(request.cores, request.gpus, request.memory)
+    """A task's request as `psij.resource_packing` counts it (the same value)."""
+    return request
 
 
 class Placer:
@@ -23,16 +23,31 @@ class Placer:
     def __init__(self, total: Resources, max_passes: int = DEFAULT_MAX_PASSES) -> None:
         self.total = total
         self.max_passes = max_passes
-        self._passes: Dict[str, int] = {}
+        # Per queue file name: its request as last planned (with its pass count), or None
+        # for a task this node can never hold. Dropped once a plan no longer sees it.
+        self._known: Dict[str, Request | None] = {}
 
     def choose(self, waiting: Sequence[QueueEntry], free: Resources) -> List[QueueEntry]:
         """The entries of ``waiting`` (oldest first) to start now with ``free`` left."""
-        fitting = [entry for entry in waiting
-                   if refusal(needs_of(entry.request), self.total) is None]
-        by_name = {entry.file_name: entry for entry in fitting}
-        result = plan([Request(entry.file_name, needs_of(entry.request),
-                               self._passes.get(entry.file_name, 0)) for entry in fitting],
-                      free, self.max_passes)
-        self._passes = {request.key: request.passes for request in result.waiting
-                        if request.passes}
+        known: Dict[str, Request | None] = {}
+        requests: List[Request] = []
+        by_name: Dict[str, QueueEntry] = {}
+        for entry in waiting:
+            name = entry.file_name
+            if name in self._known:
+                request = self._known[name]
+            elif refusal(entry.request, self.total) is None:
+                request = Request(name, entry.request)
+            else:
+                request = None
+            known[name] = request
+            if request is not None:
+                requests.append(request)
+                by_name[name] = entry
+        result = plan(requests, free, self.max_passes)
+        for request in result.waiting:
+            known[request.key] = request
+        for key in result.start:
+            known.pop(key, None)
+        self._known = known
         return [by_name[key] for key in result.start]

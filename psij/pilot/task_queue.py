@@ -6,7 +6,7 @@ only channel between the submitting processes and the workers; there is no serve
     queue/<task>~<cores>~<gpus>~<memory>.task   waiting; JSON: id, attempt, spec
     claimed/<allocation>/<worker>/<same name>    taken by a worker (one atomic rename)
     ended/<allocation>/...                       an ended allocation's claims, being released
-    done/<task>.ec                               the outcome (JSON), written once, atomically
+    done/                                        outcomes (`psij.pilot.outcomes`)
     cancel/<task>                                a cancel asked for (by any process)
     allocations/<allocation>.json                an allocation's record (see `allocations`)
 
@@ -25,19 +25,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+from psij.pilot.outcomes import RESULT_SUFFIX, ResultLog, ResultReader
 from psij.private_directories import make_private_directory
+from psij.resource_packing import Resources
 
 TASK_SUFFIX = '.task'
-RESULT_SUFFIX = '.ec'
 
 
-@dataclass(frozen=True)
-class TaskRequest:
-    """What one task needs of a node: cores, GPUs and bytes of memory."""
-
-    cores: int
-    gpus: int = 0
-    memory: int = 0
+#: What one task needs of a node: cores, GPUs and bytes of memory (the placement's own type,
+#: so that a listing goes to `psij.resource_packing` without a conversion).
+TaskRequest = Resources
 
 
 @dataclass(frozen=True)
@@ -167,13 +164,15 @@ class PilotDirectory:
                 return [], []  # no claim was ever made, or released already
         requeued: List[str] = []
         failed: List[str] = []
+        reader = ResultReader(self.done)
+        reader.refresh()
         for worker in _names(held):
             for name in _names(held / worker):
                 entry = parse_entry_name(name)
                 path = held / worker / name
                 if entry is None:
                     continue
-                if not (self.done / f'{entry.task_id}{RESULT_SUFFIX}').exists():
+                if entry.task_id not in reader.results:
                     document = self.read_task(path)
                     attempt = int(document.get('attempt', 1))
                     history = list(document.get('history', []))
@@ -197,24 +196,14 @@ class PilotDirectory:
 
     # --- results and cancels -------------------------------------------------------------
 
+    def result_log(self, allocation: str, worker: str) -> ResultLog:
+        """A worker's log of outcomes (see `psij.pilot.outcomes`)."""
+        return ResultLog(self.done, allocation, worker)
+
     def write_result(self, task_id: str, result: Dict[str, Any]) -> None:
-        """Record a task's outcome (state, exit_code, message, attempt...)."""
+        """Record an outcome decided outside a worker (state, exit_code, message...)."""
         result.setdefault('time', time.time())
         _write_atomically(self.done / f'{task_id}{RESULT_SUFFIX}', json.dumps(result))
-
-    def result(self, task_id: str) -> Optional[Dict[str, Any]]:
-        """A task's outcome, or None if it has none yet."""
-        try:
-            with open(self.done / f'{task_id}{RESULT_SUFFIX}') as stream:
-                document: Dict[str, Any] = json.load(stream)
-        except FileNotFoundError:
-            return None
-        return document
-
-    def finished_ids(self) -> Set[str]:
-        """The ids of every task with an outcome."""
-        return {name[:-len(RESULT_SUFFIX)] for name in _names(self.done)
-                if name.endswith(RESULT_SUFFIX) and not name.startswith('.')}
 
     def request_cancel(self, task_id: str) -> None:
         """Leave a cancel mark for whichever worker holds the task."""
@@ -244,8 +233,10 @@ class PilotDirectory:
     def locate(self, task_id: str) -> Optional[str]:
         """Where a task is: 'done', 'claimed', 'queue', or None if this pilot has no such
         task (looked up in that order, then once more: a task moves while we look)."""
+        reader = ResultReader(self.done)
         for _ in range(2):
-            if (self.done / f'{task_id}{RESULT_SUFFIX}').exists():
+            reader.refresh()
+            if task_id in reader.results:
                 return 'done'
             if any(entry.task_id == task_id for _, _, entry in self.claims()):
                 return 'claimed'

@@ -44,6 +44,8 @@ logger = logging.getLogger('psij.pilot.worker')
 SIGNAL_GRACE = 2.0
 #: The longest a worker with free room goes without listing the queue again.
 RELIST_INTERVAL = 1.0
+#: How many of the oldest waiting tasks one placement looks at (backfill reaches this far).
+LOOKAHEAD = 64
 
 
 class _Running:
@@ -71,6 +73,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.claims = directory.worker_directory(allocation, name)
         self.ended_marker = directory.allocations / f'{allocation}.ended'
+        self.results = directory.result_log(allocation, name)
         work = directory.root / 'workers' / allocation / name
         make_private_directory(work)
         self.executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=work))
@@ -107,7 +110,7 @@ class Worker:
 
     def run(self) -> int:
         """Claim and run tasks until idle for ``idle_timeout`` or stopped; the exit code."""
-        queue: List[QueueEntry] = []
+        queue: Deque[QueueEntry] = collections.deque()
         listed = 0.0
         idle_since = time.monotonic()
         while not self.stopping:
@@ -115,10 +118,10 @@ class Worker:
             self._apply_cancels()
             now = time.monotonic()
             if self._has_room() and (not queue or now - listed > RELIST_INTERVAL):
-                queue = self.directory.queued()
+                queue = collections.deque(self.directory.queued())
                 listed = now
             if queue and self._has_room():
-                queue = self._start_some(queue)
+                self._start_some(queue)
             if self.running or self.held or queue:
                 idle_since = now
             elif now - idle_since >= self.idle_timeout:
@@ -134,22 +137,24 @@ class Worker:
     def _has_room(self) -> bool:
         return self.free.cores > 0
 
-    def _start_some(self, queue: List[QueueEntry]) -> List[QueueEntry]:
-        """Start what fits; returns the listing without what was taken (by us or others)."""
+    def _start_some(self, queue: Deque[QueueEntry]) -> None:
+        """Start what fits of the oldest `LOOKAHEAD` entries of ``queue``, and take out of
+        it what was taken (by us or by others)."""
         if self.ended_marker.exists():
             # Taken as never started (see psij.pilot.allocations): claim nothing, end.
             logger.warning('allocation %s is recorded as ended: worker %s ends',
                            self.allocation, self.name)
             self.stopping = True
-            return []
-        chosen = self.placer.choose(queue, self.free)
+            queue.clear()
+            return
+        window = [queue.popleft() for _ in range(min(LOOKAHEAD, len(queue)))]
         gone = set()
-        for entry in chosen:
+        for entry in self.placer.choose(window, self.free):
             gone.add(entry.file_name)
             path = self.directory.claim(entry, self.claims)
             if path is not None:
                 self._start(entry, path)
-        return [entry for entry in queue if entry.file_name not in gone]
+        queue.extendleft(reversed([entry for entry in window if entry.file_name not in gone]))
 
     def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
         document = self.directory.read_task(path)
@@ -202,7 +207,8 @@ class Worker:
     def _write(self, task_id: str, attempt: int, path: pathlib.Path,
                result: Dict[str, Any]) -> None:
         result.update(attempt=attempt, allocation=self.allocation, worker=self.name)
-        self.directory.write_result(task_id, result)
+        result.setdefault('time', time.time())
+        self.results.append(task_id, result)
         os.unlink(path)  # after the outcome: a claim without an outcome is requeued
 
     def _apply_cancels(self) -> None:

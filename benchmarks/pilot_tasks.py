@@ -1,0 +1,149 @@
+"""10,000 tasks of ``/bin/true`` through one pilot allocation on the real Slurm, next to the
+same tasks as a Slurm job array and as a plain local loop (issue 18's speed section).
+
+Run by hand (never part of the test suite) on a machine with a working Slurm:
+
+    .venv/bin/python benchmarks/pilot_tasks.py [--tasks 10000] [--cores 2]
+        [--array-elements 10000] [--json]
+
+``sbatch``, ``squeue``, ``sacct`` and ``scancel`` go through the logging wrappers of
+`command_log`, so the scheduler commands are counted from outside psij. In one run, one after
+the other:
+
+* floor: ``subprocess.Popen`` + ``wait`` of N ``/bin/true``, ``--cores`` at a time, in this
+  process: what running the tasks costs with no scheduling at all;
+* pilot: a `PilotJobExecutor` on ``slurm`` (one allocation of ``--cores`` cores,
+  ``max_allocations=1``), N tasks submitted, every one waited for. Measured: the submission
+  loop, end to end (first submit to last task final here), the time inside the allocation
+  (its worker's start to the last task's outcome written), and from that the time per task
+  per core, less the floor's: the pilot's overhead per task;
+* array: ``submit_array(JobArray(JobSpec('/bin/true'), M))`` on ``slurm``, every element
+  waited for (``--array-elements 0`` leaves it out).
+
+Every Slurm job is named after this process and canceled by name at the end.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from command_log import CommandLog
+
+from psij import Job, JobArray, JobExecutor, JobSpec
+from psij.batch import BatchSchedulerExecutorConfig
+from psij.pilot import PilotExecutorConfig, PilotJobExecutor
+
+NAME = f'bench{os.getpid()}'
+
+
+def run_floor(tasks: int, cores: int) -> Dict[str, Any]:
+    """N /bin/true, ``cores`` at a time, with Popen."""
+    started = time.monotonic()
+    running: List[subprocess.Popen[bytes]] = []
+    for _ in range(tasks):
+        if len(running) >= cores:
+            running.pop(0).wait()
+        running.append(subprocess.Popen(['/bin/true']))
+    for process in running:
+        process.wait()
+    wall = time.monotonic() - started
+    return {'side': 'floor', 'tasks': tasks, 'wall_s': wall,
+            'per_task_core_ms': wall * cores / tasks * 1000}
+
+
+def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog) -> Dict[str, Any]:
+    """N /bin/true through one allocation of ``cores`` cores."""
+    config = PilotExecutorConfig(
+        executor='slurm', name=NAME, cores_per_node=cores, max_allocations=1,
+        idle_timeout=5, duration=1800, work_directory=work,
+        provider_config=BatchSchedulerExecutorConfig(work_directory=work,
+                                                     queue_polling_interval=5.0))
+    executor = PilotJobExecutor(config=config)
+    jobs = [Job(JobSpec('/bin/true')) for _ in range(tasks)]
+    wall_start = time.time()
+    started = time.monotonic()
+    for job in jobs:
+        executor.submit(job)
+    submitted = time.monotonic() - started
+    for job in jobs:
+        job.wait()
+    end_to_end = time.monotonic() - started
+    states: Dict[str, int] = {}
+    for job in jobs:
+        states[job.status.state.value] = states.get(job.status.state.value, 0) + 1
+    directory = executor.pilot.directory
+    workers = [json.loads(path.read_text())
+               for path in (directory.root / 'workers').glob('*/*.json')]
+    worker_start = min(float(worker['started']) for worker in workers)
+    executor.pilot.outcomes.refresh()
+    last_outcome = max(float(result['time'])
+                       for result in executor.pilot.outcomes.results.values())
+    inside = last_outcome - worker_start
+    return {'side': 'pilot', 'tasks': tasks, 'cores': cores, 'submit_s': submitted,
+            'end_to_end_s': end_to_end, 'in_allocation_s': inside,
+            'per_task_core_ms': inside * cores / tasks * 1000,
+            'sbatch': len(log.calls('sbatch', wall_start)),
+            'allocations': len(executor.pilot.allocations.records()), 'states': states}
+
+
+def run_array(elements: int, work: Path, log: CommandLog) -> Dict[str, Any]:
+    """M /bin/true as psij job arrays on slurm."""
+    executor = JobExecutor.get_instance('slurm', config=BatchSchedulerExecutorConfig(
+        work_directory=work))
+    array = JobArray(JobSpec('/bin/true', name=f'pilot-{NAME}'), elements)
+    wall_start = time.time()
+    started = time.monotonic()
+    executor.submit_array(array)
+    submitted = time.monotonic() - started
+    for job in array.jobs:
+        job.wait()
+    end_to_end = time.monotonic() - started
+    states: Dict[str, int] = {}
+    for job in array.jobs:
+        states[job.status.state.value] = states.get(job.status.state.value, 0) + 1
+    return {'side': 'array', 'tasks': elements, 'submit_s': submitted,
+            'end_to_end_s': end_to_end, 'per_task_ms': end_to_end / elements * 1000,
+            'sbatch': len(log.calls('sbatch', wall_start)), 'states': states}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--tasks', type=int, default=10000)
+    parser.add_argument('--cores', type=int, default=2)
+    parser.add_argument('--array-elements', type=int, default=10000)
+    parser.add_argument('--json', action='store_true')
+    args = parser.parse_args()
+    results: List[Dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix='pilot-bench-', dir=Path.home()) as scratch:
+        log = CommandLog(Path(scratch), ['sbatch', 'squeue', 'sacct', 'scancel'])
+        try:
+            for side in ('floor', 'pilot', 'array'):
+                print(f'[{time.strftime("%H:%M:%S")}] {side}', file=sys.stderr, flush=True)
+                if side == 'floor':
+                    results.append(run_floor(args.tasks, args.cores))
+                elif side == 'pilot':
+                    results.append(run_pilot(args.tasks, args.cores,
+                                             Path(scratch) / 'pilot', log))
+                elif args.array_elements:
+                    results.append(run_array(args.array_elements, Path(scratch) / 'array',
+                                             log))
+        finally:
+            subprocess.run(['scancel', f'--name=pilot-{NAME}'], capture_output=True)
+    floor = results[0]['per_task_core_ms']
+    results[1]['overhead_per_task_ms'] = results[1]['per_task_core_ms'] - floor
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for result in results:
+        print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
+                        f'{key}={value}' for key, value in result.items()))
+
+
+if __name__ == '__main__':
+    main()
