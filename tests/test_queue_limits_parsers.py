@@ -100,3 +100,10 @@ def test_a_failed_or_garbled_command_is_a_status_command_error(
             command, 1, '', 'error: Unable to contact the controller\n'))
     with pytest.raises(StatusCommandError, match='not a'):
         scheduler.parse_queue_limits(CommandResult(command, 0, 'garbage=1 x\n', ''))
+
+
+def test_slurms_torque_wrapper_lists_the_partitions_without_limits() -> None:
+    # Torque's executor over Slurm's qstat wrapper (tests/test_torque_slurm_wrappers.py):
+    # tab-indented attributes, no resources_max: both partitions, nothing to refuse.
+    queues = Torque().parse_queue_limits(captured(Torque(), 'slurm-torque-wrapper-qstat-Qf'))
+    assert queues.limits == {'debug': QueueLimits(), 'short': QueueLimits()}
