@@ -19,6 +19,7 @@ from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.info_commands import executors_command, spec_command
 from psij.cli.job_commands import cancel_command, list_command, status_command, wait_command
 from psij.cli.parser import TAKES_COMMAND, build_parser, resolve_executor_defaults
+from psij.cli.pilot_commands import pilot_command
 from psij.cli.profile_input import apply_profile
 from psij.cli.queue_commands import queues_command
 from psij.cli.submission_commands import run_command, submit_command
@@ -38,6 +39,7 @@ _HANDLERS: Dict[str, Handler] = {
     'config': config_show_command,
     'profiles': profiles_command,
     'queues': queues_command,
+    'pilot': pilot_command,
 }
 
 DEBUG_VARIABLE = 'PSIJ_CLI_DEBUG'
