@@ -68,8 +68,8 @@ def pilot_status(root: pathlib.Path, name: str) -> PilotStatus:
     if not directory.queue.is_dir():
         raise ValueError(f'no pilot {name!r} at {root} (its queue directory is missing)')
     busy: Dict[str, Dict[str, List[int]]] = {}
-    for allocation, worker, entry in directory.claims():
-        busy.setdefault(allocation, {}).setdefault(worker, []).append(entry.request.cores)
+    for allocation, holder, entry in directory.claims():
+        busy.setdefault(allocation, {}).setdefault(holder, []).append(entry.request.cores)
     allocations: List[AllocationStatus] = []
     for path in sorted(directory.allocations.glob('*.json')):
         record = _read(path)
