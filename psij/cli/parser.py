@@ -242,6 +242,8 @@ def build_parser() -> CliParser:
     add_campaign_parsers(subcommands, output, executor)
     from psij.cli.queue_commands import add_queue_parsers  # it imports this module
     add_queue_parsers(subcommands, profile, executor, output)
+    from psij.cli.pilot_commands import add_pilot_parsers
+    add_pilot_parsers(subcommands, output)
     return parser
 
 
