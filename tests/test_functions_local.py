@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import timedelta
 from typing import Iterator
 
 import function_jobs as jobs
@@ -17,6 +18,7 @@ import pytest
 from psij.executors.local import LocalJobExecutorConfig
 
 from psij import JobExecutorConfig, JobSpec, JobState
+from psij.configuration import ConfigFile, load
 from psij.functions import (
     CallNotPicklable,
     FunctionExecutor,
@@ -312,3 +314,28 @@ def test_old_files_are_pruned_after_the_retention(work_dir: pathlib.Path,
     assert functions.prune() == 0 and call.exists()
     release.touch()
     assert future.result(timeout=WAIT) == 1
+
+
+def test_a_profile_makes_the_executor_and_fills_the_base_spec(
+        work_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    config_file = tmp_path / 'config.toml'
+    config_file.write_text(textwrap.dedent(f'''
+        [profile.sweep]
+        executor = "local"
+        work_directory = "{work_dir}"
+        max_in_flight = 2
+
+        [profile.sweep.attributes]
+        duration = "00:05:00"
+    '''))
+    profile = load([ConfigFile('extra', config_file, required=True)]).profile('sweep')
+    with FunctionExecutor(profile, spec=JobSpec(environment={'PSIJ_TEST_GREETING': 'hi'})) as fx:
+        assert fx.directory == work_dir / 'functions'
+        assert isinstance(fx.executor.config, LocalJobExecutorConfig)
+        assert fx.executor.config.max_in_flight == 2
+        future = fx.submit(jobs.variable, 'PSIJ_TEST_GREETING')
+        assert future.result(timeout=WAIT) == 'hi'
+        assert future.job.spec is not None
+        assert future.job.spec.attributes.duration == timedelta(minutes=5)
+    with pytest.raises(ValueError, match="a profile \\('sweep'\\) makes its own"):
+        FunctionExecutor(profile, config=JobExecutorConfig(work_directory=work_dir))

@@ -23,6 +23,7 @@ import uuid
 from concurrent.futures import Executor
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Set, TypeVar, Union
 
+from psij.configuration.profile import Profile
 from psij.functions.calls import CallFiles, call_file_text, pickle_call, pickle_function
 from psij.functions.future import FunctionFuture, JobCalls
 from psij.functions.recorded_job import RecordedJob, recorded_array
@@ -68,8 +69,9 @@ def _check_base_spec(spec: Optional[JobSpec]) -> JobSpec:
 class FunctionExecutor(Executor):
     """Runs Python functions as psij jobs, with the `concurrent.futures` interface.
 
-    :param executor: the psij executor: a name (``'local'``, ``'slurm'``...) or a
-        `JobExecutor` already made.
+    :param executor: the psij executor: a name (``'local'``, ``'slurm'``...), a
+        `JobExecutor` already made, or a `psij.configuration.Profile` (its executor, url and
+        settings make the executor, and it fills the base spec as `Profile.fill` does).
     :param url: with a name: the executor's url; over SSH (``ssh://host``) the files are
         written and read on that host, over the executor's one shared connection.
     :param config: with a name: the executor's config (its ``work_directory`` holds the call
@@ -88,7 +90,7 @@ class FunctionExecutor(Executor):
         removed (None: the executor config's ``file_retention``, else 30 days).
     """
 
-    def __init__(self, executor: Union[str, JobExecutor] = 'local', *,
+    def __init__(self, executor: Union[str, JobExecutor, Profile] = 'local', *,
                  url: Optional[str] = None, config: Optional[JobExecutorConfig] = None,
                  spec: Optional[JobSpec] = None, python: Optional[str] = None,
                  throttle: Optional[int] = None, keep_files: bool = False,
@@ -100,10 +102,17 @@ class FunctionExecutor(Executor):
             self.executor = executor
         elif isinstance(executor, str):
             self.executor = JobExecutor.get_instance(executor, url=url, config=config)
+        elif isinstance(executor, Profile):
+            if config is not None:
+                raise ValueError('FunctionExecutor: give config only with an executor name; a '
+                                 f'profile ({executor.name!r}) makes its own')
+            self.executor = executor.executor(url=url)
         else:
-            raise TypeError('FunctionExecutor.executor must be an executor name or a '
-                            f'JobExecutor, not {type(executor).__name__}')
+            raise TypeError('FunctionExecutor.executor must be an executor name, a JobExecutor '
+                            f'or a psij.configuration.Profile, not {type(executor).__name__}')
         self.spec = _check_base_spec(spec)
+        if isinstance(executor, Profile):
+            self.spec = executor.fill(copy.deepcopy(self.spec))
         if python is not None and (not isinstance(python, str) or not python):
             raise ValueError(f'FunctionExecutor.python must be a non-empty path or command '
                              f'name, not {python!r}')
