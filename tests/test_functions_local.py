@@ -144,6 +144,17 @@ def test_cancel_of_a_pending_future(work_dir: pathlib.Path, tmp_path: pathlib.Pa
             pending.result()
 
 
+def test_map_honours_the_cap_on_jobs_in_flight(work_dir: pathlib.Path,
+                                               tmp_path: pathlib.Path) -> None:
+    config = LocalJobExecutorConfig(work_directory=work_dir, max_in_flight=2)
+    with FunctionExecutor('local', config=config) as functions:
+        futures = functions.map_futures(jobs.running_together, [str(tmp_path)] * 6, range(6))
+        assert len({id(future.job.array) for future in futures}) == 1
+        together = [future.result(timeout=WAIT) for future in futures]
+    assert max(together) <= 2, together
+    assert max(together) == 2, f'never two at once: {together}'
+
+
 def test_shutdown_cancels_the_calls_not_started(work_dir: pathlib.Path,
                                                 tmp_path: pathlib.Path) -> None:
     release = tmp_path / 'release'
