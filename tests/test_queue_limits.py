@@ -248,3 +248,26 @@ def test_config_show_lists_the_sites(tmp_path: pathlib.Path,
     shown = json.loads(capsys.readouterr().out)
     keys = {item['key']: item['line'] for item in shown['settings']}
     assert keys['site.cluster.queue.short.max_duration'] == 7
+
+
+_TOML_BAD = st.sampled_from(['0', '-3', 'true', '"many"', '1.5', '[1]', '"4Q"', '"25:61:00"',
+                             '{ a = 1 }'])
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=st.sampled_from(sorted(QUEUE_LIMIT_KEYS)), value=_TOML_BAD,
+       queue=st.sampled_from(['short', 'gpu-a100', 'q_1']))
+def test_any_bad_queue_value_in_a_file_names_file_line_and_key(
+        tmp_path_factory: pytest.TempPathFactory, key: str, value: str, queue: str) -> None:
+    good = {'max_memory': ['"4G"', '1.5'], 'min_duration': ['1.5'],
+            'max_duration': ['1.5']}.get(key, [])
+    if value in good:
+        return  # a value this key takes
+    path = tmp_path_factory.mktemp('c') / 'config.toml'
+    path.write_text(f'[site.c]\nexecutor = "slurm"\n\n[site.c.queue.{queue}]\n{key} = {value}\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load([ConfigFile('user', path)])
+    assert caught.value.key == f'site.c.queue.{queue}.{key}'
+    assert caught.value.line == 5 and caught.value.file == str(path)
+    # What is allowed: the schema's words, or the duration and size rules' own ("use ...").
+    assert 'must be' in str(caught.value) or '; use ' in str(caught.value), str(caught.value)

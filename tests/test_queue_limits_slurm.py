@@ -14,7 +14,7 @@ import pathlib
 import subprocess
 import uuid
 from datetime import timedelta
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from batch_helpers import final_status
@@ -68,7 +68,7 @@ def _job(tmp_path: pathlib.Path, queue: Optional[str] = None,
 # The config's limits for what Slurm's partitions here do not limit (on the default queue).
 CONFIG = {'debug': {'min_nodes': 1, 'max_cores': 4, 'max_gpus': 1, 'max_memory': '1G',
                     'min_duration': 60}}
-REFUSED = [
+REFUSED: List[Tuple[Optional[str], Dict[str, Any], str]] = [
     ('short', dict(node_count=2), 'ResourceSpecV1.node_count: the job asks for 2 nodes; '
      "queue 'short' allows at most 1 node (max_nodes, from the scheduler)"),
     ('short', dict(duration=timedelta(minutes=6)), 'JobAttributes.duration: the job asks for '
