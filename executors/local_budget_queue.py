@@ -107,7 +107,7 @@ class BudgetQueue:
         if why is not None:
             raise InvalidJobException(
                 f'JobSpec.resources: the job {why} of the local executor '
-                f'(LocalJobExecutorConfig: {self.budget.describe()})')
+                f'(LocalJobExecutorConfig: {self.budget.describe()}), so it could never start')
 
     def offer(self, job: Job) -> None:
         """Start ``job`` now if the plan lets it, else queue it (QUEUED, saying why)."""
@@ -211,6 +211,10 @@ class BudgetQueue:
         """The plan over others' waiting jobs and ``own``, in arrival order; also where each
         of others' entries is in ``state.waiting``."""
         others = {w.job_id: i for i, w in enumerate(state.waiting) if w.holder != self._me}
+        # Others count the passes of the jobs of ours they show too, when they pass them.
+        shown = {w.job_id: w.passes for w in state.waiting if w.holder == self._me}
+        for entry in own:
+            entry.passes = max(entry.passes, shown.get(entry.job.id, 0))
         timed: List[Tuple[float, Request]] = [
             (state.waiting[i].since, Request(key, state.waiting[i].needs,
                                              state.waiting[i].passes, own=False))

@@ -60,11 +60,17 @@ class Holder:
             return None
 
     def alive(self) -> bool:
-        """True while this very process exists (a later one with its pid does not count)."""
-        if not psutil.pid_exists(self.pid):
+        """True while this very process exists (a later one with its pid does not count) and
+        is not a zombie: a holder that has exited but is not reaped yet holds nothing."""
+        try:
+            process = psutil.Process(self.pid)
+            with process.oneshot():
+                return (abs(round(process.create_time(), 3) - self.created) < 0.05
+                        and process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:  # ZombieProcess too
             return False
-        current = Holder.of(self.pid)
-        return current is not None and abs(current.created - self.created) < 0.05
+        except psutil.AccessDenied:  # it exists: what it holds stays held
+            return True
 
 
 _this: Dict[int, Holder] = {}

@@ -116,13 +116,13 @@ class Plan:
 
 def refusal(needs: Resources, budget: Resources) -> Optional[str]:
     """None if ``needs`` fits into the whole ``budget``; otherwise why it never can, naming the
-    first field over the budget and the budget, e.g. ``'needs 4 cores; the budget has 2
-    (cores=2)'``."""
+    first field over the budget and the budget, e.g. ``'needs 4 cores, more than the whole
+    budget (cores=2)'``."""
     for name in _FIELDS:
         need, have = getattr(needs, name), getattr(budget, name)
         if need > have:
             unit = {'cores': 'cores', 'gpus': 'GPUs', 'memory': 'bytes of memory'}[name]
-            return f'needs {need} {unit}; the budget has {have} ({name}={have})'
+            return f'needs {need} {unit}, more than the whole budget ({name}={have})'
     return None
 
 
