@@ -62,7 +62,8 @@ def test_others_requests_get_room_but_are_not_started() -> None:
 
 def test_refusal_names_the_field_and_the_budget() -> None:
     assert refusal(Resources(2, 1, 10), Resources(2, 1, 10)) is None
-    assert refusal(Resources(4), Resources(2)) == 'needs 4 cores, more than the whole budget (cores=2)'
+    assert refusal(Resources(4), Resources(2)) == (
+        'needs 4 cores, more than the whole budget (cores=2)')
     message = refusal(Resources(1, gpus=2), Resources(8, gpus=1))
     assert message is not None and 'gpus=1' in message
     message = refusal(Resources(1, memory=2048), Resources(8, memory=1024))
