@@ -147,7 +147,8 @@ def test_submitted_job_outlives_a_killed_watcher_but_is_never_called_completed(
         work_dir: pathlib.Path, gate: pathlib.Path) -> None:
     native_id = _submit(work_dir, gated_command(gate, exit_code=0))
     watcher = parent_pid(int(native_id))
-    assert b'psij.cli.local_watcher' in pathlib.Path(f'/proc/{watcher}/cmdline').read_bytes()
+    assert b'psij.executors.local_watcher' in \
+        pathlib.Path(f'/proc/{watcher}/cmdline').read_bytes()
     os.kill(watcher, signal.SIGKILL)
     eventually(lambda: not process_exists(watcher), 'the watcher is gone')
     assert process_exists(int(native_id))

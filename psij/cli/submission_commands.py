@@ -11,12 +11,12 @@ from typing import Any, Dict, List, Optional
 from psij import serialize
 from psij.cli.executor_setup import check_launcher, open_executor
 from psij.cli.exit_status import CliError, ExitStatus, exit_status_of_job
-from psij.cli.local_submit import submit_detached
 from psij.cli.output import job_record, print_json, print_line, status_text
 from psij.cli.output_streaming import prepare_streaming
 from psij.cli.parser import executor_name
 from psij.cli.spec_input import build_spec
 from psij.exceptions import InvalidJobException, SubmitException
+from psij.executors.local_watcher_client import submit_detached
 from psij.job import Job
 from psij.job_executor import JobExecutor
 from psij.job_spec import JobSpec

@@ -1,5 +1,5 @@
 """``psij submit -e local``: hand the job to a watcher process that outlives ``psij submit``
-(see `psij.cli.local_watcher`): the running shared watcher if one answers, else a new one."""
+(see `psij.executors.local_watcher`): the running shared watcher if one answers, else a new one."""
 
 import json
 import os
@@ -10,14 +10,15 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from psij.executors.local_watcher_protocol import HELLO, socket_address, socket_path
+
 from psij import serialize
 from psij.cli.exit_status import CliError, ExitStatus
-from psij.cli.local_watcher_protocol import HELLO, socket_address, socket_path
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 
-WATCHER_MODULE = 'psij.cli.local_watcher'
+WATCHER_MODULE = 'psij.executors.local_watcher'
 #: How long a running watcher may take to greet; one that does not is passed over.
 HELLO_TIMEOUT = 10.0
 #: How long a watcher that greeted may take to submit the job and reply.

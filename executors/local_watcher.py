@@ -8,10 +8,10 @@ directory, for ``psij status``/``wait`` in any process.
 
 One watcher serves every ``psij submit`` of an executor and work directory while it runs
 (one Python process per job would cost ~25 MB each): ``psij submit`` first offers its job on
-the watcher's socket (`psij.cli.local_watcher_protocol.socket_path`), and starts a new
-watcher only when none answers. A new watcher is started as
-``python -m psij.cli.local_watcher`` in a new session, so that the terminal's Ctrl-C and
-hang-up do not reach it, and forks once more, so that it belongs to init (or the nearest
+the watcher's socket (`psij.executors.local_watcher_protocol.socket_path`), and starts a
+new watcher only when none answers. A new watcher is started as
+``python -m psij.executors.local_watcher`` in a new session, so that the terminal's Ctrl-C
+and hang-up do not reach it, and forks once more, so that it belongs to init (or the nearest
 subreaper) rather than to whoever ran ``psij submit``. It submits the job it was started for
 (the request on its stdin), replies on its stdout and points stdout at /dev/null (so that
 ``psij submit``, and whoever captures its output, see the end of it), then takes the socket,
@@ -19,9 +19,9 @@ unless a live watcher holds it (it then serves its own jobs only). It leaves
 `LINGER` seconds after its last job ended, giving up the socket first.
 
 Each job runs in the environment and directory of the ``psij submit`` that sent it
-(`psij.cli.local_watcher_protocol.as_submitted_from`); other process attributes (umask,
-limits) are the watcher's. If the watcher is killed, its jobs keep running but their outcome
-is unknown, as the local executor documents.
+(`psij.executors.local_watcher_protocol.as_submitted_from`); other process attributes
+(umask, limits) are the watcher's. If the watcher is killed, its jobs keep running but their
+outcome is unknown, as the local executor documents.
 """
 
 import contextlib
@@ -34,15 +34,16 @@ import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional
 
-from psij import serialize
-from psij.cli.exit_status import CliError, ExitStatus
-from psij.cli.local_watcher_protocol import (
+from psij.executors.local_watcher_protocol import (
     HELLO,
     as_submitted_from,
     lock_path,
     socket_address,
     socket_path,
 )
+
+from psij import serialize
+from psij.cli.exit_status import CliError, ExitStatus
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor import JobExecutor

@@ -1,5 +1,5 @@
 """What ``psij submit -e local`` and its watcher process agree on (see
-`psij.cli.local_watcher` for why the watcher exists).
+`psij.executors.local_watcher` for why the watcher exists).
 
 Messages are JSON objects, one per line:
 
@@ -19,6 +19,7 @@ import re
 from typing import Dict, Iterator, Optional, Union
 
 from psij.executors.local_staging import submitting_side_path
+
 from psij.job_spec import JobSpec
 from psij.staging import URI, StageIn, StageOut
 
