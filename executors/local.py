@@ -21,7 +21,9 @@ starts, out and cleanup after it is reaped, before the job is reported final.
 Limit: a job's exit code is recorded by the process that submitted it. If that process ends
 before the job does, nobody can learn the exit code any more; an attached job then ends
 FAILED with a message saying that its outcome is unknown (never a guessed COMPLETED), or
-CANCELED if a cancel mark says it was canceled.
+CANCELED if a cancel mark says it was canceled. ``LocalJobExecutorConfig(detached=True)``
+lifts it: the work directory's watcher process starts, holds and reaps the jobs
+(`psij.executors.local_detached`).
 """
 
 import errno
@@ -32,7 +34,7 @@ import subprocess
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import IO, Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Union
 
 from psij.batch.pieces import signal_name
 from psij.dependencies import check_submittable
@@ -49,6 +51,7 @@ from psij.poller import get_poller
 from psij.reaper import get_reaper
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 
+from .local_detached import DetachedJobs, check_detached
 from .local_process_tree import terminate_tree
 from .local_records import (
     ExitRecord,
@@ -58,6 +61,7 @@ from .local_records import (
     process_start_ticks,
 )
 from .local_staging import StagingPlan, plan_staging, run_after_job
+from .local_streams import open_streams
 
 logger = logging.getLogger('psij.executors.local')
 
@@ -105,14 +109,18 @@ class LocalJobExecutorConfig(JobExecutorConfig):
     :param max_in_flight: at most this many of the executor's jobs run at once (array elements
         count one each); the others wait, QUEUED, held by psij, and start as earlier ones end
         (None: no cap).
+    :param detached: the jobs are started and kept by the work directory's watcher process,
+        not this one, so they run, end and are recorded after this process has exited
+        (`psij.executors.local_detached`; docs: "Jobs that outlive their submitter").
     """
 
     def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
                  work_directory: Union[str, pathlib.Path, None] = None,
-                 max_in_flight: Optional[int] = None) -> None:
+                 max_in_flight: Optional[int] = None, detached: bool = False) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.max_in_flight = check_max_in_flight('LocalJobExecutorConfig.max_in_flight',
                                                  max_in_flight)
+        self.detached = check_detached('LocalJobExecutorConfig.detached', detached)
 
 
 class LocalJobExecutor(JobExecutor):
@@ -148,6 +156,7 @@ class LocalJobExecutor(JobExecutor):
         self._lock = threading.Lock()
         self._running: Dict[int, _RunningJob] = {}
         self._attached: Dict[int, _AttachedJob] = {}
+        self._detached = DetachedJobs(self, self._records)
         # Staging resolved at submit (relative paths against the submitter's directory then).
         self._staging: weakref.WeakKeyDictionary[Job, StagingPlan] = \
             weakref.WeakKeyDictionary()
@@ -164,6 +173,8 @@ class LocalJobExecutor(JobExecutor):
         `SubmitException` if the process could not be started.
         """
         spec = self._check_job(job)
+        if getattr(self.config, 'detached', False):
+            return self._detached.submit(job, spec)
         self._offer([job], [spec], self._gate.submit)
 
     def submit_array(self, array: JobArray) -> None:
@@ -174,6 +185,8 @@ class LocalJobExecutor(JobExecutor):
         cannot be started after that (its stdout cannot be opened) ends FAILED, saying why."""
         if not isinstance(array, JobArray):
             raise TypeError(f'submit_array() takes a JobArray, not {type(array).__name__}')
+        if getattr(self.config, 'detached', False):
+            raise InvalidJobException('submit_array() is not available with detached=True')
         specs: List[JobSpec] = []
         try:
             for job in array.jobs:
@@ -244,7 +257,7 @@ class LocalJobExecutor(JobExecutor):
             env[os.fsencode(key)] = os.fsencode(value)
         process_count = getattr(spec.resources, 'computed_process_count', 1)
         env[b'PSIJ_NODEFILE'] = os.fsencode(self._records.nodefile(process_count))
-        streams = _open_streams(spec)
+        streams = open_streams(spec)
         try:
             process = subprocess.Popen(argv, stdin=streams[0], stdout=streams[1],
                                        stderr=streams[2], cwd=directory, env=env,
@@ -327,7 +340,9 @@ class LocalJobExecutor(JobExecutor):
             return
         if self._gate.cancel(job):  # held: CANCELED now, never started
             return
-        pid = int(job.native_id or 0)
+        pid = self._detached.pid_to_cancel(job)  # a held detached job's goes to the watcher
+        if pid is None:
+            return
         with self._lock:
             running = self._running.get(pid)
             attached = self._attached.get(pid)
@@ -355,6 +370,8 @@ class LocalJobExecutor(JobExecutor):
         The status is looked up at once, so the job leaves NEW before this returns.
         """
         self._check_attachable(job)
+        if isinstance(native_id, str) and self._detached.attach(job, native_id):
+            return  # a held detached job (its native id is its job id)
         if not isinstance(native_id, str) or not native_id.isdigit():
             raise InvalidJobException(
                 f'native_id {native_id!r} is not a local job id (a process id: digits only)')
@@ -365,11 +382,15 @@ class LocalJobExecutor(JobExecutor):
                 f'native_id {native_id}: no local job with this id in '
                 f'{self._records.directory}; attach works for jobs started by the local '
                 'executor with the same work_directory')
-        job.executor = self
         job.native_id = native_id
+        self._follow(job, found[0])
+
+    def _follow(self, job: Job, record: JobRecord, check_now: bool = True) -> None:
+        """Track ``job`` by the journal ``record`` of its process (attached or detached)."""
+        job.executor = self
         with self._lock:
-            self._attached[pid] = _AttachedJob(job, found[0])
-        if not self._check_attached(pid, refresh=False):
+            self._attached[record.pid] = _AttachedJob(job, record)
+        if not (check_now and self._check_attached(record.pid, refresh=False)):
             get_poller().schedule(self, self.attach_poll_interval)
 
     def _check_attached(self, pid: int, refresh: bool = True) -> bool:
@@ -435,39 +456,6 @@ def _check_directory(spec: JobSpec) -> None:
     if directory is not None and not directory.is_dir():
         raise InvalidJobException(
             f'JobSpec.directory {str(directory)!r} is not an existing directory')
-
-
-def _resolve(path: pathlib.Path, spec: JobSpec) -> pathlib.Path:
-    if path.is_absolute() or spec.directory is None:
-        return path
-    return spec.directory / path
-
-
-def _open_streams(spec: JobSpec) -> Tuple[Any, Any, Any]:
-    """Open the job's stdin, stdout and stderr (DEVNULL where no path is given)."""
-    opened: List[IO[bytes]] = []
-
-    def open_path(path: Optional[pathlib.Path], mode: str, field_name: str) -> Any:
-        if path is None:
-            return subprocess.DEVNULL
-        try:
-            stream = open(_resolve(path, spec), mode)
-        except OSError as error:
-            for other in opened:
-                other.close()
-            raise InvalidJobException(
-                f'JobSpec.{field_name} {str(path)!r} cannot be opened: {error.strerror}'
-            ) from error
-        opened.append(stream)
-        return stream
-
-    stdin = open_path(spec.stdin_path, 'rb', 'stdin_path')
-    stdout = open_path(spec.stdout_path, 'wb', 'stdout_path')
-    if spec.stderr_path is not None and spec.stderr_path == spec.stdout_path:
-        stderr = subprocess.STDOUT
-    else:
-        stderr = open_path(spec.stderr_path, 'wb', 'stderr_path')
-    return stdin, stdout, stderr
 
 
 def _read_launcher_failure(launcher: Launcher, log_file: str) -> Optional[str]:

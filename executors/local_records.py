@@ -18,7 +18,8 @@ before it signals the job, so that the owner reports CANCELED (and, if the owner
 so that every process that attaches reports the same CANCELED). The start ticks in the name
 keep a mark from applying to a later job that got the same pid.
 
-Journals of processes that have ended, cancel marks and launcher logs are removed once they
+Journals of processes that have ended, cancel marks, launcher logs and the records of held
+detached jobs (`psij.executors.local_held_records`) are removed once they
 have not been modified for `RECORD_RETENTION` (30 days), by the first local executor a process
 makes for the directory (`RecordStore.prune`): a later attach to such a job finds no record.
 """
@@ -222,7 +223,7 @@ class RecordStore:
         launcher logs not modified for ``retention`` seconds; returns how many went."""
         limit = time.time() - retention
         removed = 0
-        for pattern in ('journal.*.jsonl', '*.cancel', '*.launcher.log'):
+        for pattern in ('journal.*.jsonl', '*.cancel', '*.launcher.log', 'held.*.json'):
             for path in self.directory.glob(pattern):
                 if pattern.startswith('journal'):
                     try:

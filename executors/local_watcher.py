@@ -1,27 +1,34 @@
-"""``psij submit -e local``: a detached watcher process that owns local jobs until they end.
+"""The detached watcher: a process that owns local jobs until they end, whoever submitted them.
 
 The local executor learns a job's exit code by reaping it, which only the process that started
 it can do; if that process ends first, the outcome is lost and an attached job ends FAILED
-"outcome unknown". ``psij submit`` returns at once, so it does not start the job itself: a
-watcher does, and stays until the job has ended and its exit code is recorded in the work
-directory, for ``psij status``/``wait`` in any process.
+"outcome unknown"; a job it held (``max_in_flight``) would never start. A detached local
+executor (``LocalJobExecutorConfig(detached=True)``; ``psij submit -e local`` uses one) does not
+start its jobs itself: it hands them to a watcher, which starts them, holds those that must
+wait, and stays until every job has ended and its exit code is recorded in the work directory,
+for `attach` (and ``psij status``/``wait``) in any process.
 
-One watcher serves every ``psij submit`` of an executor and work directory while it runs
-(one Python process per job would cost ~25 MB each): ``psij submit`` first offers its job on
-the watcher's socket (`psij.executors.local_watcher_protocol.socket_path`), and starts a
-new watcher only when none answers. A new watcher is started as
-``python -m psij.executors.local_watcher`` in a new session, so that the terminal's Ctrl-C
-and hang-up do not reach it, and forks once more, so that it belongs to init (or the nearest
-subreaper) rather than to whoever ran ``psij submit``. It submits the job it was started for
-(the request on its stdin), replies on its stdout and points stdout at /dev/null (so that
-``psij submit``, and whoever captures its output, see the end of it), then takes the socket,
-unless a live watcher holds it (it then serves its own jobs only). It leaves
-`LINGER` seconds after its last job ended, giving up the socket first.
+One watcher serves every detached executor of a user, machine and work directory while it runs
+(one Python process per job would cost ~25 MB each): a client first offers its job on the
+watcher's socket (`psij.executors.local_watcher_protocol.socket_path`), and starts a new
+watcher only when none answers. Inside, the watcher runs ordinary local executors, one per
+distinct config a client sent (its ``max_in_flight``), so jobs sent with the same config share
+one queue, whichever process sent them, and a held job starts when its turn comes even if its
+submitter has exited. A new watcher is started as ``python -m psij.executors.local_watcher``
+in a new session, so that the terminal's Ctrl-C and hang-up do not reach it, and forks once
+more, so that it belongs to init (or the nearest subreaper) rather than to its client. It
+takes the socket first (a client that comes meanwhile waits in its backlog, so that two
+watchers never split one queue), or, if a live watcher already holds it, hands its job to that
+one and exits. It then submits the job it was started for (the request on its stdin), replies
+on its stdout and points stdout at /dev/null (so that the client, and whoever captures its
+output, see the end of it). It leaves `LINGER` seconds after its last job ended, giving up the
+socket first.
 
-Each job runs in the environment and directory of the ``psij submit`` that sent it
-(`psij.executors.local_watcher_protocol.as_submitted_from`); other process attributes
-(umask, limits) are the watcher's. If the watcher is killed, its jobs keep running but their
-outcome is unknown, as the local executor documents.
+Each job runs in the environment and directory of the process that sent it
+(`psij.executors.local_watcher_protocol.as_submitted_from`); other process attributes (umask,
+limits) are the watcher's. If the watcher is killed, its jobs keep running but their outcome
+is unknown, as the local executor documents, and the jobs it held never start (an attached
+one ends FAILED, saying so).
 """
 
 import contextlib
@@ -31,10 +38,16 @@ import os
 import pathlib
 import socket
 import sys
+import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
+from psij.executors.local import LocalJobExecutorConfig
+from psij.executors.local_held_records import HELD_ID, HeldRecord, HeldRecords
+from psij.executors.local_records import process_start_ticks
+from psij.executors.local_watcher_client import offer_to_running_watcher
 from psij.executors.local_watcher_protocol import (
+    CONFIG_KEYS,
     HELLO,
     as_submitted_from,
     lock_path,
@@ -43,14 +56,14 @@ from psij.executors.local_watcher_protocol import (
 )
 
 from psij import serialize
-from psij.cli.exit_status import CliError, ExitStatus
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
 from psij.job_executor import JobExecutor
-from psij.job_executor_config import JobExecutorConfig
+from psij.job_state import JobState
+from psij.job_status import JobStatus
 from psij.plugins import PluginLoadError
 
-#: Seconds the watcher stays after its last job ended, for the next ``psij submit``.
+#: Seconds the watcher stays after its last job ended, for the next client.
 LINGER = 5.0
 #: How long a client may take to send its request once connected.
 REQUEST_TIMEOUT = 10.0
@@ -59,46 +72,83 @@ ACCEPT_TICK = 0.5
 
 
 class _Watcher:
-    """The jobs of one watcher process, all from one executor and work directory."""
+    """The jobs of one watcher process, all of one executor name and work directory."""
 
     def __init__(self, executor_name: str, work_directory: str) -> None:
         self.executor_name = executor_name
         self.work_directory = work_directory
-        self.executor = JobExecutor.get_instance(
-            executor_name, config=JobExecutorConfig(work_directory=work_directory))
-        self.jobs: List[Job] = []
+        self._executors: Dict[str, JobExecutor] = {}
+        # One made at once, so that a bad plugin name fails the first request.
+        self._executor({})
+        self.held = HeldRecords(pathlib.Path(work_directory) / 'local')
+        self.jobs: Dict[str, Job] = {}
         self.idle_since = time.monotonic()
+
+    def _executor(self, config: Dict[str, Any]) -> JobExecutor:
+        """The executor of this watcher for the settings ``config`` (made on first use)."""
+        key = json.dumps(config, sort_keys=True)
+        executor = self._executors.get(key)
+        if executor is None:
+            unknown = set(config) - set(CONFIG_KEYS)
+            if unknown:
+                raise InvalidJobException(
+                    f'detached local executor setting(s) {sorted(unknown)} are not known to '
+                    f'the watcher; known: {list(CONFIG_KEYS)}')
+            executor = JobExecutor.get_instance(
+                self.executor_name, config=LocalJobExecutorConfig(
+                    work_directory=self.work_directory, **config))
+            self._executors[key] = executor
+        return executor
+
+    def handle(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        """The reply to ``request`` (see the protocol)."""
+        if request.get('op', 'submit') == 'cancel':
+            job = self.jobs.get(str(request.get('job_id')))
+            if job is not None:
+                job.cancel()
+            return {'found': job is not None}
+        return self.submit(request)
 
     def submit(self, request: Dict[str, Any]) -> Dict[str, Any]:
         """Submit the requested job; the reply to send (see the protocol)."""
         try:
             if request.get('executor') != self.executor_name or \
                     request.get('work_directory') != self.work_directory:
-                raise CliError(ExitStatus.INTERNAL, 'request for another executor or work '
-                                                    'directory than this watcher serves')
+                raise _WatcherError('request for another executor or work directory than '
+                                    'this watcher serves')
+            executor = self._executor(dict(request.get('config') or {}))
             spec = as_submitted_from(serialize.spec_from_dict(request['spec']),
                                      dict(request['environment']), str(request['cwd']))
             job = Job(spec)
-            self.executor.submit(job)
-        except CliError as error:
-            return _error_reply(error.status, error.message)
+            job_id = str(request.get('job_id') or job.id)
+            if not HELD_ID.fullmatch(job_id):
+                raise _WatcherError(f'job_id {job_id!r} is not a psij job id')
+            # The client's id, so that the journal, the held record and the client's Job
+            # all name the job alike.
+            job._id = job_id
+            held = _HeldJob(self.held, job, os.getpid())
+            job.set_job_status_callback(held.status_changed)
+            executor.submit(job)
+        except _WatcherError as error:
+            return _error_reply('internal', str(error))
         except serialize.SpecFormatError as error:
-            return _error_reply(ExitStatus.BAD_SPEC, error.message)
-        except InvalidJobException as error:
-            return _error_reply(ExitStatus.BAD_SPEC, error.message)
+            return _error_reply('invalid_job', error.message)
+        except (InvalidJobException, ValueError) as error:
+            return _error_reply('invalid_job', str(getattr(error, 'message', error)))
         except SubmitException as error:
-            return _error_reply(ExitStatus.BACKEND, f'submission failed: {error.message}')
-        except Exception as error:  # any failure must reach psij submit as a reply
-            return _error_reply(ExitStatus.INTERNAL, f'{type(error).__name__}: {error}')
-        self.jobs.append(job)
+            return _error_reply('submit', error.message)
+        except Exception as error:  # any failure must reach the client as a reply
+            return _error_reply('internal', f'{type(error).__name__}: {error}')
+        self.jobs[job.id] = job
+        native_id = held.taken()
         status = job.status
-        return {'native_id': job.native_id, 'job_id': job.id, 'state': status.state.value,
-                'exit_code': status.exit_code, 'message': status.message,
-                'time': status.time, 'watcher_pid': os.getpid()}
+        return {'native_id': native_id, 'job_id': job.id,
+                'state': status.state.value, 'exit_code': status.exit_code,
+                'message': status.message, 'time': status.time, 'watcher_pid': os.getpid()}
 
     def busy(self) -> bool:
-        """True while a job runs or ended less than `LINGER` seconds ago."""
-        self.jobs = [job for job in self.jobs if not job.status.final]
+        """True while a job runs or waits, or one ended less than `LINGER` seconds ago."""
+        self.jobs = {job_id: job for job_id, job in self.jobs.items() if not job.status.final}
         now = time.monotonic()
         if self.jobs:
             self.idle_since = now
@@ -107,13 +157,56 @@ class _Watcher:
 
     def wait_for_jobs(self) -> None:
         """Until every job has ended (a watcher that could not take the socket)."""
-        for job in self.jobs:
+        for job in list(self.jobs.values()):
             while job.wait(timeout=3600.0) is None:
                 pass
 
 
-def _error_reply(kind: ExitStatus, message: str) -> Dict[str, Any]:
-    return {'error': {'kind': kind.name, 'message': message}}
+class _WatcherError(Exception):
+    """A request this watcher cannot serve."""
+
+
+class _HeldJob:
+    """Keeps the held record (`psij.executors.local_held_records`) of one job up to date:
+    only a job that was held when its submit returned gets one."""
+
+    def __init__(self, records: HeldRecords, job: Job, watcher_pid: int) -> None:
+        self._records = records
+        self._job = job
+        self._owner = (watcher_pid, process_start_ticks(watcher_pid))
+        self._lock = threading.Lock()
+        self._written = False
+
+    def _write(self, state: str, status: JobStatus) -> None:
+        self._records.write(HeldRecord(
+            self._job.id, state, self._owner[0], self._owner[1],
+            int(self._job.native_id) if self._job.native_id else None, status.message,
+            status.time))
+
+    def taken(self) -> str:
+        """After submit() returned: record a job that has no process (held, or ended
+        without one); the native id to report (the pid, else the job id)."""
+        with self._lock:
+            if self._job.native_id is not None:
+                return self._job.native_id
+            status = self._job.status
+            self._write(status.state.name if status.final else 'QUEUED', status)
+            self._written = True
+            return self._job.id
+
+    def status_changed(self, job: Job, status: JobStatus) -> None:
+        # Called by the executor (any thread) for each change.
+        with self._lock:
+            if not self._written:
+                return  # not held (yet: taken() records what it is)
+            if status.state == JobState.ACTIVE and job.native_id is not None:
+                self._write('STARTED', status)
+            elif status.final and job.native_id is None:
+                self._write(status.state.name, status)
+
+
+def _error_reply(kind: str, message: str) -> Dict[str, Any]:
+    return {'error': {'kind': kind, 'message': message}}
 
 
 def _line(document: Dict[str, Any]) -> bytes:
@@ -190,7 +283,7 @@ def _serve_one(watcher: _Watcher, connection: socket.socket) -> None:
                 line = reader.readline()
             if not line:
                 return  # the client gave up before sending anything (or only probed)
-            reply = watcher.submit(json.loads(line))
+            reply = watcher.handle(json.loads(line))
             connection.sendall(_line(reply))
         except (OSError, ValueError):
             return  # a client that went away or sent garbage
@@ -223,50 +316,62 @@ def _detach_stdout() -> None:
     os.close(null)
 
 
-def _first_job(request: Dict[str, Any]) -> Optional[_Watcher]:
-    """Submit the job of the ``psij submit`` that started this watcher and reply on stdout;
-    the watcher, or None if the job could not be submitted."""
-    watcher: Optional[_Watcher] = None
-    try:
-        watcher = _Watcher(str(request['executor']), str(request['work_directory']))
-    except PluginLoadError as error:
-        reply = _error_reply(ExitStatus.UNKNOWN_PLUGIN, str(error))
-    except (ValueError, KeyError, OSError) as error:
-        reply = _error_reply(ExitStatus.INTERNAL, f'cannot start the local watcher: {error}')
-    else:
-        reply = watcher.submit(request)
+def _reply(reply: Dict[str, Any]) -> None:
+    """Answer the client that started this watcher, once, and let go of its pipe."""
     sys.stdout.buffer.write(_line(reply))
     _detach_stdout()
-    return watcher if 'native_id' in reply else None
+
+
+def _relay(path: pathlib.Path, request: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The reply of the live watcher on ``path`` to ``request`` (this one then has nothing
+    to do), or None if it is gone."""
+    try:
+        return offer_to_running_watcher(path, _line(request))
+    except SubmitException as error:
+        return _error_reply('internal', error.message)
 
 
 def main() -> int:
-    """The watcher: submit the job described on stdin, reply, then serve more jobs on the
-    socket until no job has run for `LINGER` seconds."""
-    # Fork once more and let the first process exit (psij submit reaps it at once): the
-    # watcher then belongs to init, not to a long-lived program that ran psij submit
-    # in-process. No thread exists yet that the fork could lose.
+    """The watcher: take the socket, submit the job described on stdin, reply, then serve
+    more jobs on the socket until no job has run for `LINGER` seconds."""
+    # Fork once more and let the first process exit (the client reaps it at once): the
+    # watcher then belongs to init, not to a long-lived client (a workflow, or a program that
+    # ran psij submit in-process). No thread exists yet that the fork could lose.
     if os.fork() != 0:
         os._exit(0)
     try:
         request = json.loads(sys.stdin.buffer.read())
-    except ValueError as error:
-        sys.stdout.buffer.write(_line(_error_reply(ExitStatus.INTERNAL,
-                                                   f'bad request: {error}')))
+        watcher = _Watcher(str(request['executor']), str(request['work_directory']))
+    except PluginLoadError as error:
+        _reply(_error_reply('submit', str(error)))
         return 1
-    # Jobs get the directory of their psij submit (as_submitted_from), never the watcher's:
+    except (ValueError, KeyError, OSError, InvalidJobException) as error:
+        _reply(_error_reply('internal', f'cannot start the local watcher: {error}'))
+        return 1
+    # Jobs get the directory of their client (as_submitted_from), never the watcher's:
     # do not keep that directory busy.
     os.chdir('/')
-    watcher = _first_job(request)
-    if watcher is None:
-        return 1
     path = socket_path(watcher.work_directory, watcher.executor_name)
     listener = None
     if path is not None:
+        # The socket first, then the job: a client that comes meanwhile waits in the
+        # backlog for this watcher, instead of starting another one whose jobs would not
+        # share this one's queue.
         try:
             listener = _take_socket(path)
         except OSError:
             listener = None  # serve our own job only
+        else:
+            relayed = _relay(path, request) if listener is None else None
+            if relayed is not None:  # another watcher started first: the job is its own
+                _reply(relayed)
+                return 0
+    reply = watcher.submit(request)
+    _reply(reply)
+    if 'native_id' not in reply:
+        if listener is not None:
+            _give_up_socket(listener)
+        return 1
     if listener is None:
         watcher.wait_for_jobs()
     else:

@@ -1,5 +1,5 @@
-"""``psij submit -e local``: hand the job to a watcher process that outlives ``psij submit``
-(see `psij.executors.local_watcher`): the running shared watcher if one answers, else a new one."""
+"""The client side of the detached watcher (`psij.executors.local_watcher`): hand a job to the
+running shared watcher if one answers, else to a new one; ask it to cancel a job it holds."""
 
 import json
 import os
@@ -10,13 +10,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from psij.executors.local_watcher_protocol import HELLO, socket_address, socket_path
-
 from psij import serialize
-from psij.cli.exit_status import CliError, ExitStatus
+from psij.exceptions import InvalidJobException, SubmitException
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+
+from .local_watcher_protocol import HELLO, socket_address, socket_path
 
 WATCHER_MODULE = 'psij.executors.local_watcher'
 #: How long a running watcher may take to greet; one that does not is passed over.
@@ -26,44 +26,71 @@ REPLY_TIMEOUT = 60.0
 
 
 @dataclass
-class DetachedSubmission:
-    """What the watcher reported once the job was started."""
+class WatcherSubmission:
+    """What the watcher reported once it had the job."""
 
+    #: The pid of a job that started; the job id of one the watcher holds.
     native_id: str
     job_id: str
     status: JobStatus
     watcher_pid: int
 
 
-def submit_detached(executor_name: str, spec: JobSpec,
-                    work_directory: str) -> DetachedSubmission:
-    """Have a watcher submit ``spec`` to the local executor ``executor_name`` and keep the
-    job until it ends; return once the job has started.
+def submit_to_watcher(executor_name: str, spec: JobSpec, job_id: str, work_directory: str,
+                      config: Dict[str, Any]) -> WatcherSubmission:
+    """Have a watcher submit ``spec`` (as the job ``job_id``) to its local executor
+    ``executor_name`` made with the settings ``config``, and keep the job until it ends;
+    return once the job has started or is held.
 
-    Raises `CliError` with the status matching the watcher's error (invalid spec, refused
-    submission...), or `ExitStatus.INTERNAL` if the watcher failed without a word.
+    Raises `InvalidJobException` for a job the watcher found invalid, `SubmitException` if the
+    submission failed or the watcher failed without a word.
     """
     directory = os.path.abspath(work_directory)  # the watcher runs in /
-    request = (json.dumps({
-        'executor': executor_name, 'spec': serialize.spec_to_dict(spec),
+    request = _line({
+        'op': 'submit', 'executor': executor_name, 'config': config,
+        'spec': serialize.spec_to_dict(spec), 'job_id': job_id,
         'work_directory': directory, 'environment': dict(os.environ), 'cwd': os.getcwd(),
-    }) + '\n').encode()
+    })
     path = socket_path(directory, executor_name)
-    reply = _offer_to_running_watcher(path, request) if path is not None else None
+    reply = offer_to_running_watcher(path, request) if path is not None else None
     if reply is None:
         reply = _start_watcher(request)
-    error = reply.get('error')
-    if isinstance(error, dict):
-        kind = str(error.get('kind'))
-        raise CliError(ExitStatus[kind] if kind in ExitStatus.__members__
-                       else ExitStatus.INTERNAL, str(error.get('message')))
+    _raise_error(reply)
     status = JobStatus(JobState.from_name(reply['state']), reply['time'], reply['message'],
                        reply['exit_code'])
-    return DetachedSubmission(str(reply['native_id']), str(reply['job_id']), status,
-                              int(reply['watcher_pid']))
+    return WatcherSubmission(str(reply['native_id']), str(reply['job_id']), status,
+                             int(reply['watcher_pid']))
 
 
-def _offer_to_running_watcher(path: pathlib.Path, request: bytes
+def cancel_at_watcher(executor_name: str, work_directory: str, job_id: str) -> bool:
+    """Ask the running watcher to cancel the job ``job_id`` it holds; False if no watcher
+    answered or it has no such job."""
+    path = socket_path(os.path.abspath(work_directory), executor_name)
+    if path is None:
+        return False
+    reply = offer_to_running_watcher(path, _line({'op': 'cancel', 'job_id': job_id}))
+    if reply is None:
+        return False
+    _raise_error(reply)
+    return bool(reply.get('found'))
+
+
+def _line(document: Dict[str, Any]) -> bytes:
+    return (json.dumps(document) + '\n').encode()
+
+
+def _raise_error(reply: Dict[str, Any]) -> None:
+    error = reply.get('error')
+    if not isinstance(error, dict):
+        return
+    message = str(error.get('message'))
+    if error.get('kind') == 'invalid_job':
+        raise InvalidJobException(message)
+    raise SubmitException(message if error.get('kind') == 'submit'
+                          else f'the local job watcher failed: {message}')
+
+
+def offer_to_running_watcher(path: pathlib.Path, request: bytes
                               ) -> Optional[Dict[str, Any]]:
     """The reply of the watcher listening on ``path``, or None if none greeted us (then
     nothing was submitted, and a new watcher may be started)."""
@@ -87,15 +114,15 @@ def _offer_to_running_watcher(path: pathlib.Path, request: bytes
                 connection.sendall(request)
                 reply: Dict[str, Any] = json.loads(reader.readline())
             except (OSError, ValueError) as error:
-                raise CliError(ExitStatus.INTERNAL,
-                               f'the local job watcher on {path} did not answer ({error}); '
-                               'the job may have started: see psij list') from error
+                raise SubmitException(
+                    f'the local job watcher on {path} did not answer ({error}); the job may '
+                    'have started: see JobExecutor.list() (psij list)') from error
     return reply
 
 
 def _start_watcher(request: bytes) -> Dict[str, Any]:
     # A new session: the watcher must outlive this process and ignore the terminal's
-    # signals. Its stderr is discarded: it has nobody to talk to once psij submit is gone.
+    # signals. Its stderr is discarded: it has nobody to talk to once its client is gone.
     watcher = subprocess.Popen([sys.executable, '-m', WATCHER_MODULE],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, start_new_session=True)
@@ -111,7 +138,7 @@ def _start_watcher(request: bytes) -> Dict[str, Any]:
     try:
         reply: Dict[str, Any] = json.loads(line)
     except ValueError:
-        raise CliError(ExitStatus.INTERNAL,
-                       f'the local job watcher ({sys.executable} -m {WATCHER_MODULE}) ended '
-                       f'(status {watcher.returncode}) before reporting the job') from None
+        raise SubmitException(
+            f'the local job watcher ({sys.executable} -m {WATCHER_MODULE}) ended (status '
+            f'{watcher.returncode}) before reporting the job') from None
     return reply

@@ -1,12 +1,18 @@
-"""What ``psij submit -e local`` and its watcher process agree on (see
-`psij.executors.local_watcher` for why the watcher exists).
+"""What a detached local executor (``LocalJobExecutorConfig(detached=True)``, and so
+``psij submit -e local``) and its watcher process agree on (see `psij.executors.local_watcher`
+for why the watcher exists).
 
 Messages are JSON objects, one per line:
 
-* request (client → watcher): ``{"executor": <name>, "spec": <serialized JobSpec>,
-  "work_directory": <str>, "environment": {<the client's environment>}, "cwd": <str>}``;
-* reply (watcher → client): ``{"native_id", "job_id", "state", "exit_code", "message", "time",
-  "watcher_pid"}``, or ``{"error": {"kind": <a name of ExitStatus>, "message": <str>}}``.
+* submit (client → watcher): ``{"op": "submit", "executor": <name>, "config": {<settings of
+  the watcher's executor, of CONFIG_KEYS>}, "spec": <serialized JobSpec>, "job_id": <the
+  client's Job.id>, "work_directory": <str>, "environment": {<the client's environment>},
+  "cwd": <str>}``; reply: ``{"native_id", "job_id", "state", "exit_code", "message", "time",
+  "watcher_pid"}``; ``native_id`` is the pid of a job that started, the job id of a job the
+  watcher holds (`psij.executors.local_held_records`);
+* cancel (client → watcher): ``{"op": "cancel", "job_id": <str>}``, for a job the watcher
+  holds; reply: ``{"found": <bool>}`` (false: the watcher has no such job);
+* any error: ``{"error": {"kind": <one of ERROR_KINDS>, "message": <str>}}``.
 
 Over the watcher's socket, the watcher first sends `HELLO`; a client that does not get it has
 not been heard, and may start a watcher of its own without risking a second copy of its job.
@@ -24,22 +30,30 @@ from psij.job_spec import JobSpec
 from psij.staging import URI, StageIn, StageOut
 
 #: The watcher's greeting on its socket; the number changes with the protocol.
-HELLO = b'psij-local-watcher 1\n'
+HELLO = b'psij-local-watcher 2\n'
+#: What an error reply may say went wrong: the job is invalid (`InvalidJobException`), its
+#: submission failed (`SubmitException`), or the watcher itself failed.
+ERROR_KINDS = ('invalid_job', 'submit', 'internal')
+#: The settings of the watcher's executor that a client may send (``"config"``, only those
+#: it sets): those of `psij.executors.local.LocalJobExecutorConfig` that decide when jobs
+#: start (the cap; the budget, shared with every process through its ledger).
+CONFIG_KEYS = ('max_in_flight', 'cores', 'gpus', 'memory')
 #: A socket address holds at most 107 bytes (sun_path).
 MAX_SOCKET_ADDRESS = 107
 _SAFE_NAME = re.compile(r'[A-Za-z0-9_.-]+')
 
 
 def socket_path(work_directory: str, executor: str) -> Optional[pathlib.Path]:
-    """The socket of the shared watcher of ``executor`` in ``work_directory``, or None for
-    an executor name that does not fit in a file name.
+    """The socket of the shared watcher of ``executor`` (``local``, or a plugin's subclass
+    of it) in ``work_directory``, or None for an executor name that does not fit in a file
+    name.
 
     It lives in the local executor's directory, which is mode 0700: only this user can
     connect, so only this user's jobs are submitted through it.
     """
     if not _SAFE_NAME.fullmatch(executor):
         return None
-    return pathlib.Path(work_directory) / 'local' / f'cli-watcher.{executor}.sock'
+    return pathlib.Path(work_directory) / 'local' / f'watcher.{executor}.sock'
 
 
 @contextlib.contextmanager
@@ -66,9 +80,9 @@ def lock_path(socket: pathlib.Path) -> pathlib.Path:
 def as_submitted_from(spec: JobSpec, environment: Dict[str, str], cwd: str) -> JobSpec:
     """``spec`` made independent of the watcher's own environment and directory.
 
-    A shared watcher runs jobs for several ``psij submit`` commands, each with its own
-    environment and working directory; the job must see the ones of the command that
-    submitted it, exactly as if that command had started it. So an inherited environment is
+    A shared watcher runs jobs for several client processes, each with its own environment
+    and working directory; the job must see the ones of the process that submitted it,
+    exactly as if that process had started it. So an inherited environment is
     written out in full, and the job's directory and the submitting-side paths of its staging
     are made absolute against the client's (the executor resolves relative stream paths and
     job-side staging paths against the job's directory).

@@ -147,13 +147,12 @@ def test_submitted_job_outlives_a_killed_watcher_but_is_never_called_completed(
         work_dir: pathlib.Path, gate: pathlib.Path) -> None:
     native_id = _submit(work_dir, gated_command(gate, exit_code=0))
     watcher = parent_pid(int(native_id))
-    assert b'psij.executors.local_watcher' in \
-        pathlib.Path(f'/proc/{watcher}/cmdline').read_bytes()
+    assert b'psij.executors.local_watcher' in pathlib.Path(f'/proc/{watcher}/cmdline').read_bytes()
     os.kill(watcher, signal.SIGKILL)
     eventually(lambda: not process_exists(watcher), 'the watcher is gone')
     assert process_exists(int(native_id))
     # The dead watcher's socket is still there: the next submit starts a new watcher.
-    assert (work_dir / 'local' / 'cli-watcher.local.sock').exists()
+    assert (work_dir / 'local' / 'watcher.local.sock').exists()
     later = _submit(work_dir, gated_command(gate, exit_code=2))
     assert parent_pid(int(later)) != watcher
     gate.touch()
@@ -186,7 +185,7 @@ def test_submits_share_one_watcher_and_keep_their_environment_and_directory(
     # Once its jobs have ended (and a short linger), the watcher leaves with its socket.
     watcher = watchers.pop()
     eventually(lambda: not process_exists(watcher), 'the watcher left')
-    assert not (work_dir / 'local' / 'cli-watcher.local.sock').exists()
+    assert not (work_dir / 'local' / 'watcher.local.sock').exists()
 
 
 def test_wait_for_many_ids_prints_one_line_per_change(work_dir: pathlib.Path,

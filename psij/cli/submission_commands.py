@@ -1,6 +1,7 @@
 """``psij run`` and ``psij submit``."""
 
 import argparse
+import copy
 import importlib
 import signal
 import sys
@@ -16,9 +17,9 @@ from psij.cli.output_streaming import prepare_streaming
 from psij.cli.parser import executor_name
 from psij.cli.spec_input import build_spec
 from psij.exceptions import InvalidJobException, SubmitException
-from psij.executors.local_watcher_client import submit_detached
 from psij.job import Job
 from psij.job_executor import JobExecutor
+from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
 from psij.job_status import JobStatus
 
@@ -43,31 +44,37 @@ def _record(options: argparse.Namespace, executor: JobExecutor, native_id: str,
     return record
 
 
-def _is_local(executor: JobExecutor) -> bool:
+def _detached_if_local(executor: JobExecutor) -> JobExecutor:
+    """``executor`` itself, or, if it is a local one, the same made detached: the job must be
+    owned by a process that outlives this one (``LocalJobExecutorConfig(detached=True)``),
+    with the executor's other settings (the profile's ``max_in_flight``...)."""
     # Imported by name: the executors package lives outside psij/ in the source tree.
     local = importlib.import_module('psij.executors.local')
-    return isinstance(executor, local.LocalJobExecutor)
+    if not isinstance(executor, local.LocalJobExecutor):
+        return executor
+    config: JobExecutorConfig = executor.config
+    if isinstance(config, local.LocalJobExecutorConfig):
+        config = copy.copy(config)
+        config.detached = True  # type: ignore[attr-defined]
+    else:
+        config = local.LocalJobExecutorConfig(work_directory=config.work_directory,
+                                              detached=True)
+    detached: JobExecutor = type(executor)(url=executor.url, config=config)
+    return detached
 
 
 def submit_command(options: argparse.Namespace, command: List[str]) -> int:
     """``psij submit``: print the native id (``--json``: the whole record)."""
     spec = build_spec(options, command, 'submit')
-    executor = open_executor(options)
+    executor = _detached_if_local(open_executor(options))
     check_launcher(spec)
-    if _is_local(executor):
-        # The job must be owned by a process that outlives this one: see local_watcher.
-        detached = submit_detached(executor_name(options), spec,
-                                   str(executor.config.work_directory))
-        native_id, job_id, status = detached.native_id, detached.job_id, detached.status
-    else:
-        job = Job(spec)
-        _submit(executor, job)
-        assert job.native_id is not None
-        native_id, job_id, status = job.native_id, job.id, job.status
+    job = Job(spec)
+    _submit(executor, job)
+    assert job.native_id is not None
     if options.json:
-        print_json(_record(options, executor, native_id, job_id, status, spec))
+        print_json(_record(options, executor, job.native_id, job.id, job.status, spec))
     else:
-        print_line(native_id)
+        print_line(job.native_id)
     return ExitStatus.OK
 
 
