@@ -62,6 +62,9 @@ logger = logging.getLogger('psij.executors.local')
 RECHECK = 0.25
 #: Seconds within which the pids of newly started jobs are written to the ledger.
 RECORD_DELAY = 0.05
+#: How many of a process's waiting jobs (oldest first) a plan looks at, as a batch scheduler's
+#: backfill depth: a plan costs time in proportion, and a job further back waits its turn.
+PLAN_WINDOW = 64
 #: How many of its waiting jobs a process shows to the others (oldest first).
 SHOWN_WAITING = 4
 #: The variables that tell a job which GPUs are its own.
@@ -94,9 +97,12 @@ class BudgetQueue:
         self._max_passes = max_passes
         self._lock = threading.Lock()
         self._waiting: List[_Waiting] = []
-        self._reserved: Dict[str, Reservation] = {}
-        self._ended: List[str] = []  # reservations to give back at the next transaction
-        self._started: Dict[str, Holder] = {}  # job processes to write down
+        self._reserved: Dict[str, Reservation] = {}  # by the id of the job using it
+        # Reservations of ended jobs, still in the ledger: the next job of the same shape
+        # takes one over without a transaction, the next transaction gives the rest back.
+        self._idle: List[Reservation] = []
+        self._started: Dict[str, int] = {}  # reservation (ledger job id) -> its job's pid
+        self._others_wait = False  # others had waiting jobs at our last transaction
         self._me = this_process()
 
     # --- called by the executor --------------------------------------------------------------
@@ -115,10 +121,12 @@ class BudgetQueue:
         needs = job_needs(job.spec)
         entry = _Waiting(job, needs, time.time())
         with self._lock:
-            if self._waiting:  # others of ours wait: the plan on the submitting thread decides
+            reservation = self._take_idle(job, needs)
+            if reservation is not None:
+                reason = ''
+            elif self._waiting:  # others of ours wait: the plan on the submitting thread decides
                 self._waiting.append(entry)
                 reason = 'waiting for resources behind jobs queued before it'
-                reservation = None
             else:
                 reservation, reason = self._ledger.update(lambda state: self._now(state, entry))
                 if reservation is None:
@@ -164,33 +172,46 @@ class BudgetQueue:
         """Give back what ended jobs held, start what the plan lets start; when to look again
         (None: nothing waits)."""
         with self._lock:
-            starts, reasons = self._ledger.update(self._plan_all)
-            said = [(entry.job, reasons[entry.job.id]) for entry in self._waiting
-                    if entry.job.id in reasons]
+            starts, said = self._ledger.update(self._plan_all)
         for job, reason in said:
             self._say(job, reason)
         for job, reservation in starts:
             self._run(job, reservation, raise_errors=False)
         with self._lock:
-            if self._started or self._ended:
+            if self._started or self._idle:
                 return RECORD_DELAY
             return RECHECK if self._waiting else None
 
     # --- inside a ledger transaction (the queue's lock held) -----------------------------------
 
     def _settle(self, state: LedgerState) -> None:
-        """Write down started processes and give back what ended jobs held."""
+        """Write down started processes, give back what ended jobs held, and note whether
+        others wait."""
         if self._started:
             for reservation in state.reservations:
-                process = self._started.get(reservation.job_id)
-                if process is not None and reservation.holder == self._me:
-                    reservation.process = process
+                pid = self._started.get(reservation.job_id)
+                if pid is not None and reservation.holder == self._me:
+                    # Gone already (a short job): it holds nothing after its holder's end.
+                    reservation.process = Holder.of(pid)
             self._started.clear()
-        if self._ended:
-            ended = set(self._ended)
+        if self._idle:
+            idle = {reservation.job_id for reservation in self._idle}
             state.reservations = [r for r in state.reservations
-                                  if r.holder != self._me or r.job_id not in ended]
-            self._ended.clear()
+                                  if r.holder != self._me or r.job_id not in idle]
+            self._idle.clear()
+        self._others_wait = any(w.holder != self._me for w in state.waiting)
+
+    def _take_idle(self, job: Job, needs: Resources) -> Optional[Reservation]:
+        """An idle reservation of exactly ``needs`` (no GPUs: those are bound by name), now
+        ``job``'s, if no one else waits for room and none of ours does."""
+        if self._others_wait or self._waiting or needs.gpus:
+            return None
+        for index, reservation in enumerate(self._idle):
+            if reservation.cores == needs.cores and reservation.memory == needs.memory:
+                del self._idle[index]
+                self._reserved[job.id] = reservation
+                return reservation
+        return None
 
     def _free(self, state: LedgerState) -> Resources:
         used = state.used()
@@ -256,25 +277,28 @@ class BudgetQueue:
         return reservation, reason
 
     def _plan_all(self, state: LedgerState
-                  ) -> Tuple[List[Tuple[Job, Reservation]], Dict[str, str]]:
+                  ) -> Tuple[List[Tuple[Job, Reservation]], List[Tuple[Job, str]]]:
         """Reservations for the jobs of ours that start now; new messages of those that
-        wait."""
+        wait. Only the first `PLAN_WINDOW` of our waiting jobs are looked at."""
         self._settle(state)
-        result, others = self._plan(state, self._waiting)
+        window = self._waiting[:PLAN_WINDOW]
+        result, others = self._plan(state, window)
         starting = set(result.start)
-        starts = [(entry.job, self._reserve(state, entry)) for entry in self._waiting
+        starts = [(entry.job, self._reserve(state, entry)) for entry in window
                   if entry.job.id in starting]
         reserved = set(result.reserved)
-        reasons: Dict[str, str] = {}
-        for entry in self._waiting:
+        said: List[Tuple[Job, str]] = []
+        for entry in window:
             # Said again only when the job gets a reservation: a message per plan per job
             # would cost more than the plan.
             if entry.job.id not in starting and (entry.job.id in reserved) != entry.reserved:
                 entry.reserved = not entry.reserved
-                reasons[entry.job.id] = result.reason(entry.job.id)
-        self._after_plan(state, result, others, self._waiting)
-        self._waiting = [entry for entry in self._waiting if entry.job.id not in starting]
-        return starts, reasons
+                said.append((entry.job, result.reason(entry.job.id)))
+        self._after_plan(state, result, others, window)
+        if starting:
+            self._waiting[:PLAN_WINDOW] = [entry for entry in window
+                                           if entry.job.id not in starting]
+        return starts, said
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -295,10 +319,11 @@ class BudgetQueue:
             job._set_status(JobStatus(JobState.FAILED,
                                       message=f'the job could not be started: {error}'))
             return
-        process = Holder.of(int(job.native_id)) if job.native_id else None
-        if process is not None:
+        if job.native_id is not None:
             with self._lock:
-                self._started[job.id] = process
+                self._started[reservation.job_id] = int(job.native_id)
+            # Written down soon, so that the job's cores stay counted if we die first; the
+            # transaction that does it also sees whether others have come to wait.
             self._wake(RECORD_DELAY)
 
     def _one_ended(self, job: Job, _status: JobStatus) -> None:
@@ -306,10 +331,14 @@ class BudgetQueue:
 
     def _give_back(self, job_id: str) -> None:
         with self._lock:
-            if self._reserved.pop(job_id, None) is None:
+            reservation = self._reserved.pop(job_id, None)
+            if reservation is None:
                 return
-            self._ended.append(job_id)
-        self._wake()
+            self._idle.append(reservation)
+            waiting = bool(self._waiting)
+        # A job of ours that waits starts at once; otherwise ends that come close together
+        # (or the next submit) share one transaction.
+        self._wake(0.0 if waiting else RECORD_DELAY)
 
     def _say(self, job: Job, reason: str) -> None:
         job._set_status(JobStatus(JobState.QUEUED, message=f'held by psij: {reason}',
