@@ -5,6 +5,7 @@ any process can attach to them, wait for them and cancel them."""
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -214,3 +215,24 @@ def test_psij_submit_takes_the_profiles_max_in_flight(work_dir: pathlib.Path,
     assert first[1] <= second[0]
     # The canceled one never ran, not even in the room the others left.
     assert not (tmp_path / 'times.c').exists()
+
+
+def test_jobs_of_a_killed_watcher_are_never_called_completed(work_dir: pathlib.Path,
+                                                             tmp_path: pathlib.Path) -> None:
+    gate = tmp_path / 'go'
+    try:
+        running_id, held_id = _submitter(
+            work_dir, tmp_path, [gated_command(gate), ['sh', '-c', 'touch held-ran']],
+            max_in_flight=1)
+        watcher = parent_pid(int(running_id))
+        os.kill(watcher, signal.SIGKILL)
+        eventually(lambda: not process_exists(watcher), 'the watcher is gone')
+        held = _final(_attach(work_dir, held_id))
+        assert held.state == JobState.FAILED and held.exit_code is None
+        assert f'the local watcher (pid {watcher}) that held the job ended' in \
+            (held.message or '')
+    finally:
+        gate.touch()
+    running = _final(_attach(work_dir, running_id))
+    assert running.state == JobState.FAILED and 'outcome unknown' in (running.message or '')
+    assert not (tmp_path / 'held-ran').exists()
