@@ -51,6 +51,8 @@ from psij.poller import get_poller
 from psij.reaper import get_reaper
 from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 
+from .local_budget import CoresSetting, GpusSetting, MemorySetting
+from .local_budget_queue import budget_queue, check_budget
 from .local_detached import DetachedJobs, check_detached
 from .local_process_tree import terminate_tree
 from .local_records import (
@@ -112,15 +114,22 @@ class LocalJobExecutorConfig(JobExecutorConfig):
     :param detached: the jobs are started and kept by the work directory's watcher process,
         not this one, so they run, end and are recorded after this process has exited
         (`psij.executors.local_detached`; docs: "Jobs that outlive their submitter").
+    :param cores, gpus, memory: the budget the executor's jobs share with every budgeted
+        local executor of the work directory, in any process (`psij.executors.local_budget`):
+        a job starts once it fits, else waits QUEUED. All None: no budget.
     """
 
     def __init__(self, launcher_log_file: Union[str, pathlib.Path, None] = None,
                  work_directory: Union[str, pathlib.Path, None] = None,
-                 max_in_flight: Optional[int] = None, detached: bool = False) -> None:
+                 max_in_flight: Optional[int] = None, detached: bool = False,
+                 cores: CoresSetting = None, gpus: GpusSetting = None,
+                 memory: MemorySetting = None) -> None:
         super().__init__(launcher_log_file=launcher_log_file, work_directory=work_directory)
         self.max_in_flight = check_max_in_flight('LocalJobExecutorConfig.max_in_flight',
                                                  max_in_flight)
         self.detached = check_detached('LocalJobExecutorConfig.detached', detached)
+        self.cores, self.gpus, self.memory = check_budget('LocalJobExecutorConfig', cores,
+                                                          gpus, memory)
 
 
 class LocalJobExecutor(JobExecutor):
@@ -148,6 +157,8 @@ class LocalJobExecutor(JobExecutor):
                                   getattr(self.config, 'max_in_flight', None))
         # Processes have no throttle of their own: the gate keeps each array's.
         self._gate = SubmissionGate(self, cap, self.gate_waker, keeps_throttles=True)
+        # Jobs the gate lets go wait here for room in the budget, if there is one.
+        self._budget = budget_queue(self.config, self._start, self.gate_waker)
         self._records = RecordStore(self.config.work_directory / 'local')
         removed = self._records.prune_once()
         if removed:
@@ -203,6 +214,8 @@ class LocalJobExecutor(JobExecutor):
         try:
             for job, spec in zip(jobs, specs):
                 _check_directory(spec)
+                if self._budget is not None:
+                    self._budget.check(spec)
                 check_submittable(job)
                 plan = plan_staging(spec)
                 if plan is not None:
@@ -224,7 +237,10 @@ class LocalJobExecutor(JobExecutor):
                 self._set_job_status(job, JobStatus(JobState.CANCELED,
                                                     message='canceled before it started'))
                 continue
-            self._start(job, job.spec)
+            if self._budget is not None:
+                self._budget.offer(job)
+            else:
+                self._start(job, job.spec)
 
     def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
         """Never: processes do not wait for one another; psij holds the job instead."""
@@ -257,6 +273,8 @@ class LocalJobExecutor(JobExecutor):
             env[os.fsencode(key)] = os.fsencode(value)
         process_count = getattr(spec.resources, 'computed_process_count', 1)
         env[b'PSIJ_NODEFILE'] = os.fsencode(self._records.nodefile(process_count))
+        if self._budget is not None:
+            env.update(self._budget.environment(job))
         streams = open_streams(spec)
         try:
             process = subprocess.Popen(argv, stdin=streams[0], stdout=streams[1],
@@ -338,8 +356,8 @@ class LocalJobExecutor(JobExecutor):
         # reaper may see the job die before _terminate_tree returns.
         if not self._should_cancel(job):
             return
-        if self._gate.cancel(job):  # held: CANCELED now, never started
-            return
+        if self._gate.cancel(job) or (self._budget is not None and self._budget.cancel(job)):
+            return  # held: CANCELED now, never started
         pid = self._detached.pid_to_cancel(job)  # a held detached job's goes to the watcher
         if pid is None:
             return

@@ -3,10 +3,12 @@
 import argparse
 from typing import Optional
 
+from psij.cli.budget_options import budget_overrides, option_of
 from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.parser import executor_name, executor_url, work_directory
 from psij.cli.profile_input import selected_profile
 from psij.configuration import ConfigurationError
+from psij.configuration.executor_settings import config_class, settings
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
@@ -26,10 +28,15 @@ def open_executor(options: argparse.Namespace) -> JobExecutor:
     directory: Optional[str] = work_directory(options)
     url = executor_url(options)
     profile = selected_profile(options)
+    overrides = budget_overrides(options)
     try:
+        if overrides and not set(overrides) <= set(settings(name)):
+            raise CliError(ExitStatus.USAGE, f'{option_of(next(iter(overrides)))} is for '
+                                             f'-e local; the {name!r} executor has no budget')
         if profile is not None:
-            return profile.executor(name, url=url, work_directory=directory)
-        config = JobExecutorConfig(work_directory=directory)
+            return profile.executor(name, url=url, work_directory=directory, **overrides)
+        config = config_class(name)(work_directory=directory, **overrides) if overrides \
+            else JobExecutorConfig(work_directory=directory)
         return JobExecutor.get_instance(name, url=url, config=config)
     except ConfigurationError as error:
         raise CliError(ExitStatus.USAGE, f'--profile {profile.name if profile else ""}: '

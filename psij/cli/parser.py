@@ -11,6 +11,7 @@ from typing import Any, NoReturn, Optional
 
 from psij import __version__
 from psij.cli import option_values
+from psij.cli.budget_options import budget_options
 from psij.cli.campaign_commands import add_campaign_parsers
 from psij.cli.exit_status import EXIT_STATUS_HELP, CliError, ExitStatus
 
@@ -156,9 +157,10 @@ def build_parser() -> CliParser:
     subcommands = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND', required=True)
     output, executor, spec = _output_options(), _executor_options(), _spec_options()
     profile = _profile_options()
+    budget = budget_options(_new_parser(add_help=False))
 
     run = subcommands.add_parser(
-        'run', parents=[spec, profile, executor, output],
+        'run', parents=[spec, profile, executor, budget, output],
         help='submit a job, show its output, wait for it, exit with its exit code',
         usage='psij run [options] [SPEC.json] [-- CMD [ARGS...]]',
         description="Submit a job, show its standard output and error on ours as they are "
@@ -171,7 +173,7 @@ def build_parser() -> CliParser:
                           'JSON document)')
 
     subcommands.add_parser(
-        'submit', parents=[spec, profile, executor, output],
+        'submit', parents=[spec, profile, executor, budget, output],
         help='submit a job and print its native id',
         usage='psij submit [options] [SPEC.json] [-- CMD [ARGS...]]',
         description='Submit a job and print its native id. With -e local, the job is '
