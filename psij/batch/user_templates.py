@@ -117,7 +117,7 @@ def template_variables(scheduler: BatchScheduler) -> TemplateVariables:
     try:
         context = scheduler.script_context(_sample_inputs())
         builtin = scheduler.template()
-    except (NotImplementedError, FileNotFoundError) as error:
+    except (NotImplementedError, FileNotFoundError, InvalidJobException) as error:
         raise TemplateError(f'{FIELD}: {scheduler.name or type(scheduler).__name__} takes no '
                             f'user template ({error})') from error
     names = frozenset(context)
