@@ -187,3 +187,24 @@ def test_a_profile_sets_the_budget_and_a_bad_value_names_the_key(
     else:
         assert result.returncode != 0
         assert 'cores' in result.stderr and 'config.toml' in result.stderr, result.stderr
+
+
+def test_psij_submit_jobs_waiting_for_room_are_seen_waited_for_and_canceled_from_other_processes(
+        work_dir: pathlib.Path) -> None:
+    ids = []
+    for seconds in ('60', '0.5', '0.5'):
+        result = psij(work_dir, 'submit', '-e', 'local', '--local-cores', '1', '--',
+                      'sleep', seconds)
+        assert result.returncode == 0, result.stderr
+        ids.append(result.stdout.strip())
+    first, second, third = ids
+    status = psij(work_dir, 'status', '-e', 'local', '--json', *ids)
+    states = {job['native_id']: job for job in json.loads(status.stdout)['jobs']}
+    assert states[first]['state'] == 'ACTIVE'
+    assert states[second]['state'] == 'QUEUED'
+    assert 'waiting for resources' in states[second]['message']
+    assert psij(work_dir, 'cancel', '-e', 'local', third).returncode == 0
+    assert psij(work_dir, 'cancel', '-e', 'local', first).returncode == 0  # room for second
+    waited = psij(work_dir, 'wait', '-e', 'local', '--json', second, third)
+    ends = {job['native_id']: job['state'] for job in json.loads(waited.stdout)['jobs']}
+    assert ends == {second: 'COMPLETED', third: 'CANCELED'}, waited.stdout
