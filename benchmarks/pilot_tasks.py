@@ -6,6 +6,9 @@ Run by hand (never part of the test suite) on a machine with a working Slurm:
     .venv/bin/python benchmarks/pilot_tasks.py [--tasks 10000] [--cores 2]
         [--array-elements 10000] [--json]
 
+(On a small shared test cluster, ``--array-elements 1000``: 10,000 array elements hold its
+CPUs for many minutes, starving everyone else's jobs.)
+
 ``sbatch``, ``squeue``, ``sacct`` and ``scancel`` go through the logging wrappers of
 `command_log`, so the scheduler commands are counted from outside psij. In one run, one after
 the other:
@@ -120,29 +123,30 @@ def main() -> None:
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args()
     results: List[Dict[str, Any]] = []
+
+    def show(result: Dict[str, Any]) -> None:
+        results.append(result)
+        if len(results) == 2:
+            results[1]['overhead_per_task_ms'] = (results[1]['per_task_core_ms']
+                                                  - results[0]['per_task_core_ms'])
+        if not args.json:
+            print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
+                            f'{key}={value}' for key, value in result.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix='pilot-bench-', dir=Path.home()) as scratch:
         log = CommandLog(Path(scratch), ['sbatch', 'squeue', 'sacct', 'scancel'])
         try:
             for side in ('floor', 'pilot', 'array'):
                 print(f'[{time.strftime("%H:%M:%S")}] {side}', file=sys.stderr, flush=True)
                 if side == 'floor':
-                    results.append(run_floor(args.tasks, args.cores))
+                    show(run_floor(args.tasks, args.cores))
                 elif side == 'pilot':
-                    results.append(run_pilot(args.tasks, args.cores,
-                                             Path(scratch) / 'pilot', log))
+                    show(run_pilot(args.tasks, args.cores, Path(scratch) / 'pilot', log))
                 elif args.array_elements:
-                    results.append(run_array(args.array_elements, Path(scratch) / 'array',
-                                             log))
+                    show(run_array(args.array_elements, Path(scratch) / 'array', log))
         finally:
             subprocess.run(['scancel', f'--name=pilot-{NAME}'], capture_output=True)
-    floor = results[0]['per_task_core_ms']
-    results[1]['overhead_per_task_ms'] = results[1]['per_task_core_ms'] - floor
     if args.json:
         print(json.dumps(results, indent=2))
-        return
-    for result in results:
-        print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
-                        f'{key}={value}' for key, value in result.items()))
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ import os
 import pathlib
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from psij.exceptions import InvalidJobException
 from psij.job import Job
@@ -78,6 +78,7 @@ class _Pilot:
         self.allocations = Allocations(config, self.directory, self.wake)
         self.tasks: Dict[str, Job] = {}
         self.outcomes = ResultReader(self.directory.done)
+        self._new: List[str] = []
         self.lock = threading.Lock()
         self._counter = 0
         self._records_looked_at = 0.0
@@ -90,53 +91,42 @@ class _Pilot:
     def track(self, task_id: str, job: Job) -> None:
         with self.lock:
             self.tasks[task_id] = job
+            self._new.append(task_id)  # its outcome may be older than this look
         self.wake(0.05)
 
     def wake(self, delay: float = 0.0) -> None:
         get_poller().schedule(self, delay)
 
     def poll(self) -> Optional[float]:
-        """One look at the pilot directory for every task and allocation."""
+        """One look at the pilot directory for every task and allocation; its cost follows
+        what changed (new outcomes, current claims), not the number of tasks."""
         if time.monotonic() - self._records_looked_at >= RECORDS_INTERVAL:
             # Allocations other processes submitted (or left behind) are watched here too.
             self._records_looked_at = time.monotonic()
             self.allocations.watch_all()
         requeued, _ = self.allocations.release_ended()
-        with self.lock:
-            open_tasks: List[Tuple[str, Job]] = [
-                (task_id, job) for task_id, job in self.tasks.items()
-                if not job.status.state.final]
         for task_id in requeued:
             job = self.tasks.get(task_id)
             if job is not None:
                 job._set_status(JobStatus(job.status.state, message='its allocation ended '
                                           'before it did: queued again'))
-        if open_tasks:
-            self._update(open_tasks)
-        waiting = len(self.directory.queued())
-        self.allocations.add_as_needed(waiting)
+        ended = self.outcomes.refresh()
         with self.lock:
-            busy = any(not job.status.state.final for job in self.tasks.values())
-        if busy or waiting or self.allocations.watching():
+            ended += [task_id for task_id in self._new if task_id in self.outcomes.results]
+            self._new = []
+            finished = [(task_id, self.tasks.pop(task_id)) for task_id in ended
+                        if task_id in self.tasks]
+        for task_id, job in finished:
+            job._set_status(status_of(self.outcomes.results[task_id]))
+        for _, _, entry in self.directory.claims():
+            job = self.tasks.get(entry.task_id)
+            if job is not None and job.status.state == JobState.QUEUED:
+                job._set_status(JobStatus(JobState.ACTIVE))
+        waiting = self.directory.waiting_count()
+        self.allocations.add_as_needed(waiting)
+        if self.tasks or waiting or self.allocations.watching():
             return self.config.poll_interval
         return None
-
-    def _update(self, open_tasks: List[Tuple[str, Job]]) -> None:
-        self.outcomes.refresh()
-        finished = self.outcomes.results
-        claimed = None
-        for task_id, job in open_tasks:
-            result = finished.get(task_id)
-            if result is not None:
-                job._set_status(status_of(result))
-                with self.lock:
-                    self.tasks.pop(task_id, None)
-                continue
-            if job.status.state == JobState.QUEUED:
-                if claimed is None:
-                    claimed = {entry.task_id for _, _, entry in self.directory.claims()}
-                if task_id in claimed:
-                    job._set_status(JobStatus(JobState.ACTIVE))
 
 
 _pilots: Dict[pathlib.Path, _Pilot] = {}

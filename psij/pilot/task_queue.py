@@ -105,6 +105,11 @@ class PilotDirectory:
         return sorted((entry for entry in entries if entry is not None),
                       key=lambda entry: entry.file_name)
 
+    def waiting_count(self) -> int:
+        """How many tasks wait (one listing, no sorting)."""
+        return sum(1 for name in _names(self.queue) if name.endswith(TASK_SUFFIX)
+                   and not name.startswith('.'))
+
     def claim(self, entry: QueueEntry, worker_directory: pathlib.Path) -> Optional[pathlib.Path]:
         """Take ``entry`` for a worker; None if another worker (or a cancel) took it first."""
         target = worker_directory / entry.file_name
