@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from psij.configuration.errors import ConfigurationError
+from psij.configuration.file_paths import anchor_template_paths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -93,7 +94,7 @@ def read_file(source: ConfigFile) -> Optional[LoadedFile]:
         found = _ERROR_LINE.search(str(error))
         raise ConfigurationError(f'not valid TOML: {error}', path,
                                  line=int(found.group(1)) if found else None) from error
-    return LoadedFile(source, text, data)
+    return LoadedFile(source, text, anchor_template_paths(data, source.path.parent))
 
 
 _ERROR_LINE = re.compile(r'at line ([0-9]+)')
