@@ -16,6 +16,7 @@ room that other processes' jobs free). No thread of its own.
 """
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -103,6 +104,10 @@ class BudgetQueue:
         self._idle: List[Reservation] = []
         self._started: Dict[str, int] = {}  # reservation (ledger job id) -> its job's pid
         self._others_wait = False  # others had waiting jobs at our last transaction
+        # When the submitting thread will call release() at the latest (monotonic time): a
+        # wake for later is not sent again (one per job would wake that thread per job).
+        self._wake_due = math.inf
+        self._wake_lock = threading.Lock()
         self._me = this_process()
 
     # --- called by the executor --------------------------------------------------------------
@@ -171,6 +176,8 @@ class BudgetQueue:
     def release(self, now: float) -> Optional[float]:
         """Give back what ended jobs held, start what the plan lets start; when to look again
         (None: nothing waits)."""
+        with self._wake_lock:
+            self._wake_due = math.inf
         with self._lock:
             starts, said = self._ledger.update(self._plan_all)
         for job, reason in said:
@@ -179,8 +186,13 @@ class BudgetQueue:
             self._run(job, reservation, raise_errors=False)
         with self._lock:
             if self._started or self._idle:
-                return RECORD_DELAY
-            return RECHECK if self._waiting else None
+                again: Optional[float] = RECORD_DELAY
+            else:
+                again = RECHECK if self._waiting else None
+        if again is not None:
+            with self._wake_lock:  # the submitting thread calls again then
+                self._wake_due = min(self._wake_due, time.monotonic() + again)
+        return again
 
     # --- inside a ledger transaction (the queue's lock held) -----------------------------------
 
@@ -345,6 +357,11 @@ class BudgetQueue:
                                   metadata={'held_by_psij': True}))
 
     def _wake(self, delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        with self._wake_lock:
+            if self._wake_due <= due:
+                return
+            self._wake_due = due
         # The submitting thread calls nothing but release(now), which this queue has as a
         # gate does: it serves both without a thread of their own.
         (self._waker or get_submitter()).wake(cast('SubmissionGate', self), delay)
