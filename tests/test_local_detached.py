@@ -236,3 +236,39 @@ def test_jobs_of_a_killed_watcher_are_never_called_completed(work_dir: pathlib.P
     running = _final(_attach(work_dir, running_id))
     assert running.state == JobState.FAILED and 'outcome unknown' in (running.message or '')
     assert not (tmp_path / 'held-ran').exists()
+
+
+def test_the_watcher_owns_the_budget_of_detached_jobs(work_dir: pathlib.Path,
+                                                     tmp_path: pathlib.Path) -> None:
+    """``cores=1``: the second 1-core job waits in the watcher for the first one's core, and
+    starts after its submitter exited; a job over the budget is refused at submit."""
+    script = textwrap.dedent(f'''
+        import json
+        from psij import Job, JobExecutor, JobSpec, ResourceSpecV1
+        from psij.exceptions import InvalidJobException
+        from psij.executors.local import LocalJobExecutorConfig
+        executor = JobExecutor.get_instance('local', config=LocalJobExecutorConfig(
+            work_directory={str(work_dir)!r}, cores=1, detached=True))
+        ids = []
+        for name in ('a', 'b'):
+            job = Job(JobSpec('sh', ['-c', {_TIMED!r}, name, '0'], directory={str(tmp_path)!r},
+                              resources=ResourceSpecV1(process_count=1)))
+            executor.submit(job)
+            ids.append(job.native_id)
+        try:
+            executor.submit(Job(JobSpec('true', resources=ResourceSpecV1(process_count=4))))
+            refused = ''
+        except InvalidJobException as error:
+            refused = error.message
+        print(json.dumps([ids, refused]))
+    ''')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    ids, refused = json.loads(result.stdout)
+    assert ids[0].isdigit() and not ids[1].isdigit(), ids
+    assert 'cores' in refused, refused
+    for native_id in ids:
+        assert _final(_attach(work_dir, native_id)).state == JobState.COMPLETED
+    first, second = _times(tmp_path, 'a'), _times(tmp_path, 'b')
+    assert first[1] <= second[0]
