@@ -181,3 +181,26 @@ def test_a_failed_predecessor_fails_a_dependent_waiting_for_it(
     status = dependent.wait(timeout=10)
     assert status is not None and status.state == JobState.FAILED
     assert not (tmp_path / 'dependent.times').exists()
+
+
+def test_memory_is_budgeted_like_cores(work_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    executor = _executor(work_dir, memory='1K')
+    jobs = [Job(JobSpec('/bin/sh', ['-c', f'date +%s.%N > m{i}.times; sleep 0.3; '
+                                          f'date +%s.%N >> m{i}.times'], directory=tmp_path,
+                        resources=ResourceSpecV1(memory=600))) for i in range(2)]
+    for job in jobs:
+        executor.submit(job)
+    assert 'memory: needs 600, 424 available' in (jobs[1].status.message or '')
+    _wait_all(jobs)
+    assert _times(tmp_path, 'm1')[0] >= _times(tmp_path, 'm0')[1]
+
+
+def test_a_damaged_ledger_is_started_anew(work_dir: pathlib.Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    (work_dir / 'local').mkdir(parents=True, exist_ok=True)
+    (work_dir / 'local' / 'budget.json').write_text('{"reservations": [{"holder"\n')
+    executor = _executor(work_dir, cores=1)
+    job = Job(JobSpec('/bin/true'))
+    executor.submit(job)
+    _wait_all([job])
+    assert 'damaged' in caplog.text
