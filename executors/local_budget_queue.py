@@ -9,6 +9,12 @@ other processes wait with; a job that must wait is QUEUED, ``held_by_psij``, wit
 saying what it waits for. The queue does not care who owns it: the local executor in a
 script, or a watcher process serving many clients.
 
+Cost: the reservation of an ended job stays in the ledger until the next transaction (at
+most `RECORD_DELAY` later) and serves, without a transaction, the next job of the same shape
+that is offered while nobody waits, neither here nor, as far as the last transaction saw, in
+another process; so a stream of small jobs costs a transaction per `RECORD_DELAY`, not two per
+job.
+
 Threads: a job that fits when it is offered starts in the offering thread. Everything else
 happens on the process's submitting thread (`psij.submitter`), woken when one of this queue's
 jobs ends, when a job is queued or canceled, and every `RECHECK` seconds while jobs wait (for
