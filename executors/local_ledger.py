@@ -19,9 +19,9 @@ The ledger lists:
 
 A reservation is taken back when its holder has died and its job's process (if it was
 started) is gone too: the job of a holder killed with ``kill -9`` goes on running in its own
-session, and its cores are busy until it ends. Waiting entries of a dead holder go at once. (A holder may keep the reservation of a job that
-ended for a few tens of milliseconds, for its next job of the same shape:
-`psij.executors.local_budget_queue`.)
+session, and its cores are busy until it ends. Waiting entries of a dead holder go at once.
+A holder may keep the reservation of a job that ended for a few tens of milliseconds, for its
+next job of the same shape (`psij.executors.local_budget_queue`).
 Each process applies its own executor's budget to what every holder uses.
 """
 
