@@ -120,8 +120,31 @@ def test_unknown_profile_and_bad_files_are_one_line_errors(tmp_path: pathlib.Pat
     assert_one_error_line(result, USAGE, f'{tmp_path / "site.toml"}:1: not valid TOML')
 
 
-def test_commands_without_profile_read_no_configuration(tmp_path: pathlib.Path,
-                                                        work_dir: pathlib.Path) -> None:
+def test_a_broken_file_is_a_warning_for_commands_without_profile(
+        tmp_path: pathlib.Path, work_dir: pathlib.Path) -> None:
+    # Without --profile the files are read for the executor's site only; a broken one must
+    # not stop `psij run` at a login node (with --profile it is an error, above).
     env = _environment(tmp_path, site='this is not TOML')
     result = psij(work_dir, 'run', '--', '/bin/true', env=env)
     assert result.returncode == 0, str(result)
+    assert f'psij: warning: configuration not used: {tmp_path / "site.toml"}:1: not valid ' \
+        'TOML' in result.stderr
+
+
+def test_the_site_of_the_executor_applies_without_profile(tmp_path: pathlib.Path,
+                                                          work_dir: pathlib.Path) -> None:
+    # The site's limit on a Slurm queue, from the site file: the job is refused before
+    # anything is sent.
+    env = _environment(tmp_path, site=SITE + '''
+[site.here]
+executor = "slurm"
+
+[site.here.queue.debug]
+max_duration = "00:01:00"
+''')
+    result = psij(work_dir, 'run', '-e', 'slurm', '--queue', 'debug', '--time', '00:02:00',
+                  '--', '/bin/true', env=env)
+    assert result.returncode != 0, str(result)
+    assert 'JobAttributes.duration' in result.stderr and "queue 'debug'" in result.stderr, \
+        str(result)
+    assert 'from the config' in result.stderr, str(result)

@@ -1,13 +1,14 @@
 """Getting the executor (and checking the launcher) a command names, with one-line errors."""
 
 import argparse
+import sys
 from typing import Optional
 
 from psij.cli.budget_options import budget_overrides, option_of
 from psij.cli.exit_status import CliError, ExitStatus
 from psij.cli.parser import executor_name, executor_url, work_directory
 from psij.cli.profile_input import selected_profile
-from psij.configuration import ConfigurationError
+from psij.configuration import ConfigurationError, Site, load
 from psij.configuration.executor_settings import config_class, settings
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
@@ -35,6 +36,9 @@ def open_executor(options: argparse.Namespace) -> JobExecutor:
                                              f'-e local; the {name!r} executor has no budget')
         if profile is not None:
             return profile.executor(name, url=url, work_directory=directory, **overrides)
+        site = _site_of(name, url)
+        if site is not None:
+            return site.executor(work_directory=directory, **overrides)
         config = config_class(name)(work_directory=directory, **overrides) if overrides \
             else JobExecutorConfig(work_directory=directory)
         return JobExecutor.get_instance(name, url=url, config=config)
@@ -51,6 +55,20 @@ def open_executor(options: argparse.Namespace) -> JobExecutor:
     except OSError as error:
         raise CliError(ExitStatus.BACKEND,
                        f'cannot set up the {name!r} executor: {error}') from error
+
+
+def _site_of(name: str, url: Optional[str]) -> Optional[Site]:
+    """The configuration's site of executor ``name`` at ``url`` (its settings and queue
+    limits apply to a command without ``--profile`` too), or None.
+
+    A configuration file that cannot be read is then said in one warning line and the
+    command goes on without it: a broken file must not stop ``psij run`` at a login node,
+    and the scheduler's own limits still apply. (With ``--profile`` it is an error.)"""
+    try:
+        return load().site(name, url)
+    except ConfigurationError as error:
+        print(f'psij: warning: configuration not used: {error}', file=sys.stderr)
+        return None
 
 
 def check_launcher(spec: JobSpec) -> None:
