@@ -20,12 +20,13 @@ from psij.pilot import PilotJobExecutor
 
 
 def logged_task(log: pathlib.Path, locks: pathlib.Path, seconds: float, exit_code: int = 0,
-                cores: int = 1) -> Job:
+                cores: int = 1, ignore_term: bool = False) -> Job:
     """A task that logs ``start``/``end`` lines with its id and attempt to ``log``, holding
-    ``locks/<task id>`` (flock -n) meanwhile, sleeps ``seconds``, exits ``exit_code``."""
-    body = (f'echo "$PSIJ_PILOT_TASK_ID $PSIJ_PILOT_ATTEMPT start" >> {shlex.quote(str(log))}; '
-            f'sleep {seconds}; '
-            f'echo "$PSIJ_PILOT_TASK_ID $PSIJ_PILOT_ATTEMPT end" >> {shlex.quote(str(log))}')
+    ``locks/<task id>`` (flock -n) meanwhile, sleeps ``seconds``, exits ``exit_code``;
+    ``ignore_term``: it ignores SIGTERM (only SIGKILL ends it early)."""
+    trap = "trap '' TERM; " if ignore_term else ''
+    line = f'"$PSIJ_PILOT_TASK_ID $PSIJ_PILOT_ATTEMPT %s" >> {shlex.quote(str(log))}'
+    body = f'{trap}echo {line % "start"}; sleep {seconds}; echo {line % "end"}'
     script = (f'exec 9>{shlex.quote(str(locks))}/"$PSIJ_PILOT_TASK_ID" && flock -n 9 || '
               f'{{ echo "$PSIJ_PILOT_TASK_ID $PSIJ_PILOT_ATTEMPT CONCURRENT" >> '
               f'{shlex.quote(str(log))}; exit 99; }}; {body}; exit {exit_code}')

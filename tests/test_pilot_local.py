@@ -123,8 +123,8 @@ def test_a_canceled_allocation_s_tasks_finish_elsewhere_never_twice_at_once(
     pilot.pilot.allocations.jobs()[key].cancel()
     wait_all(jobs, 50)
     ran_once_each(jobs, logs / 'log')
-    again = [job for job in jobs if runs_by_task(logs / 'log')[task_id(job)][0] == '1 start'
-             and '2 end' in runs_by_task(logs / 'log')[task_id(job)]]
+    # (A task killed before its first line shows only its second run.)
+    again = [job for job in jobs if '2 end' in runs_by_task(logs / 'log')[task_id(job)]]
     assert again, 'no task ran a second time after its allocation was canceled'
     ended = pilot.pilot.allocations.records()[key]['ended']
     assert ended is not None and ended['state'] == 'CANCELED'

@@ -87,7 +87,10 @@ def test_two_hundred_tasks_through_two_allocations(work_dir: pathlib.Path, name:
 def test_a_scanceled_allocation_s_tasks_finish_elsewhere_never_twice_at_once(
         work_dir: pathlib.Path, name: str, logs: pathlib.Path) -> None:
     pilot = make_pilot(settings_for(work_dir, name))
-    jobs = [logged_task(logs / 'log', logs / 'locks', 2) for _ in range(6)]
+    # They ignore SIGTERM: the canceled allocation's worker must see them killed before it
+    # ends, or the flock would catch a second run starting while the first still holds it.
+    # Longer than the worker's wait for them (SIGKILL comes 2 s after the ignored SIGTERM).
+    jobs = [logged_task(logs / 'log', logs / 'locks', 6, ignore_term=True) for _ in range(4)]
     for job in jobs:
         pilot.submit(job)
     wait_for('a task running', lambda: allocation_of_running_task(pilot) is not None, 30)

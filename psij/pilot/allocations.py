@@ -98,6 +98,7 @@ class Allocations:
         self._provider: Optional[JobExecutor] = None
         self._watched: Dict[str, Job] = {}
         self._ended: List[Tuple[str, JobStatus]] = []
+        self._pending: List[Tuple[str, JobStatus, float]] = []
         self._lock = threading.Lock()
         self._counter = 0
         self.submissions = 0
@@ -183,6 +184,11 @@ class Allocations:
     def watch_all(self) -> None:
         """Attach to every recorded allocation not yet released and not watched here."""
         for key, record in self.records().items():
+            if record['ended'] is not None and (self.directory.claimed / key).is_dir():
+                # Its end was recorded, its release not finished (that process died).
+                self.directory.release(key, self.config.max_attempts,
+                                       str(record['ended'].get('reason', 'it ended')))
+                continue
             native_id = record.get('native_id')
             if native_id is None and record['ended'] is None:
                 native_id = self._confirm(key, record)
@@ -221,27 +227,53 @@ class Allocations:
         return ended
 
     def release_ended(self) -> Tuple[List[str], List[str]]:
-        """Release the allocations whose end was learned since the last call; returns the
-        ids of the tasks queued again and of those failed for lack of attempts."""
+        """Release the allocations that ended and whose workers are gone; returns the ids of
+        the tasks queued again and of those failed for lack of attempts.
+
+        The providing executor's final state alone is not enough: Slurm reports a canceled
+        job CANCELLED while its processes are still being killed. So an allocation is
+        released once every worker that started in it recorded its exit (after its tasks
+        ended), or `release_grace` after its end was learned (a node that failed takes its
+        workers with it, unrecorded).
+        """
+        now = time.monotonic()
         with self._lock:
-            ended, self._ended = self._ended, []
+            self._pending += [(key, status, now) for key, status in self._ended]
+            self._ended = []
+            pending, self._pending = self._pending, []
         requeued: List[str] = []
         failed: List[str] = []
-        for key, status in ended:
+        for key, status, learned in pending:
+            if not self._workers_gone(key) and now - learned < self.config.release_grace:
+                with self._lock:
+                    self._pending.append((key, status, learned))
+                continue
             job = self._watched.get(key)
             native_id = job.native_id if job is not None else None
             reason = f'allocation {key} ({self.config.executor} job {native_id}) ended ' \
                 f'{status.state.value}' + (f': {status.message}' if status.message else '')
+            # Recorded first: a worker that would only start now claims nothing.
+            _write_json(self.directory.allocations / f'{key}.ended',
+                        {'state': status.state.value, 'message': status.message,
+                         'exit_code': status.exit_code, 'time': status.time,
+                         'reason': reason})
             again, lost = self.directory.release(key, self.config.max_attempts, reason)
             requeued += again
             failed += lost
-            _write_json(self.directory.allocations / f'{key}.ended',
-                        {'state': status.state.value, 'message': status.message,
-                         'exit_code': status.exit_code, 'time': status.time})
             if again or lost:
                 logger.warning('pilot %s: %s; %d task(s) queued again, %d failed',
                                self.config.name, reason, len(again), len(lost))
         return requeued, failed
+
+    def _workers_gone(self, key: str) -> bool:
+        """True if every worker that started in allocation ``key`` recorded its exit."""
+        directory = self.directory.root / 'workers' / key
+        try:
+            names = set(os.listdir(directory))
+        except FileNotFoundError:
+            return True
+        return all(f'{name[:-len(".json")]}.exited' in names
+                   for name in names if name.endswith('.json'))
 
     def jobs(self) -> Dict[str, Job]:
         """The providing executor's job of each allocation watched here, by key."""
@@ -251,7 +283,7 @@ class Allocations:
     def watching(self) -> bool:
         """True while an allocation watched here has not ended or not been released."""
         with self._lock:
-            return bool(self._ended) or any(not job.status.state.final
+            return bool(self._ended or self._pending) or any(not job.status.state.final
                                             for job in self._watched.values())
 
     def cancel_all(self) -> None:

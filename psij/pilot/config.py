@@ -68,6 +68,10 @@ class PilotExecutorConfig(JobExecutorConfig):
     :param provider_config: the config given to the allocation executor (None: a default
         one with this ``work_directory``).
     :param poll_interval: seconds between two looks at the pilot directory.
+    :param release_grace: an allocation that ended is released (its unfinished tasks queued
+        again) once all its workers recorded their exit, or this long after its end was
+        learned if some never did (a failed node): long enough for the scheduler to have
+        killed what was left of it.
     :param work_directory: the pilot's files are in ``<work_directory>/pilot/<name>``; it
         must be visible from the allocations' nodes.
     """
@@ -79,7 +83,7 @@ class PilotExecutorConfig(JobExecutorConfig):
                  cores_per_node: Optional[int] = None, gpus_per_node: Optional[int] = None,
                  memory_per_node: Optional[int] = None, worker_launcher: Optional[str] = None,
                  provider_config: Optional[JobExecutorConfig] = None,
-                 poll_interval: float = 0.2,
+                 poll_interval: float = 0.2, release_grace: Seconds = 60.0,
                  work_directory: Union[str, pathlib.Path, None] = None) -> None:
         super().__init__(work_directory=work_directory)
         if not isinstance(executor, str) or not executor or executor == 'pilot':
@@ -112,6 +116,7 @@ class PilotExecutorConfig(JobExecutorConfig):
         self.worker_launcher = _optional_str('worker_launcher', worker_launcher)
         self.provider_config = provider_config
         self.poll_interval = _seconds('poll_interval', poll_interval)
+        self.release_grace = _seconds('release_grace', release_grace, minimum=-1.0)
 
     @property
     def pilot_directory(self) -> pathlib.Path:

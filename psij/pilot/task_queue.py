@@ -171,13 +171,18 @@ class PilotDirectory:
         failed: List[str] = []
         reader = ResultReader(self.done)
         reader.refresh()
+        canceled = self.cancel_requests()
         for worker in _names(held):
             for name in _names(held / worker):
                 entry = parse_entry_name(name)
                 path = held / worker / name
                 if entry is None:
                     continue
-                if entry.task_id not in reader.results:
+                if entry.task_id in canceled and entry.task_id not in reader.results:
+                    self.write_result(entry.task_id, {
+                        'state': 'CANCELED', 'exit_code': None, 'allocation': allocation,
+                        'message': f'canceled; {reason} before the cancel reached it'})
+                elif entry.task_id not in reader.results:
                     document = self.read_task(path)
                     attempt = int(document.get('attempt', 1))
                     history = list(document.get('history', []))

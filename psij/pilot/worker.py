@@ -44,6 +44,9 @@ logger = logging.getLogger('psij.pilot.worker')
 SIGNAL_GRACE = 2.0
 #: The longest a worker with free room goes without listing the queue again.
 RELIST_INTERVAL = 1.0
+#: Seconds a stopped worker waits for its canceled tasks to end (the local executor sends
+#: SIGKILL 2 s after SIGTERM).
+STOP_WAIT = 5.0
 #: How many of the oldest waiting tasks one placement looks at (backfill reaches this far).
 LOOKAHEAD = 64
 
@@ -126,13 +129,39 @@ class Worker:
                 idle_since = now
             elif now - idle_since >= self.idle_timeout:
                 logger.info('worker %s idle for %.0f s: ending', self.name, self.idle_timeout)
+                self._record_exit(0)
                 return 0
             if not (queue and self._has_room()):
                 self.wake.wait(self.poll_interval)
             self.wake.clear()
-        for task in list(self.running.values()):
-            task.job.cancel()  # the release puts it back in the queue: no outcome written
+        # The release puts these back in the queue (no outcome is written), but only after
+        # this allocation ended: wait for them to be gone, so that "ended" means it.
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.job.cancel()
+        deadline = time.monotonic() + STOP_WAIT
+        for task in tasks:
+            status = task.job.wait(timeout=max(0.0, deadline - time.monotonic()))
+            if status is not None and status.state == JobState.COMPLETED:
+                # It finished on its own before the cancel took: a result, not a rerun.
+                self._write(task.entry.task_id, task.attempt, task.path, {
+                    'state': status.state.value, 'exit_code': status.exit_code,
+                    'message': status.message, 'started': task.started})
+        left = [task for task in tasks if not task.job.status.state.final]
+        if left:
+            logger.warning('worker %s: %d task(s) still running after %.0f s: exit not '
+                           'recorded (the release waits its grace time)', self.name,
+                           len(left), STOP_WAIT)
+        else:
+            self._record_exit(128 + self.stopped_by)
         return 128 + self.stopped_by
+
+    def _record_exit(self, code: int) -> None:
+        """Say that this worker and every task it started are gone (see
+        `psij.pilot.allocations`: the release of its claims waits for it)."""
+        self.results.close()
+        path = self.directory.root / 'workers' / self.allocation / f'{self.name}.exited'
+        path.write_text(json.dumps({'exit_code': code, 'time': time.time()}))
 
     def _has_room(self) -> bool:
         return self.free.cores > 0
