@@ -190,3 +190,22 @@ def test_bad_inputs_are_refused_naming_the_field(pilot: PilotJobExecutor,
     with pytest.raises(TypeError, match='PilotExecutorConfig.idle_timeout'):
         PilotExecutorConfig(idle_timeout='soon')  # type: ignore[arg-type]
     assert not pilot.pilot.allocations.records()  # nothing was queued: nothing submitted
+
+
+def test_a_task_no_worker_can_hold_fails_saying_why(work_dir: pathlib.Path) -> None:
+    # No cores_per_node: submit cannot refuse it; the worker (this machine's cores) does.
+    pilot = make_pilot(work_dir, 'toolarge', cores_per_node=None, max_allocations=1)
+    big = Job(JobSpec('/bin/true', resources=ResourceSpecV1(process_count=4096)))
+    small = Job(JobSpec('/bin/true'))
+    pilot.submit(big)
+    pilot.submit(small)
+    wait_all([big, small], 20)
+    assert small.status.state == JobState.COMPLETED
+    assert big.status.state == JobState.FAILED and big.status.exit_code is None
+    assert big.status.message is not None
+    assert 'can never run in this pilot' in big.status.message
+    assert 'needs 4096 cores' in big.status.message
+    # Nothing it could run is left: the allocation ends after its idle time.
+    wait_for('the allocation ended', lambda: all(
+        record['ended'] is not None for record in pilot.pilot.allocations.records().values()),
+        15)

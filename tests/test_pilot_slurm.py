@@ -68,8 +68,9 @@ def squeue_names() -> str:
 def test_two_hundred_tasks_through_two_allocations(work_dir: pathlib.Path, name: str,
                                                    logs: pathlib.Path) -> None:
     pilot = make_pilot(settings_for(work_dir, name))
+    # 0.1 s each: 20 s of work for one core, so that both allocations take part.
     jobs = [Job(JobSpec('/bin/sh', ['-c', f'echo $PSIJ_PILOT_TASK_ID >> {logs}/ran; '
-                                          f'exit {index % 4}']))
+                                          f'sleep 0.1; exit {index % 4}']))
             for index in range(200)]
     for job in jobs:
         pilot.submit(job)

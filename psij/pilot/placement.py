@@ -2,11 +2,12 @@
 
 An adapter over `psij.resource_packing`, which holds the rule (arrival order, backfill, a
 reservation for a task passed over too often): this only turns queue entries into its
-requests and keeps each task's pass count from one plan to the next. Tasks that could never
-fit this worker's node are left in the queue for other workers.
+requests and keeps each task's pass count from one plan to the next. A task that could never
+fit this worker's node is named in `Placer.refused` with the reason: every allocation of a
+pilot has the same shape, so no other worker could run it either.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from psij.pilot.task_queue import QueueEntry, TaskRequest
 from psij.resource_packing import DEFAULT_MAX_PASSES, Request, Resources, plan, refusal
@@ -23,27 +24,30 @@ class Placer:
     def __init__(self, total: Resources, max_passes: int = DEFAULT_MAX_PASSES) -> None:
         self.total = total
         self.max_passes = max_passes
-        # Per queue file name: its request as last planned (with its pass count), or None
-        # for a task this node can never hold. Dropped once a plan no longer sees it.
-        self._known: Dict[str, Request | None] = {}
+        # Per queue file name: its request as last planned (with its pass count). Dropped
+        # once a plan no longer sees it.
+        self._known: Dict[str, Request] = {}
+        #: Entries of the last `choose` that can never fit, with why.
+        self.refused: List[Tuple[QueueEntry, str]] = []
 
     def choose(self, waiting: Sequence[QueueEntry], free: Resources) -> List[QueueEntry]:
         """The entries of ``waiting`` (oldest first) to start now with ``free`` left."""
-        known: Dict[str, Request | None] = {}
+        known: Dict[str, Request] = {}
         requests: List[Request] = []
         by_name: Dict[str, QueueEntry] = {}
+        self.refused = []
         for entry in waiting:
             name = entry.file_name
-            if name in self._known:
-                request = self._known[name]
-            elif refusal(entry.request, self.total) is None:
+            request = self._known.get(name)
+            if request is None:
+                why = refusal(entry.request, self.total)
+                if why is not None:
+                    self.refused.append((entry, why))
+                    continue
                 request = Request(name, entry.request)
-            else:
-                request = None
             known[name] = request
-            if request is not None:
-                requests.append(request)
-                by_name[name] = entry
+            requests.append(request)
+            by_name[name] = entry
         result = plan(requests, free, self.max_passes)
         for request in result.waiting:
             known[request.key] = request

@@ -123,15 +123,15 @@ class Worker:
             if self._has_room() and (not queue or now - listed > RELIST_INTERVAL):
                 queue = collections.deque(self.directory.queued())
                 listed = now
-            if queue and self._has_room():
-                self._start_some(queue)
-            if self.running or self.held or queue:
+            started = self._start_some(queue) if queue and self._has_room() else 0
+            # Waiting tasks that do not fit now keep it busy only while it runs others.
+            if self.running or self.held or started:
                 idle_since = now
             elif now - idle_since >= self.idle_timeout:
                 logger.info('worker %s idle for %.0f s: ending', self.name, self.idle_timeout)
                 self._record_exit(0)
                 return 0
-            if not (queue and self._has_room()):
+            if not started:
                 self.wake.wait(self.poll_interval)
             self.wake.clear()
         # The release puts these back in the queue (no outcome is written), but only after
@@ -166,24 +166,37 @@ class Worker:
     def _has_room(self) -> bool:
         return self.free.cores > 0
 
-    def _start_some(self, queue: Deque[QueueEntry]) -> None:
+    def _start_some(self, queue: Deque[QueueEntry]) -> int:
         """Start what fits of the oldest `LOOKAHEAD` entries of ``queue``, and take out of
-        it what was taken (by us or by others)."""
+        it what was taken (by us or by others); how many this worker started."""
         if self.ended_marker.exists():
             # Taken as never started (see psij.pilot.allocations): claim nothing, end.
             logger.warning('allocation %s is recorded as ended: worker %s ends',
                            self.allocation, self.name)
             self.stopping = True
             queue.clear()
-            return
+            return 0
         window = [queue.popleft() for _ in range(min(LOOKAHEAD, len(queue)))]
         gone = set()
+        started = 0
         for entry in self.placer.choose(window, self.free):
             gone.add(entry.file_name)
             path = self.directory.claim(entry, self.claims)
             if path is not None:
                 self._start(entry, path)
+                started += 1
+        for entry, why in self.placer.refused:
+            gone.add(entry.file_name)
+            path = self.directory.claim(entry, self.claims)
+            if path is not None:
+                attempt = int(self.directory.read_task(path).get('attempt', 1))
+                self._write(entry.task_id, attempt, path, {
+                    'state': 'FAILED', 'exit_code': None,
+                    'message': f'the task can never run in this pilot: it {why} on each '
+                               f'worker (PilotExecutorConfig.cores_per_node, gpus_per_node, '
+                               f'memory_per_node)'})
         queue.extendleft(reversed([entry for entry in window if entry.file_name not in gone]))
+        return started
 
     def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
         document = self.directory.read_task(path)
