@@ -46,6 +46,8 @@ def worker_arguments(config: PilotExecutorConfig, directory: PilotDirectory,
     arguments = ['-m', 'psij.pilot.worker', '--pilot-directory', str(directory.root),
                  '--allocation', key, '--idle-timeout', f'{config.idle_timeout:g}',
                  '--poll-interval', f'{config.poll_interval:g}']
+    if config.stream_outputs:
+        arguments.append('--stream-outputs')
     for option, value in (('--cores', config.cores_per_node), ('--gpus', config.gpus_per_node),
                           ('--memory', config.memory_per_node)):
         if value is not None:

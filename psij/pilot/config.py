@@ -72,6 +72,8 @@ class PilotExecutorConfig(JobExecutorConfig):
         again) once all its workers recorded their exit, or this long after its end was
         learned if some never did (a failed node): long enough for the scheduler to have
         killed what was left of it.
+    :param stream_outputs: a task without ``stdout_path``/``stderr_path`` has them streamed
+        into one file per worker (`psij.pilot.output_stream`) instead of discarded.
     :param work_directory: the pilot's files are in ``<work_directory>/pilot/<name>``; it
         must be visible from the allocations' nodes.
     """
@@ -84,6 +86,7 @@ class PilotExecutorConfig(JobExecutorConfig):
                  memory_per_node: Optional[int] = None, worker_launcher: Optional[str] = None,
                  provider_config: Optional[JobExecutorConfig] = None,
                  poll_interval: float = 0.2, release_grace: Seconds = 60.0,
+                 stream_outputs: bool = False,
                  work_directory: Union[str, pathlib.Path, None] = None) -> None:
         super().__init__(work_directory=work_directory)
         if not isinstance(executor, str) or not executor or executor == 'pilot':
@@ -117,6 +120,10 @@ class PilotExecutorConfig(JobExecutorConfig):
         self.provider_config = provider_config
         self.poll_interval = _seconds('poll_interval', poll_interval)
         self.release_grace = _seconds('release_grace', release_grace, minimum=-1.0)
+        if not isinstance(stream_outputs, bool):
+            raise TypeError('PilotExecutorConfig.stream_outputs must be a bool, not '
+                            f'{type(stream_outputs).__name__}')
+        self.stream_outputs = stream_outputs
 
     @property
     def pilot_directory(self) -> pathlib.Path:

@@ -21,17 +21,21 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from psij.job import Job
 from psij.job_executor_config import JobExecutorConfig
+from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.private_directories import make_private_directory
@@ -52,8 +56,10 @@ LOOKAHEAD = 64
 
 
 class _Running:
-    def __init__(self, entry: QueueEntry, path: pathlib.Path, job: Job, attempt: int) -> None:
+    def __init__(self, entry: QueueEntry, path: pathlib.Path, job: Job, attempt: int,
+                 streamed: Dict[str, pathlib.Path]) -> None:
         self.entry = entry
+        self.streamed = streamed
         self.path = path
         self.job = job
         self.attempt = attempt
@@ -65,7 +71,8 @@ class Worker:
     told to stop."""
 
     def __init__(self, directory: PilotDirectory, allocation: str, name: str,
-                 capacity: Resources, idle_timeout: float, poll_interval: float) -> None:
+                 capacity: Resources, idle_timeout: float, poll_interval: float,
+                 stream_outputs: bool = False) -> None:
         from psij.executors.local import LocalJobExecutor  # the worker's own runner
         self.directory = directory
         self.allocation = allocation
@@ -77,6 +84,11 @@ class Worker:
         self.claims = directory.worker_directory(allocation, name)
         self.ended_marker = directory.allocations / f'{allocation}.ended'
         self.results = directory.result_log(allocation, name)
+        self.streams: Optional[StreamWriter] = None
+        if stream_outputs:
+            self.streams = StreamWriter(directory.root / 'outputs', allocation, name)
+            # Node-local: the point is to spare the shared file system a file per task.
+            self.scratch = pathlib.Path(tempfile.mkdtemp(prefix=f'psij-pilot-{name}-'))
         work = directory.root / 'workers' / allocation / name
         make_private_directory(work)
         self.executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=work))
@@ -144,6 +156,7 @@ class Worker:
             status = task.job.wait(timeout=max(0.0, deadline - time.monotonic()))
             if status is not None and status.state == JobState.COMPLETED:
                 # It finished on its own before the cancel took: a result, not a rerun.
+                self._flush_streams(task)
                 self._write(task.entry.task_id, task.attempt, task.path, {
                     'state': status.state.value, 'exit_code': status.exit_code,
                     'message': status.message, 'started': task.started})
@@ -156,10 +169,32 @@ class Worker:
             self._record_exit(128 + self.stopped_by)
         return 128 + self.stopped_by
 
+    def _stream_paths(self, spec: JobSpec, task_id: str) -> Dict[str, pathlib.Path]:
+        """With streaming on, point the unset output paths of ``spec`` at node-local files;
+        returns them by stream name."""
+        if self.streams is None:
+            return {}
+        streamed: Dict[str, pathlib.Path] = {}
+        if spec.stdout_path is None:
+            streamed['stdout'] = spec.stdout_path = self.scratch / f'{task_id}.out'
+        if spec.stderr_path is None:
+            streamed['stderr'] = spec.stderr_path = self.scratch / f'{task_id}.err'
+        return streamed
+
+    def _flush_streams(self, task: _Running) -> None:
+        if self.streams is None:
+            return
+        for stream, path in task.streamed.items():
+            self.streams.append(task.entry.task_id, task.attempt, stream, path)
+            path.unlink(missing_ok=True)
+
     def _record_exit(self, code: int) -> None:
         """Say that this worker and every task it started are gone (see
         `psij.pilot.allocations`: the release of its claims waits for it)."""
         self.results.close()
+        if self.streams is not None:
+            self.streams.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
         path = self.directory.root / 'workers' / self.allocation / f'{self.name}.exited'
         path.write_text(json.dumps({'exit_code': code, 'time': time.time()}))
 
@@ -207,6 +242,7 @@ class Worker:
             environment['PSIJ_PILOT_TASK_ID'] = entry.task_id
             environment['PSIJ_PILOT_ATTEMPT'] = str(attempt)
             spec.environment = environment
+            streamed = self._stream_paths(spec, entry.task_id)
             job = Job(spec)
             self.executor.submit(job)
         except Exception as error:  # a bad spec fails this task, not the worker
@@ -214,7 +250,7 @@ class Worker:
                 'state': 'FAILED', 'exit_code': None,
                 'message': f'the worker could not start the task: {error}'})
             return
-        self.running[job.native_id or ''] = _Running(entry, path, job, attempt)
+        self.running[job.native_id or ''] = _Running(entry, path, job, attempt, streamed)
         self.free = self.free.minus(needs_of(entry.request))
         self.started_tasks += 1
 
@@ -242,6 +278,7 @@ class Worker:
         task = self.running.pop(native_id)
         self.free = self.free.plus(needs_of(task.entry.request))
         self.busy_core_seconds += (time.time() - task.started) * task.entry.request.cores
+        self._flush_streams(task)
         self._write(task.entry.task_id, task.attempt, task.path, {
             'state': status.state.value, 'exit_code': status.exit_code,
             'message': status.message, 'started': task.started})
@@ -293,6 +330,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--allocation', required=True)
     parser.add_argument('--idle-timeout', type=float, default=300.0)
     parser.add_argument('--poll-interval', type=float, default=0.2)
+    parser.add_argument('--stream-outputs', action='store_true')
     parser.add_argument('--cores', type=int)
     parser.add_argument('--gpus', type=int)
     parser.add_argument('--memory', type=int)
@@ -307,7 +345,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     name = f'{socket.gethostname()}.{rank}.{os.getpid()}'
     worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
                     _capacity(arguments.cores, arguments.gpus, arguments.memory),
-                    arguments.idle_timeout, arguments.poll_interval)
+                    arguments.idle_timeout, arguments.poll_interval,
+                    arguments.stream_outputs)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     return worker.run()
