@@ -1,9 +1,10 @@
 """Tasks' outcomes: how they are written and read back.
 
 A worker appends each outcome to its own log, ``done/<allocation>~<worker>.results``, one
-JSON object per line with one ``write`` (no file per task: creating files is what a shared
-file system is slowest at). An outcome decided by a submitting process (a task canceled while
-queued, a task out of attempts) is a file of its own, ``done/<task>.ec``, written atomically.
+JSON object per line, the outcomes it has at once in one ``write`` (no file per task:
+creating files is what a shared file system is slowest at). An outcome decided by a
+submitting process (a task canceled while queued, a task out of attempts) is a file of its
+own, ``done/<task>.ec``, written atomically.
 Either way an outcome is written once and never changes.
 
 A reader takes only whole lines (a line is whole once its newline is written) and reads each
@@ -14,7 +15,7 @@ listing and one read per log per look.
 import json
 import os
 import pathlib
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 RESULT_SUFFIX = '.ec'
 LOG_SUFFIX = '.results'
@@ -31,6 +32,15 @@ class ResultLog:
         """Record ``task_id``'s outcome; on return it is in the file."""
         line = json.dumps(dict(result, id=task_id), separators=(',', ':')) + '\n'
         os.write(self._fd, line.encode())
+
+    def append_many(self, results: List[Tuple[str, Dict[str, Any]]]) -> None:
+        """Record several outcomes with one ``write`` (whole lines: a reader that sees part
+        of it takes the lines that are whole); on return they are in the file."""
+        data = ''.join(json.dumps(dict(result, id=task_id), separators=(',', ':')) + '\n'
+                       for task_id, result in results).encode()
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
 
     def close(self) -> None:
         """Close the log."""

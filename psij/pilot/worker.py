@@ -3,10 +3,12 @@
 ``python -m psij.pilot.worker --pilot-directory DIR --allocation KEY ...`` is what an
 allocation's job runs, once per node. The worker claims tasks from ``DIR/queue`` (a rename into
 its own directory, see `psij.pilot.task_queue`), as many as fit the node's free cores, GPUs and
-memory (`psij.pilot.placement`), runs each with psij's local executor (so a task's launcher,
-directory, environment, staging and output files behave as on the local executor) and writes
-its outcome, ``done/<task>.ec``. It ends when it has had nothing to run and found nothing
-queued for ``--idle-timeout`` seconds.
+memory (`psij.pilot.placement`), and runs each: a one-process task directly
+(`psij.pilot.task_process`: one ``Popen``, reaped by this loop, woken by its pidfd), any other
+(a launcher, staging, pre/post-launch scripts) with psij's local executor. Outcomes are
+appended to the worker's log (`psij.pilot.outcomes`), those of one turn of the loop with one
+write, before their claims are removed. It ends when it has had nothing to run and found
+nothing queued for ``--idle-timeout`` seconds.
 
 A worker told to stop (SIGTERM, SIGINT: the allocation is being canceled or reached its time
 limit) stops its tasks and writes no outcome for them: the process that sees the allocation
@@ -21,22 +23,24 @@ import json
 import logging
 import os
 import pathlib
+import selectors
 import shutil
 import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from psij.job import Job
+from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
-from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.pilot import task_process
 from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
+from psij.pilot.task_process import TaskProcess, direct_start_possible, exit_message
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
@@ -56,14 +60,24 @@ LOOKAHEAD = 64
 
 
 class _Running:
-    def __init__(self, entry: QueueEntry, path: pathlib.Path, job: Job, attempt: int,
+    """A task this worker started: by itself (``process``) or through the local executor
+    (``job``)."""
+
+    def __init__(self, entry: QueueEntry, path: pathlib.Path, attempt: int,
                  streamed: Dict[str, pathlib.Path]) -> None:
         self.entry = entry
         self.streamed = streamed
         self.path = path
-        self.job = job
         self.attempt = attempt
         self.started = time.time()
+        self.process: Optional[TaskProcess] = None
+        self.job: Optional[Job] = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+        elif self.job is not None and not self.job.status.state.final:
+            self.job.cancel()
 
 
 class Worker:
@@ -73,7 +87,6 @@ class Worker:
     def __init__(self, directory: PilotDirectory, allocation: str, name: str,
                  capacity: Resources, idle_timeout: float, poll_interval: float,
                  stream_outputs: bool = False) -> None:
-        from psij.executors.local import LocalJobExecutor  # the worker's own runner
         self.directory = directory
         self.allocation = allocation
         self.name = name
@@ -89,19 +102,35 @@ class Worker:
             self.streams = StreamWriter(directory.root / 'outputs', allocation, name)
             # Node-local: the point is to spare the shared file system a file per task.
             self.scratch = pathlib.Path(tempfile.mkdtemp(prefix=f'psij-pilot-{name}-'))
-        work = directory.root / 'workers' / allocation / name
-        make_private_directory(work)
-        self.executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=work))
-        self.executor.set_job_status_callback(self._on_status)
+        self.work = directory.root / 'workers' / allocation / name
+        make_private_directory(self.work)
+        self.nodefile = self.work / 'nodefile'
+        self.nodefile.write_text(socket.gethostname() + '\n')
+        self._executor: Optional[JobExecutor] = None
         self.running: Dict[str, _Running] = {}
+        self.by_native_id: Dict[str, str] = {}
         self.ended: Deque[Tuple[str, JobStatus]] = collections.deque()
-        self.held: List[Tuple[float, str, JobStatus]] = []
-        self.wake = threading.Event()
+        self.held: List[Tuple[float, str, Dict[str, Any]]] = []
+        self.pending: List[Tuple[str, pathlib.Path, Dict[str, Any]]] = []
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self._wake_read, selectors.EVENT_READ)
         self.stopping = False
         self.stopped_by = 0
         self.started_tasks = 0
         self.busy_core_seconds = 0.0
         self._write_record(capacity)
+
+    @property
+    def executor(self) -> JobExecutor:
+        """The local executor, for the tasks not started directly (made on first use)."""
+        if self._executor is None:
+            from psij.executors.local import LocalJobExecutor
+            self._executor = LocalJobExecutor(config=JobExecutorConfig(work_directory=self.work))
+            self._executor.set_job_status_callback(self._on_status)
+        return self._executor
 
     def _write_record(self, capacity: Resources) -> None:
         record = {'allocation': self.allocation, 'worker': self.name, 'pid': os.getpid(),
@@ -111,17 +140,32 @@ class Worker:
         path = self.directory.root / 'workers' / self.allocation / f'{self.name}.json'
         path.write_text(json.dumps(record))
 
+    def wake(self) -> None:
+        """End the loop's current wait (from any thread, or a signal handler)."""
+        try:
+            os.write(self._wake_write, b'.')
+        except BlockingIOError:
+            pass  # a wake is pending already
+
+    def _wait(self, timeout: float) -> None:
+        self.selector.select(timeout)
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
     def stop(self, signum: int = signal.SIGTERM, *_: Any) -> None:
         """Stop claiming, stop the tasks, leave their claims for the release; `run` then
         returns 128 + ``signum``, as a process killed by that signal would."""
         self.stopped_by = signum
         self.stopping = True
-        self.wake.set()
+        self.wake()
 
     def _on_status(self, job: Job, status: JobStatus) -> None:
         if status.state.final:
             self.ended.append((job.native_id or '', status))
-            self.wake.set()
+            self.wake()
 
     def run(self) -> int:
         """Claim and run tasks until idle for ``idle_timeout`` or stopped; the exit code."""
@@ -136,6 +180,7 @@ class Worker:
                 queue = collections.deque(self.directory.queued())
                 listed = now
             started = self._start_some(queue) if queue and self._has_room() else 0
+            self._flush_outcomes()
             # Waiting tasks that do not fit now keep it busy only while it runs others.
             if self.running or self.held or started:
                 idle_since = now
@@ -144,41 +189,59 @@ class Worker:
                 self._record_exit(0)
                 return 0
             if not started:
-                self.wake.wait(self.poll_interval)
-            self.wake.clear()
+                self._wait(self.poll_interval)
+        self._stop_tasks()
+        return 128 + self.stopped_by
+
+    def _stop_tasks(self) -> None:
         # The release puts these back in the queue (no outcome is written), but only after
         # this allocation ended: wait for them to be gone, so that "ended" means it.
+        self._flush_outcomes()
         tasks = list(self.running.values())
         for task in tasks:
-            task.job.cancel()
+            task.stop()
         deadline = time.monotonic() + STOP_WAIT
-        for task in tasks:
-            status = task.job.wait(timeout=max(0.0, deadline - time.monotonic()))
-            if status is not None and status.state == JobState.COMPLETED:
-                # It finished on its own before the cancel took: a result, not a rerun.
-                self._flush_streams(task)
-                self._write(task.entry.task_id, task.attempt, task.path, {
-                    'state': status.state.value, 'exit_code': status.exit_code,
-                    'message': status.message, 'started': task.started})
-        left = [task for task in tasks if not task.job.status.state.final]
+        left = list(tasks)
+        while left and time.monotonic() < deadline:
+            for task in list(left):
+                if task.process is not None:
+                    task.process.tick(time.monotonic())
+                    code = task.process.poll()
+                    if code is None:
+                        continue
+                    status: Optional[Dict[str, Any]] = _direct_outcome(task.process, code)
+                else:
+                    assert task.job is not None
+                    if not task.job.status.state.final:
+                        continue
+                    status = _job_outcome(task.job.status)
+                left.remove(task)
+                if status is not None and status['state'] == JobState.COMPLETED.value:
+                    # It finished on its own before the stop took: a result, not a rerun.
+                    self._flush_streams(task)
+                    self._write(task.entry.task_id, task.attempt, task.path,
+                                dict(status, started=task.started))
+            if left:
+                self._wait(0.02)
+        self._flush_outcomes()
         if left:
             logger.warning('worker %s: %d task(s) still running after %.0f s: exit not '
                            'recorded (the release waits its grace time)', self.name,
                            len(left), STOP_WAIT)
         else:
             self._record_exit(128 + self.stopped_by)
-        return 128 + self.stopped_by
 
-    def _stream_paths(self, spec: JobSpec, task_id: str) -> Dict[str, pathlib.Path]:
-        """With streaming on, point the unset output paths of ``spec`` at node-local files;
-        returns them by stream name."""
+    def _stream_paths(self, spec: Dict[str, Any], task_id: str) -> Dict[str, pathlib.Path]:
+        """With streaming on, point the unset output paths of the stored ``spec`` at
+        node-local files; returns them by stream name."""
         if self.streams is None:
             return {}
         streamed: Dict[str, pathlib.Path] = {}
-        if spec.stdout_path is None:
-            streamed['stdout'] = spec.stdout_path = self.scratch / f'{task_id}.out'
-        if spec.stderr_path is None:
-            streamed['stderr'] = spec.stderr_path = self.scratch / f'{task_id}.err'
+        for stream, field, suffix in (('stdout', 'stdout_path', 'out'),
+                                      ('stderr', 'stderr_path', 'err')):
+            if spec.get(field) is None:
+                streamed[stream] = self.scratch / f'{task_id}.{suffix}'
+                spec[field] = str(streamed[stream])
         return streamed
 
     def _flush_streams(self, task: _Running) -> None:
@@ -236,59 +299,91 @@ class Worker:
     def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
         document = self.directory.read_task(path)
         attempt = int(document.get('attempt', 1))
+        task = _Running(entry, path, attempt, {})
         try:
-            spec = spec_from_dict(document['spec'])
-            environment = dict(spec.environment or {})
-            environment['PSIJ_PILOT_TASK_ID'] = entry.task_id
-            environment['PSIJ_PILOT_ATTEMPT'] = str(attempt)
-            spec.environment = environment
-            streamed = self._stream_paths(spec, entry.task_id)
-            job = Job(spec)
-            self.executor.submit(job)
+            stored: Dict[str, Any] = document['spec']
+            task.streamed = self._stream_paths(stored, entry.task_id)
+            extra = {'PSIJ_PILOT_TASK_ID': entry.task_id, 'PSIJ_PILOT_ATTEMPT': str(attempt)}
+            if direct_start_possible(stored):
+                extra['PSIJ_NODEFILE'] = str(self.nodefile)
+                task.process = task_process.start(stored, extra)
+                if task.process.pidfd is not None:
+                    self.selector.register(task.process.pidfd, selectors.EVENT_READ)
+            else:
+                spec = spec_from_dict(stored)
+                spec.environment = dict(spec.environment or {}, **extra)
+                task.job = Job(spec)
+                self.executor.submit(task.job)
+                self.by_native_id[task.job.native_id or ''] = entry.task_id
         except Exception as error:  # a bad spec fails this task, not the worker
             self._write(entry.task_id, attempt, path, {
                 'state': 'FAILED', 'exit_code': None,
                 'message': f'the worker could not start the task: {error}'})
             return
-        self.running[job.native_id or ''] = _Running(entry, path, job, attempt, streamed)
+        self.running[entry.task_id] = task
         self.free = self.free.minus(needs_of(entry.request))
         self.started_tasks += 1
 
     def _collect_ended(self) -> None:
         now = time.monotonic()
+        ended: List[Tuple[str, Dict[str, Any]]] = []
+        for task_id, task in self.running.items():
+            if task.process is None:
+                continue
+            task.process.tick(now)
+            if task.process.pidfd is not None:
+                fd = task.process.pidfd
+                code = task.process.poll()
+                if code is not None:
+                    self.selector.unregister(fd)
+            else:
+                code = task.process.poll()
+            if code is not None:
+                ended.append((task_id, _direct_outcome(task.process, code)))
         while self.ended:
             native_id, status = self.ended.popleft()
-            task = self.running.get(native_id)
-            if task is None:
-                continue
-            died_of_signal = status.exit_code is not None and (
-                status.exit_code < 0 or status.exit_code > 128)
-            if (died_of_signal and status.state != JobState.CANCELED
-                    and task.entry.task_id not in self.directory.cancel_requests()):
-                self.held.append((now + SIGNAL_GRACE, native_id, status))
+            task_id = self.by_native_id.pop(native_id, '')
+            if task_id in self.running:
+                ended.append((task_id, _job_outcome(status)))
+        if ended:
+            canceled = self.directory.cancel_requests()
+        for task_id, outcome in ended:
+            code = outcome['exit_code']
+            died_of_signal = code is not None and (code < 0 or code > 128)
+            if (died_of_signal and outcome['state'] != JobState.CANCELED.value
+                    and task_id not in canceled):
+                self.held.append((now + SIGNAL_GRACE, task_id, outcome))
             else:
-                self._finish(native_id, status)
+                self._finish(task_id, outcome)
         for item in [item for item in self.held if item[0] <= now]:
             self.held.remove(item)
             self._finish(item[1], item[2])
 
-    def _finish(self, native_id: str, status: JobStatus) -> None:
+    def _finish(self, task_id: str, outcome: Dict[str, Any]) -> None:
         if self.stopping:
             return
-        task = self.running.pop(native_id)
+        task = self.running.pop(task_id)
         self.free = self.free.plus(needs_of(task.entry.request))
         self.busy_core_seconds += (time.time() - task.started) * task.entry.request.cores
         self._flush_streams(task)
-        self._write(task.entry.task_id, task.attempt, task.path, {
-            'state': status.state.value, 'exit_code': status.exit_code,
-            'message': status.message, 'started': task.started})
+        self._write(task_id, task.attempt, task.path, dict(outcome, started=task.started))
 
     def _write(self, task_id: str, attempt: int, path: pathlib.Path,
                result: Dict[str, Any]) -> None:
+        """Queue an outcome for the next `_flush_outcomes`."""
         result.update(attempt=attempt, allocation=self.allocation, worker=self.name)
         result.setdefault('time', time.time())
-        self.results.append(task_id, result)
-        os.unlink(path)  # after the outcome: a claim without an outcome is requeued
+        self.pending.append((task_id, path, result))
+
+    def _flush_outcomes(self) -> None:
+        """Append the pending outcomes with one write, then remove their claims (a claim
+        without an outcome is queued again when the allocation ends)."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        self.results.append_many([(task_id, result) for task_id, _, result in pending])
+        for _, path, _ in pending:
+            os.unlink(path)
 
     def _apply_cancels(self) -> None:
         if not self.running:
@@ -297,8 +392,23 @@ class Worker:
         if not wanted:
             return
         for task in self.running.values():
-            if task.entry.task_id in wanted and not task.job.status.state.final:
-                task.job.cancel()
+            if task.entry.task_id in wanted:
+                task.stop()
+
+
+def _direct_outcome(process: TaskProcess, code: int) -> Dict[str, Any]:
+    """The outcome of a directly started task, as the local executor would report it: exit
+    0 COMPLETED, else FAILED (CANCELED after a stop)."""
+    if code == 0:
+        state = JobState.COMPLETED
+    else:
+        state = JobState.CANCELED if process.canceled else JobState.FAILED
+    return {'state': state.value, 'exit_code': code, 'message': exit_message(code)}
+
+
+def _job_outcome(status: JobStatus) -> Dict[str, Any]:
+    return {'state': status.state.value, 'exit_code': status.exit_code,
+            'message': status.message}
 
 
 def allocation_job_id() -> str:
