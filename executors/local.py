@@ -26,7 +26,6 @@ lifts it: the work directory's watcher process starts, holds and reaps the jobs
 (`psij.executors.local_detached`).
 """
 
-import errno
 import logging
 import os
 import pathlib
@@ -36,9 +35,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Union
 
-from psij.batch.pieces import signal_name
 from psij.dependencies import check_submittable
-from psij.exceptions import InvalidJobException, SubmitException
+from psij.exceptions import InvalidJobException
 from psij.job import Job
 from psij.job_array import JobArray
 from psij.job_executor import JobExecutor
@@ -54,16 +52,16 @@ from psij.submission_gate import GateWaker, SubmissionGate, check_max_in_flight
 from .local_budget import CoresSetting, GpusSetting, MemorySetting
 from .local_budget_queue import budget_queue, check_budget
 from .local_detached import DetachedJobs, check_detached
-from .local_process_tree import terminate_tree
+from .local_exit import exit_status, launcher_log
+from .local_process_tree import cancel_child, terminate_tree
 from .local_records import (
     ExitRecord,
     JobRecord,
     RecordStore,
     is_running,
-    process_start_ticks,
 )
+from .local_spawn import job_environment, start_process
 from .local_staging import StagingPlan, plan_staging, run_after_job
-from .local_streams import open_streams
 
 logger = logging.getLogger('psij.executors.local')
 
@@ -74,7 +72,7 @@ class _RunningJob:
     record: JobRecord
     process: 'subprocess.Popen[bytes]'
     launcher: Launcher
-    log_file: str
+    log_file: Optional[str]  # None: the launcher was not told of one (see launcher_log)
     staging: Optional[StagingPlan]
 
 
@@ -82,25 +80,6 @@ class _RunningJob:
 class _AttachedJob:
     job: Job
     record: JobRecord
-
-
-def _exit_message(exit_code: int) -> str:
-    if exit_code < 0:
-        return f'killed by {signal_name(-exit_code)}'
-    return f'exit code {exit_code}'
-
-
-def _exit_status(exit_code: int, launcher: Launcher,
-                 launcher_failure: Optional[str]) -> JobStatus:
-    """How a local job ended, as its process says: a clean exit 0 is COMPLETED, anything
-    else FAILED (the job makes a FAILED end after a cancel CANCELED: `Job._ends_by_cancel`)."""
-    if exit_code == 0 and launcher_failure is None:
-        return JobStatus(JobState.COMPLETED, exit_code=0)
-    if launcher_failure is not None:
-        cause = f'launcher {launcher.name!r} failed: {launcher_failure}'
-    else:
-        cause = _exit_message(exit_code)
-    return JobStatus(JobState.FAILED, exit_code=exit_code, message=cause)
 
 
 class LocalJobExecutorConfig(JobExecutorConfig):
@@ -253,13 +232,12 @@ class LocalJobExecutor(JobExecutor):
         with self._lock:
             running = self._running.get(int(job.native_id or 0))
         if running is not None and running.job is job:
-            terminate_tree(running.process.pid, self.cancel_grace_period)
+            cancel_child(running.process.pid, self.cancel_grace_period)
 
     def _start(self, job: Job, spec: JobSpec) -> None:
         launcher = self._get_launcher(spec.launcher or 'single')
         log_file = str(self._records.directory / f'{job.id}.launcher.log')
         argv = launcher.get_launch_command(job, log_file)
-        directory = spec.directory
         _check_directory(spec)  # again: a held job starts later
         with self._lock:
             staging = self._staging.pop(job, None)
@@ -267,46 +245,24 @@ class LocalJobExecutor(JobExecutor):
         if failure is not None:  # the job never runs
             self._set_job_status(job, JobStatus(JobState.FAILED, message=failure))
             return
-        # Bytes all the way: Popen would otherwise encode every inherited variable again.
-        env: Dict[bytes, bytes] = dict(os.environb) if spec.inherit_environment else {}
-        for key, value in (spec.environment or {}).items():
-            env[os.fsencode(key)] = os.fsencode(value)
         process_count = getattr(spec.resources, 'computed_process_count', 1)
-        env[b'PSIJ_NODEFILE'] = os.fsencode(self._records.nodefile(process_count))
+        added = {b'PSIJ_NODEFILE': os.fsencode(self._records.nodefile(process_count))}
         if self._budget is not None:
-            env.update(self._budget.environment(job))
-        streams = open_streams(spec)
-        try:
-            process = subprocess.Popen(argv, stdin=streams[0], stdout=streams[1],
-                                       stderr=streams[2], cwd=directory, env=env,
-                                       start_new_session=True)
-        except (FileNotFoundError, PermissionError) as error:
-            raise InvalidJobException(
-                f'JobSpec.executable {argv[0]!r} cannot be run: {error.strerror}') from error
-        except OSError as error:
-            # Out of processes or memory for now: a held job is tried again later.
-            raise SubmitException(f'could not start {argv[0]!r}: {error}', error,
-                                  transient=error.errno in (errno.EAGAIN, errno.ENOMEM)
-                                  ) from error
-        finally:
-            for stream in streams:
-                if isinstance(stream, int) or stream is None:
-                    continue
-                stream.close()
+            added.update(self._budget.environment(job))
+        process, ticks = start_process(argv, spec, job_environment(spec, added))
         pid = process.pid
         job.native_id = str(pid)
-        record = JobRecord(pid=pid, start_ticks=process_start_ticks(pid), job_id=job.id,
-                           name=spec.name)
+        record = JobRecord(pid=pid, start_ticks=ticks, job_id=job.id, name=spec.name)
         self._records.write_job(record)
         with self._lock:
-            self._running[pid] = _RunningJob(job, record, process, launcher, log_file,
-                                             staging)
+            self._running[pid] = _RunningJob(job, record, process, launcher,
+                                             launcher_log(argv, log_file), staging)
         self._set_job_status(job, JobStatus(JobState.ACTIVE, metadata={'pid': pid}))
         get_reaper().watch(pid, lambda exit_code: self._on_exit(pid, exit_code))
         if job._cancel_requested:
             # A cancel that came while the process was being started found nothing to
             # signal; it is registered now, so one of the two signals it.
-            terminate_tree(pid, self.cancel_grace_period)
+            cancel_child(pid, self.cancel_grace_period)
 
     def _on_exit(self, pid: int, exit_code: int) -> None:
         """Called on the reaper thread when a job's process has been reaped."""
@@ -315,12 +271,13 @@ class LocalJobExecutor(JobExecutor):
         # We reaped it: tell Popen, whose finalizer would otherwise try to reap it again.
         running.process.returncode = exit_code
         job = running.job
+        status = exit_status(exit_code, running.launcher, running.log_file)
         # A cancel is recorded before any signal goes out: by this process on the job (see
         # cancel), by another one as a mark in the work directory, which it then stands for.
-        if self._records.is_marked_canceled(running.record):
+        # A COMPLETED end stays COMPLETED after a cancel: no need to look for a mark then.
+        if status.state != JobState.COMPLETED and self._records.is_marked_canceled(
+                running.record):
             job._request_cancel()
-        launcher_failure = _read_launcher_failure(running.launcher, running.log_file)
-        status = _exit_status(exit_code, running.launcher, launcher_failure)
         staging = running.staging
         if staging is not None and staging.after_job:
             # Final only once staged out and cleaned up, off the reaper's thread.
@@ -365,7 +322,7 @@ class LocalJobExecutor(JobExecutor):
             running = self._running.get(pid)
             attached = self._attached.get(pid)
         if running is not None and running.job is job:
-            terminate_tree(pid, self.cancel_grace_period)
+            cancel_child(pid, self.cancel_grace_period)  # returns at once: see there
         elif attached is not None:
             # The owner decides how the job ended, when it reaps it: the mark must be there
             # before the job can die of our signal.
@@ -474,15 +431,3 @@ def _check_directory(spec: JobSpec) -> None:
     if directory is not None and not directory.is_dir():
         raise InvalidJobException(
             f'JobSpec.directory {str(directory)!r} is not an existing directory')
-
-
-def _read_launcher_failure(launcher: Launcher, log_file: str) -> Optional[str]:
-    """The launcher's own failure message from its log, or None (the log is then removed)."""
-    if not os.path.exists(log_file):  # the usual case; cheaper than catching the error
-        return None
-    with open(log_file, errors='replace') as stream:
-        text = stream.read()
-    if launcher.is_launcher_failure(text):
-        return launcher.get_launcher_failure_message(text) + f' (log: {log_file})'
-    os.unlink(log_file)
-    return None

@@ -5,6 +5,12 @@ map, so with 10,000 local jobs running each cancel read 10,000 ``/proc`` entries
 them all took most of an hour. Linux lists each task's children itself
 (``/proc/PID/task/TID/children``), so the walk here reads only the job's own tree; where that
 file does not exist (a kernel built without it, another system) psutil's walk is used.
+
+A job this process started and watches is canceled with `cancel_child`: the call only hands
+the pid to the reaper thread (`psij.reaper`), which walks and signals the trees of every job
+canceled since its last wake in one go, and sends their SIGKILLs after the grace period. There
+the pid cannot be reaped (and so reused) while it is signalled, so the lead needs no identity
+check: no ``/proc`` read and no psutil object for it.
 """
 
 import os
@@ -15,6 +21,7 @@ from typing import List, Optional
 import psutil
 
 from psij.poller import get_poller
+from psij.reaper import ProcessReaper, get_reaper
 
 
 def _children(pid: int) -> Optional[List[int]]:
@@ -104,3 +111,55 @@ def terminate_tree(pid: int, grace_period: float) -> None:
         except psutil.NoSuchProcess:
             pass
     get_poller().schedule(_Leftovers(tree), grace_period)
+
+
+def cancel_child(pid: int, grace_period: float) -> None:
+    """End the job whose lead is ``pid``, a child of this process watched by the reaper: SIGTERM
+    to its process group and to every descendant outside it, SIGKILL to those left after
+    ``grace_period`` seconds. Returns at once; the reaper thread signals. Nothing is sent if
+    the child has been reaped by then."""
+    reaper = get_reaper()
+    reaper.call_soon(lambda: _terminate_watched(reaper, pid, grace_period))
+
+
+def _identified_descendants(pid: int) -> List[psutil.Process]:
+    """The descendants of ``pid``, each with its identity (psutil signals no reused pid)."""
+    tree: List[psutil.Process] = []
+    for child in descendants(pid):
+        try:
+            tree.append(psutil.Process(child))
+        except psutil.NoSuchProcess:
+            continue
+    return tree
+
+
+def _signal_group(reaper: ProcessReaper, pid: int, signal_number: int) -> None:
+    """Signal the job's process group while its lead, ``pid``, is not reaped (its group id
+    cannot belong to anyone else then); on the reaper thread."""
+    if not reaper.is_watched(pid):
+        return
+    try:
+        os.killpg(pid, signal_number)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate_watched(reaper: ProcessReaper, pid: int, grace_period: float) -> None:
+    if not reaper.is_watched(pid):
+        return  # reaped already: nothing of the job is known to be left
+    # The walk comes before any signal: once the lead is dead its children are no longer
+    # listed as its own.
+    tree = _identified_descendants(pid)
+    _signal_group(reaper, pid, signal.SIGTERM)
+    for process in tree:
+        try:
+            if os.getpgid(process.pid) != pid:  # the group's members have had theirs
+                process.terminate()
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+
+    def kill_leftovers() -> None:
+        _signal_group(reaper, pid, signal.SIGKILL)
+        _Leftovers(tree).poll()
+
+    reaper.call_later(grace_period, kill_leftovers)

@@ -4,13 +4,23 @@ Each watched child gets a pidfd (Linux 5.3+); the thread sleeps in epoll until a
 then reaps exactly that child with ``waitpid`` and hands its exit status to a callback. Other
 children of the process (the user's own subprocesses) are never touched. Where pidfds are not
 available the thread falls back to checking its children with ``WNOHANG`` every few ms.
+
+The same thread runs work handed to it with `ProcessReaper.call_soon` and
+`ProcessReaper.call_later` (the local executor's cancels and their SIGKILL after the grace
+period). Since only this thread reaps the watched children, a watched pid cannot be reaped,
+and so cannot be reused by another process, while such work runs: a signal sent there to a
+pid for which `ProcessReaper.is_watched` is True reaches the child (or its zombie), never a
+stranger. Work handed over together is run together, after one wake of the thread.
 """
 
+import heapq
+import itertools
 import logging
 import os
 import selectors
 import threading
-from typing import Callable, Dict, Optional, Tuple
+import time
+from typing import Callable, Dict, List, Optional, Tuple
 
 logger = logging.getLogger('psij.reaper')
 
@@ -32,7 +42,11 @@ class ProcessReaper:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._wake_pending = False
         self._callbacks: Dict[int, Tuple[Optional[int], ExitCallback]] = {}
+        self._calls: List[Callable[[], None]] = []
+        self._timers: List[Tuple[float, int, Callable[[], None]]] = []
+        self._counter = itertools.count()
         self._use_pidfd = hasattr(os, 'pidfd_open')
         self._thread = threading.Thread(target=self._run, name='psij-reaper', daemon=True)
         self._thread.start()
@@ -49,7 +63,35 @@ class ProcessReaper:
         with self._lock:
             self._callbacks[pid] = (pidfd, on_exit)
             if pidfd is not None:
+                # epoll takes a registration made while the thread waits in it (a child that
+                # has already exited is reported at once): no wake, no thread switch per job.
                 self._selector.register(pidfd, selectors.EVENT_READ, pid)
+                return
+        self._wake()  # polling: the thread's wait may be long (timers)
+
+    def is_watched(self, pid: int) -> bool:
+        """True while ``pid`` is watched and not reaped. On the reaper thread (in work given
+        to `call_soon` or `call_later`) the answer holds until that work returns."""
+        with self._lock:
+            return pid in self._callbacks
+
+    def call_soon(self, call: Callable[[], None]) -> None:
+        """Run ``call()`` on the reaper thread, as soon as it is free (calls in order)."""
+        with self._lock:
+            self._calls.append(call)
+        self._wake()
+
+    def call_later(self, delay: float, call: Callable[[], None]) -> None:
+        """Run ``call()`` on the reaper thread ``delay`` seconds from now."""
+        with self._lock:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._counter), call))
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
         try:
             os.write(self._wake_write, b'x')
         except BlockingIOError:
@@ -75,14 +117,39 @@ class ProcessReaper:
             logger.exception('exit handler of child %d raised', pid)
         return True
 
+    def _due_calls(self) -> List[Callable[[], None]]:
+        """The handed-over calls and the timers due now, in order."""
+        now = time.monotonic()
+        with self._lock:
+            calls, self._calls = self._calls, []
+            while self._timers and self._timers[0][0] <= now:
+                calls.append(heapq.heappop(self._timers)[2])
+        return calls
+
     def _run(self) -> None:
         while True:
-            timeout = None if self._use_pidfd else _FALLBACK_INTERVAL
-            for key, _ in self._selector.select(timeout):
-                if key.data is None:
-                    os.read(self._wake_read, 4096)
-                else:
-                    self._reap(key.data)
+            with self._lock:
+                timeout = (max(0.0, self._timers[0][0] - time.monotonic()) if self._timers
+                           else None)
+            if not self._use_pidfd:
+                timeout = min(timeout, _FALLBACK_INTERVAL) if timeout is not None \
+                    else _FALLBACK_INTERVAL
+            ready = [key.data for key, _ in self._selector.select(timeout)]
+            if None in ready:
+                # Drained before the flag is cleared: a wake sent after this is seen next time.
+                os.read(self._wake_read, 4096)
+                with self._lock:
+                    self._wake_pending = False
+            # Handed-over work first: a cancel that came with the exit still finds the child
+            # watched (its group may hold other processes of the job).
+            for call in self._due_calls():
+                try:
+                    call()
+                except Exception:
+                    logger.exception('work %r on the reaper thread raised', call)
+            for pid in ready:
+                if pid is not None:
+                    self._reap(pid)
             if not self._use_pidfd:
                 with self._lock:
                     pending = [pid for pid, (pidfd, _) in self._callbacks.items() if pidfd is None]
