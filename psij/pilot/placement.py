@@ -32,6 +32,10 @@ class Placer:
 
     def choose(self, waiting: Sequence[QueueEntry], free: Resources) -> List[QueueEntry]:
         """The entries of ``waiting`` (oldest first) to start now with ``free`` left."""
+        if waiting and all(entry.request == waiting[0].request for entry in waiting) \
+                and not any(request.passes for request in self._known.values()):
+            self._known = {}  # nothing passed over: a fresh plan would start the same
+            return self._choose_alike(waiting, free)
         known: Dict[str, Request] = {}
         requests: List[Request] = []
         by_name: Dict[str, QueueEntry] = {}
@@ -55,3 +59,20 @@ class Placer:
             known.pop(key, None)
         self._known = known
         return [by_name[key] for key in result.start]
+
+    def _choose_alike(self, waiting: Sequence[QueueEntry], free: Resources) -> List[QueueEntry]:
+        """The plan when every waiting task asks for the same and none was passed over (the
+        common case of many tasks of one kind): as many of the oldest as fit, in order.
+        No reservation can differ from that, since no task can overtake another."""
+        self.refused = []
+        why = refusal(waiting[0].request, self.total)
+        if why is not None:
+            self.refused = [(entry, why) for entry in waiting]
+            return []
+        chosen: List[QueueEntry] = []
+        for entry in waiting:
+            if not entry.request.fits_in(free):
+                break
+            chosen.append(entry)
+            free = free.minus(entry.request)
+        return chosen

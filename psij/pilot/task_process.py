@@ -4,20 +4,20 @@ Most pilot tasks are one process (``/bin/true``, a script): for those the local 
 work (its journal, launcher script, ``/proc`` reads, a `JobSpec` built and type-checked field
 by field) costs more than the task. `direct_start_possible` says whether a task's spec, as
 stored in its task file (`psij.serialize.spec_to_dict`), is such a task: launcher ``single``
-(or none), one process, no staging, cleanup, pre- or post-launch script. `start` runs it with
-``subprocess.Popen`` from the stored dict as the local executor would (environment, directory,
-stdin/stdout/stderr, a session of its own); the worker reaps it itself (`TaskProcess.poll`,
-woken by the process's pidfd) and stops it with `TaskProcess.terminate` (SIGTERM to its
-process group, SIGKILL `KILL_GRACE` seconds later). Every other task goes through the local
-executor. Unlike the local executor, descendants that left the task's process group are not
-hunted down.
+(or none), one process, no staging, cleanup, pre- or post-launch script. `Starter.start` runs
+it from the stored dict as the local executor would (environment, directory, stdin, stdout
+and stderr, a session of its own), with ``os.posix_spawn`` where it can; the worker reaps it
+itself (`TaskProcess.poll`, woken by the process's pidfd) and stops it with
+`TaskProcess.terminate` (SIGTERM to its process group, SIGKILL `KILL_GRACE` seconds later).
+Every other task goes through the local executor. Unlike the local executor, descendants that
+left the task's process group are not hunted down.
 """
 
 import os
 import signal
 import subprocess
 import time
-from typing import IO, Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 #: Seconds between SIGTERM and SIGKILL when a task is stopped (as the local executor's).
 KILL_GRACE = 2.0
@@ -47,15 +47,16 @@ def _resolved(path: str, directory: Optional[str]) -> str:
 
 
 class TaskProcess:
-    """One directly started task: its process, and whether it was told to stop."""
+    """One directly started task: its process, and whether it was told to stop. Only the
+    worker reaps it (`poll`), so until then its pid and process group are the task's."""
 
-    def __init__(self, process: 'subprocess.Popen[bytes]') -> None:
-        self.process = process
-        self.pid = process.pid
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: Optional[int] = None
         self.pidfd: Optional[int] = None
         if hasattr(os, 'pidfd_open'):
             try:
-                self.pidfd = os.pidfd_open(self.pid)
+                self.pidfd = os.pidfd_open(pid)
             except OSError:
                 self.pidfd = None  # the worker polls instead
         self.kill_at: Optional[float] = None
@@ -63,17 +64,22 @@ class TaskProcess:
 
     def poll(self) -> Optional[int]:
         """Reap the process if it ended: its exit code (-N: killed by signal N), else None."""
-        code = self.process.poll()
-        if code is not None and self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-        return code
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: no code to report
+                pid, status = self.pid, 255 << 8
+            if pid == 0:
+                return None
+            self.returncode = os.waitstatus_to_exitcode(status)
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
+        return self.returncode
 
     def terminate(self) -> None:
-        """SIGTERM to the task's process group; `KILL_GRACE` later, `tick` sends SIGKILL.
-        Safe from pid reuse: only the worker reaps the process, so until `poll` returns its
-        exit code the group id is the task's."""
-        if self.process.returncode is not None:
+        """SIGTERM to the task's process group; `KILL_GRACE` later, `tick` sends SIGKILL."""
+        if self.returncode is not None:
             return
         self.canceled = True
         self._signal(signal.SIGTERM)
@@ -82,8 +88,7 @@ class TaskProcess:
 
     def tick(self, now: float) -> None:
         """Send the SIGKILL that `terminate` scheduled, once due."""
-        if self.kill_at is not None and now >= self.kill_at \
-                and self.process.returncode is None:
+        if self.kill_at is not None and now >= self.kill_at and self.returncode is None:
             self._signal(signal.SIGKILL)
             self.kill_at = None
 
@@ -94,50 +99,70 @@ class TaskProcess:
             pass
 
 
-def start(spec: Mapping[str, Any], extra: Mapping[str, str]) -> TaskProcess:
-    """Start the stored spec ``spec`` (see `direct_start_possible`) with the variables
-    ``extra`` added to its environment. Raises OSError (with the field at fault named in its
-    message) when the process cannot be started or a stream not opened."""
-    directory: Optional[str] = spec.get('directory')
-    env: Dict[bytes, bytes] = dict(os.environb) if spec.get('inherit_environment', True) \
-        else {}
-    for key, value in (spec.get('environment') or {}).items():
-        env[os.fsencode(key)] = os.fsencode(value)
-    for key, value in extra.items():
-        env[os.fsencode(key)] = os.fsencode(value)
-    opened: List[IO[bytes]] = []
+class Starter:
+    """Starts tasks for one worker: the worker's environment is encoded once, ``/dev/null``
+    opened once."""
 
-    def stream(field: str, mode: str) -> Any:
-        path = spec.get(field)
-        if path is None:
-            return subprocess.DEVNULL
-        try:
-            opened.append(open(_resolved(path, directory), mode))
-        except OSError as error:
-            raise OSError(error.errno, f'JobSpec.{field} {path!r} cannot be opened: '
-                                       f'{error.strerror}') from error
-        return opened[-1]
+    def __init__(self) -> None:
+        self.base_environment: Dict[bytes, bytes] = dict(os.environb)
+        self.devnull = os.open(os.devnull, os.O_RDWR)
 
-    try:
-        stdin = stream('stdin_path', 'rb')
-        stdout = stream('stdout_path', 'wb')
-        if spec.get('stderr_path') is not None and spec.get('stderr_path') == \
-                spec.get('stdout_path'):
-            stderr: Any = subprocess.STDOUT
-        else:
-            stderr = stream('stderr_path', 'wb')
+    def start(self, spec: Mapping[str, Any], extra: Mapping[str, str]) -> TaskProcess:
+        """Start the stored spec ``spec`` (see `direct_start_possible`) with the variables
+        ``extra`` added to its environment. Raises OSError (naming the field at fault) when
+        the process cannot be started or a stream not opened.
+
+        ``os.posix_spawn`` (vfork and exec, no Python in the child) when the executable is an
+        absolute path and no directory is set (it has no chdir), else ``Popen``."""
+        directory: Optional[str] = spec.get('directory')
+        env = dict(self.base_environment) if spec.get('inherit_environment', True) else {}
+        for key, value in (spec.get('environment') or {}).items():
+            env[os.fsencode(key)] = os.fsencode(value)
+        for key, value in extra.items():
+            env[os.fsencode(key)] = os.fsencode(value)
         argv = [spec['executable'], *spec.get('arguments', [])]
+        fds = self._open_streams(spec, directory)
         try:
-            process = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                       cwd=directory, env=env, start_new_session=True)
+            if directory is None and os.path.isabs(argv[0]):
+                actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
+                pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+            else:
+                pid = subprocess.Popen(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2],
+                                       cwd=directory, env=env, start_new_session=True).pid
         except OSError as error:
             raise OSError(error.errno, f'JobSpec.executable {argv[0]!r} cannot be run '
                                        f'(directory {directory!r}): {error.strerror}'
                           ) from error
-    finally:
-        for opened_stream in opened:
-            opened_stream.close()
-    return TaskProcess(process)
+        finally:
+            for fd in set(fds):
+                if fd != self.devnull:
+                    os.close(fd)
+        return TaskProcess(pid)
+
+    def _open_streams(self, spec: Mapping[str, Any], directory: Optional[str]) -> List[int]:
+        """stdin, stdout, stderr of the task as descriptors (``/dev/null`` where unset)."""
+        fds: List[int] = []
+        try:
+            for field, flags in (('stdin_path', os.O_RDONLY),
+                                 ('stdout_path', os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                 ('stderr_path', os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+                path = spec.get(field)
+                if path is None:
+                    fds.append(self.devnull)
+                elif field == 'stderr_path' and path == spec.get('stdout_path'):
+                    fds.append(fds[1])
+                else:
+                    try:
+                        fds.append(os.open(_resolved(path, directory), flags, 0o666))
+                    except OSError as error:
+                        raise OSError(error.errno, f'JobSpec.{field} {path!r} cannot be '
+                                                   f'opened: {error.strerror}') from error
+        except OSError:
+            for fd in set(fds):
+                if fd != self.devnull:
+                    os.close(fd)
+            raise
+        return fds
 
 
 def exit_message(exit_code: int) -> Optional[str]:

@@ -37,10 +37,9 @@ from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
 from psij.job_status import JobStatus
-from psij.pilot import task_process
 from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
-from psij.pilot.task_process import TaskProcess, direct_start_possible, exit_message
+from psij.pilot.task_process import Starter, TaskProcess, direct_start_possible, exit_message
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
@@ -107,6 +106,7 @@ class Worker:
         self.nodefile = self.work / 'nodefile'
         self.nodefile.write_text(socket.gethostname() + '\n')
         self._executor: Optional[JobExecutor] = None
+        self.starter = Starter()
         self.running: Dict[str, _Running] = {}
         self.by_native_id: Dict[str, str] = {}
         self.ended: Deque[Tuple[str, JobStatus]] = collections.deque()
@@ -119,6 +119,8 @@ class Worker:
         self.selector.register(self._wake_read, selectors.EVENT_READ)
         self.stopping = False
         self.stopped_by = 0
+        self._cancels_looked_at = self._marker_looked_at = -float('inf')
+        self._ended = False
         self.started_tasks = 0
         self.busy_core_seconds = 0.0
         self._write_record(capacity)
@@ -267,7 +269,10 @@ class Worker:
     def _start_some(self, queue: Deque[QueueEntry]) -> int:
         """Start what fits of the oldest `LOOKAHEAD` entries of ``queue``, and take out of
         it what was taken (by us or by others); how many this worker started."""
-        if self.ended_marker.exists():
+        if time.monotonic() - self._marker_looked_at >= self.poll_interval:
+            self._marker_looked_at = time.monotonic()
+            self._ended = self.ended_marker.exists()
+        if self._ended:
             # Taken as never started (see psij.pilot.allocations): claim nothing, end.
             logger.warning('allocation %s is recorded as ended: worker %s ends',
                            self.allocation, self.name)
@@ -306,7 +311,7 @@ class Worker:
             extra = {'PSIJ_PILOT_TASK_ID': entry.task_id, 'PSIJ_PILOT_ATTEMPT': str(attempt)}
             if direct_start_possible(stored):
                 extra['PSIJ_NODEFILE'] = str(self.nodefile)
-                task.process = task_process.start(stored, extra)
+                task.process = self.starter.start(stored, extra)
                 if task.process.pidfd is not None:
                     self.selector.register(task.process.pidfd, selectors.EVENT_READ)
             else:
@@ -345,13 +350,11 @@ class Worker:
             task_id = self.by_native_id.pop(native_id, '')
             if task_id in self.running:
                 ended.append((task_id, _job_outcome(status)))
-        if ended:
-            canceled = self.directory.cancel_requests()
         for task_id, outcome in ended:
             code = outcome['exit_code']
             died_of_signal = code is not None and (code < 0 or code > 128)
             if (died_of_signal and outcome['state'] != JobState.CANCELED.value
-                    and task_id not in canceled):
+                    and task_id not in self.directory.cancel_requests()):
                 self.held.append((now + SIGNAL_GRACE, task_id, outcome))
             else:
                 self._finish(task_id, outcome)
@@ -386,8 +389,10 @@ class Worker:
             os.unlink(path)
 
     def _apply_cancels(self) -> None:
-        if not self.running:
+        # A listing of cancel/ per poll interval, not per turn of the loop (one per task).
+        if not self.running or time.monotonic() - self._cancels_looked_at < self.poll_interval:
             return
+        self._cancels_looked_at = time.monotonic()
         wanted = self.directory.cancel_requests()
         if not wanted:
             return
