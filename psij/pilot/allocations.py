@@ -30,6 +30,7 @@ from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
 from psij.job_status import JobStatus
 from psij.pilot.config import PilotExecutorConfig
+from psij.pilot.gpus import worker_options
 from psij.pilot.task_queue import PilotDirectory
 from psij.resource_spec import ResourceSpecV1
 
@@ -48,10 +49,11 @@ def worker_arguments(config: PilotExecutorConfig, directory: PilotDirectory,
                  '--poll-interval', f'{config.poll_interval:g}']
     if config.stream_outputs:
         arguments.append('--stream-outputs')
-    for option, value in (('--cores', config.cores_per_node), ('--gpus', config.gpus_per_node),
+    for option, value in (('--cores', config.cores_per_node),
                           ('--memory', config.memory_per_node)):
         if value is not None:
             arguments += [option, str(value)]
+    arguments += worker_options(config.gpus_per_node)
     return arguments
 
 

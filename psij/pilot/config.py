@@ -5,7 +5,9 @@ import re
 from datetime import timedelta
 from typing import Optional, Union
 
+from psij.executors.local_budget import GpusSetting
 from psij.job_executor_config import JobExecutorConfig
+from psij.pilot.gpus import check_setting
 
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 
@@ -61,7 +63,10 @@ class PilotExecutorConfig(JobExecutorConfig):
         work directory shares its queue and allocations.
     :param cores_per_node: cores each allocation asks for per node (None: whole nodes,
         exclusively); a worker offers this many (None: the cores it may run on).
-    :param gpus_per_node: GPUs a worker offers (None: 0).
+    :param gpus_per_node: the GPUs a worker offers: a number N (devices 0 .. N-1), a list of
+        device names or ids, ``"all"`` (what ``nvidia-smi``/``rocm-smi`` list on its node) or
+        None (none). Each task gets its own in ``CUDA_VISIBLE_DEVICES``,
+        ``ROCR_VISIBLE_DEVICES`` and ``HIP_VISIBLE_DEVICES`` (`psij.pilot.gpus`).
     :param memory_per_node: bytes of memory a worker offers (None: not limited).
     :param worker_launcher: the launcher that starts one worker per node of an allocation
         of more than one node (None: ``srun`` on Slurm, ``mpirun`` elsewhere).
@@ -82,7 +87,7 @@ class PilotExecutorConfig(JobExecutorConfig):
                  duration: Seconds = timedelta(hours=1), queue_name: Optional[str] = None,
                  account: Optional[str] = None, max_allocations: int = 2,
                  idle_timeout: Seconds = 300.0, max_attempts: int = 3, name: str = 'default',
-                 cores_per_node: Optional[int] = None, gpus_per_node: Optional[int] = None,
+                 cores_per_node: Optional[int] = None, gpus_per_node: GpusSetting = None,
                  memory_per_node: Optional[int] = None, worker_launcher: Optional[str] = None,
                  provider_config: Optional[JobExecutorConfig] = None,
                  poll_interval: float = 0.2, release_grace: Seconds = 60.0,
@@ -114,7 +119,7 @@ class PilotExecutorConfig(JobExecutorConfig):
         self.max_attempts = _count('max_attempts', max_attempts) or 1
         self.name = name
         self.cores_per_node = _count('cores_per_node', cores_per_node, allow_none=True)
-        self.gpus_per_node = _count('gpus_per_node', gpus_per_node, allow_none=True)
+        self.gpus_per_node = check_setting(gpus_per_node)
         self.memory_per_node = _count('memory_per_node', memory_per_node, allow_none=True)
         self.worker_launcher = _optional_str('worker_launcher', worker_launcher)
         self.provider_config = provider_config

@@ -37,6 +37,7 @@ from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
 from psij.job_status import JobStatus
+from psij.pilot.gpus import Devices, devices_of
 from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
 from psij.pilot.task_process import Starter, TaskProcess, direct_start_possible, exit_message
@@ -71,6 +72,7 @@ class _Running:
         self.started = time.time()
         self.process: Optional[TaskProcess] = None
         self.job: Optional[Job] = None
+        self.gpus: List[str] = []
 
     def stop(self) -> None:
         if self.process is not None:
@@ -85,8 +87,11 @@ class Worker:
 
     def __init__(self, directory: PilotDirectory, allocation: str, name: str,
                  capacity: Resources, idle_timeout: float, poll_interval: float,
-                 stream_outputs: bool = False) -> None:
+                 stream_outputs: bool = False, gpus: Sequence[str] = ()) -> None:
         self.directory = directory
+        if gpus and len(gpus) != capacity.gpus:
+            raise ValueError(f'{capacity.gpus} GPUs in the capacity, {len(gpus)} devices named')
+        self.devices = Devices(gpus)
         self.allocation = allocation
         self.name = name
         self.free = capacity
@@ -261,7 +266,10 @@ class Worker:
             self.streams.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
         path = self.directory.root / 'workers' / self.allocation / f'{self.name}.exited'
-        path.write_text(json.dumps({'exit_code': code, 'time': time.time()}))
+        times = os.times()
+        path.write_text(json.dumps({'exit_code': code, 'time': time.time(),
+                                    'tasks': self.started_tasks,
+                                    'cpu_s': times.user + times.system}))
 
     def _has_room(self) -> bool:
         return self.free.cores > 0
@@ -309,6 +317,8 @@ class Worker:
             stored: Dict[str, Any] = document['spec']
             task.streamed = self._stream_paths(stored, entry.task_id)
             extra = {'PSIJ_PILOT_TASK_ID': entry.task_id, 'PSIJ_PILOT_ATTEMPT': str(attempt)}
+            task.gpus = self.devices.take(entry.request.gpus)
+            extra.update(self.devices.environment(task.gpus))
             if direct_start_possible(stored):
                 extra['PSIJ_NODEFILE'] = str(self.nodefile)
                 task.process = self.starter.start(stored, extra)
@@ -321,6 +331,7 @@ class Worker:
                 self.executor.submit(task.job)
                 self.by_native_id[task.job.native_id or ''] = entry.task_id
         except Exception as error:  # a bad spec fails this task, not the worker
+            self.devices.give_back(task.gpus)
             self._write(entry.task_id, attempt, path, {
                 'state': 'FAILED', 'exit_code': None,
                 'message': f'the worker could not start the task: {error}'})
@@ -367,6 +378,7 @@ class Worker:
             return
         task = self.running.pop(task_id)
         self.free = self.free.plus(needs_of(task.entry.request))
+        self.devices.give_back(task.gpus)
         self.busy_core_seconds += (time.time() - task.started) * task.entry.request.cores
         self._flush_streams(task)
         self._write(task_id, task.attempt, task.path, dict(outcome, started=task.started))
@@ -427,15 +439,15 @@ def allocation_job_id() -> str:
     return str(os.getpid())
 
 
-def _capacity(cores: Optional[int], gpus: Optional[int], memory: Optional[int]) -> Resources:
-    """What the node offers: as given, else the cores this process may run on, no GPU and
-    the node's physical memory."""
+def _capacity(cores: Optional[int], gpus: int, memory: Optional[int]) -> Resources:
+    """What the node offers: as given, else the cores this process may run on and the
+    node's physical memory."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
             else (os.cpu_count() or 1)
     if memory is None:
         memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    return Resources(cores, gpus or 0, memory)
+    return Resources(cores, gpus, memory)
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -447,7 +459,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--poll-interval', type=float, default=0.2)
     parser.add_argument('--stream-outputs', action='store_true')
     parser.add_argument('--cores', type=int)
-    parser.add_argument('--gpus', type=int)
+    parser.add_argument('--gpus', help='a number of GPUs (devices 0 .. N-1) or "all"')
+    parser.add_argument('--gpu-devices', help='the GPUs by name, comma separated')
     parser.add_argument('--memory', type=int)
     return parser.parse_args(argv)
 
@@ -458,10 +471,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(message)s')
     rank = os.environ.get('PSIJ_RANK', '0')
     name = f'{socket.gethostname()}.{rank}.{os.getpid()}'
+    gpus = devices_of(arguments.gpus, arguments.gpu_devices)
     worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
-                    _capacity(arguments.cores, arguments.gpus, arguments.memory),
+                    _capacity(arguments.cores, len(gpus), arguments.memory),
                     arguments.idle_timeout, arguments.poll_interval,
-                    arguments.stream_outputs)
+                    arguments.stream_outputs, gpus)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     return worker.run()
