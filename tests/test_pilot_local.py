@@ -5,7 +5,7 @@ and bad inputs. About 40 s in all."""
 
 import pathlib
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 from pilot_checks import (
@@ -23,6 +23,7 @@ from psij import Job, JobExecutor, JobSpec, ResourceSpecV1
 from psij.exceptions import InvalidJobException
 from psij.job_state import JobState
 from psij.pilot import PilotExecutorConfig, PilotJobExecutor
+from psij.pilot.executor import RUNNING_AGAIN, WAITING_AGAIN
 
 
 def make_pilot(work_dir: pathlib.Path, name: str, **settings: object) -> PilotJobExecutor:
@@ -121,6 +122,13 @@ def test_a_canceled_allocation_s_tasks_finish_elsewhere_never_twice_at_once(
     key = allocation_of_running_task(pilot)
     assert key is not None
     pilot.pilot.allocations.jobs()[key].cancel()
+    # Its tasks stay ACTIVE (never back to QUEUED) and say that they wait, then run, again.
+    seen: Set[Tuple[JobState, Optional[str]]] = set()
+
+    def both_seen() -> bool:
+        seen.update((job.status.state, job.status.message) for job in jobs)
+        return {(JobState.ACTIVE, WAITING_AGAIN), (JobState.ACTIVE, RUNNING_AGAIN)} <= seen
+    wait_for('a task waiting again, then one running again', both_seen, 30)
     wait_all(jobs, 50)
     ran_once_each(jobs, logs / 'log')
     # (A task killed before its first line shows only its second run.)

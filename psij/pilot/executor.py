@@ -6,7 +6,9 @@ pilot obtains from another executor (`psij.pilot.allocations`) claim and run it.
 QUEUED while the task waits for room in an allocation, ACTIVE once a worker holds it, then
 the final state the worker recorded (``done/<task>.ec``), or FAILED when the allocations that
 held it ended ``max_attempts`` times before it did. A task whose allocation ended under it
-is queued again and stays ACTIVE (its message says so).
+is queued again and stays ACTIVE, since a job never goes back to QUEUED: its message says it
+waits again (`WAITING_AGAIN`), then that it runs again (`RUNNING_AGAIN`) once a worker holds
+it again; any process following the task sees this, not only the one that queued it again.
 
 ``native_id`` is ``<pilot name>/<task id>``; any process with the same pilot name and work
 directory can `attach` to it. One poll target per pilot per process, on the process's one
@@ -17,7 +19,7 @@ import os
 import pathlib
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from psij.exceptions import InvalidJobException
 from psij.job import Job
@@ -36,6 +38,11 @@ from psij.serialize import spec_to_dict
 
 #: Seconds between two looks at the allocation records (for other processes' allocations).
 RECORDS_INTERVAL = 2.0
+#: The message of an ACTIVE task back in the queue (a job never goes back to QUEUED), and of
+#: one that a worker holds again after that.
+WAITING_AGAIN = ('its allocation ended before it did: waiting again for a slot in an '
+                 'allocation (still ACTIVE: a job never goes back to QUEUED)')
+RUNNING_AGAIN = 'running again after its allocation ended before it did'
 
 
 def task_request(spec: JobSpec) -> TaskRequest:
@@ -108,8 +115,7 @@ class _Pilot:
         for task_id in requeued:
             job = self.tasks.get(task_id)
             if job is not None:
-                job._set_status(JobStatus(job.status.state, message='its allocation ended '
-                                          'before it did: queued again'))
+                job._set_status(JobStatus(job.status.state, message=WAITING_AGAIN))
         ended = self.outcomes.refresh()
         with self.lock:
             ended += [task_id for task_id in self._new if task_id in self.outcomes.results]
@@ -118,15 +124,39 @@ class _Pilot:
                         if task_id in self.tasks]
         for task_id, job in finished:
             job._set_status(status_of(self.outcomes.results[task_id]))
+        claimed = set()
         for _, _, entry in self.directory.claims():
+            claimed.add(entry.task_id)
             job = self.tasks.get(entry.task_id)
-            if job is not None and job.status.state == JobState.QUEUED:
+            if job is None:
+                continue
+            if job.status.state == JobState.QUEUED:
                 job._set_status(JobStatus(JobState.ACTIVE))
+            elif job.status.message == WAITING_AGAIN:
+                job._set_status(JobStatus(JobState.ACTIVE, message=RUNNING_AGAIN))
+        self._say_waiting_again(claimed)
         waiting = self.directory.waiting_count()
         self.allocations.add_as_needed(waiting)
         if self.tasks or waiting or self.allocations.watching():
             return self.config.poll_interval
         return None
+
+
+    def _say_waiting_again(self, claimed: Set[str]) -> None:
+        """An ACTIVE task that no worker holds and that is back in the queue (its allocation
+        ended under it, released by this process or another) says so in its message: a job
+        never goes back from ACTIVE to QUEUED. One listing of the queue, only when some
+        ACTIVE task is held by no worker (a task between its outcome and this look is too)."""
+        with self.lock:
+            loose = [(task_id, job) for task_id, job in self.tasks.items()
+                     if job.status.state == JobState.ACTIVE and task_id not in claimed
+                     and job.status.message != WAITING_AGAIN]
+        if not loose:
+            return
+        waiting = {entry.task_id for entry in self.directory.queued()}
+        for task_id, job in loose:
+            if task_id in waiting:
+                job._set_status(JobStatus(JobState.ACTIVE, message=WAITING_AGAIN))
 
 
 _pilots: Dict[pathlib.Path, _Pilot] = {}
