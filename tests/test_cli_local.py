@@ -7,8 +7,10 @@ import pathlib
 import pty
 import signal
 import subprocess
+import time
 from typing import Iterator, List
 
+import psutil
 import pytest
 from test_cli_support import (
     BAD_SPEC,
@@ -110,6 +112,41 @@ def test_ctrl_c_cancels_the_run(work_dir: pathlib.Path, tmp_path: pathlib.Path) 
     assert 'canceling job' in stderr
     assert json.loads(stdout)['state'] == 'CANCELED'
     assert not process_exists(job_pid)
+
+
+def _processes_with_argument(argument: str) -> List[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if argument in process.cmdline():
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_ctrl_c_right_after_the_job_started_cancels_it(work_dir: pathlib.Path,
+                                                       tmp_path: pathlib.Path) -> None:
+    # Ctrl-C between the job's start and psij run's wait once ended psij without a cancel,
+    # the job living on (seen under load by the test above, which looks every 50 ms): here
+    # it comes as soon as the job has written a byte.
+    for attempt in range(5):
+        out = tmp_path / f'started.{attempt}'
+        token = f'60.{os.getpid()}{attempt}'  # in the job's argv, from sh to sleep
+        process = start_psij(work_dir, 'run', '--stdout', str(out), '--',
+                             'sh', '-c', 'echo $$; exec sleep "$0"', token)
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.stat().st_size > 0):
+            assert time.monotonic() < deadline and process.poll() is None, 'no job started'
+            time.sleep(0.001)
+        interrupt(process)
+        _, stderr = process.communicate(timeout=60)
+        left = _processes_with_argument(token)
+        for job in left:
+            job.kill()
+        assert left == [], f'the job outlived psij run: {stderr}'
+        assert process.returncode == INTERRUPTED, stderr
+        assert 'canceling job' in stderr
 
 
 # --- submit, then other processes ------------------------------------------------------------

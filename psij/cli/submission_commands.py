@@ -91,17 +91,48 @@ class _Stopped(Exception):
         self.signal_number = signal_number
 
 
-def _raise_stopped(signal_number: int, frame: Optional[FrameType]) -> None:
-    raise _Stopped(signal_number)
+class _RunSignals:
+    """Ctrl-C and the `_STOP_SIGNALS` during ``psij run``: held while the job is being
+    submitted (an exception there could leave a started job behind, neither waited for nor
+    canceled), raised once ``psij run`` waits, where they cancel the job."""
+
+    def __init__(self) -> None:
+        self.submitting = True
+        self.received: Optional[int] = None
+        self._previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> '_RunSignals':
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle)
+                              for number in (signal.SIGINT, *_STOP_SIGNALS)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, signal_number: int, frame: Optional[FrameType]) -> None:
+        if self.submitting:
+            if self.received is None:
+                self.received = signal_number
+            return
+        self.raise_for(signal_number)
+
+    @staticmethod
+    def raise_for(signal_number: int) -> None:
+        if signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Stopped(signal_number)
 
 
-def _wait_or_cancel(executor: JobExecutor, job: Job) -> Optional[int]:
-    """Wait until the job ends; on Ctrl-C, SIGTERM or SIGHUP, cancel it and return the exit
-    status to use (None if it ended on its own)."""
-    previous: Dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {number: signal.signal(number, _raise_stopped) for number in _STOP_SIGNALS}
+def _wait_or_cancel(executor: JobExecutor, job: Job, signals: _RunSignals) -> Optional[int]:
+    """Wait until the job ends; on Ctrl-C, SIGTERM or SIGHUP (also one that came while it
+    was being submitted), cancel it and return the exit status to use (None if it ended on
+    its own)."""
     try:
+        signals.submitting = False
+        if signals.received is not None:
+            signals.raise_for(signals.received)
         while job.wait(timeout=1.0) is None:
             pass
         return None
@@ -109,9 +140,6 @@ def _wait_or_cancel(executor: JobExecutor, job: Job) -> Optional[int]:
         interrupted = int(ExitStatus.INTERRUPTED)
     except _Stopped as stop:
         interrupted = 128 + stop.signal_number
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     print_line(f'psij: interrupted; canceling job {job.native_id}', sys.stderr)
     try:
         executor.cancel(job)
@@ -130,16 +158,17 @@ def run_command(options: argparse.Namespace, command: List[str]) -> int:
     job = Job(spec)
     # --json: stdout is the JSON document, not the job's output.
     output = prepare_streaming(executor, job, quiet=options.quiet or options.json)
-    try:
-        _submit(executor, job)
-    except CliError:
+    with _RunSignals() as signals:
+        try:
+            _submit(executor, job)
+        except CliError:
+            if output is not None:
+                output.abandon()
+            raise
+        assert job.native_id is not None
         if output is not None:
-            output.abandon()
-        raise
-    assert job.native_id is not None
-    if output is not None:
-        output.start()
-    interrupted = _wait_or_cancel(executor, job)
+            output.start()
+        interrupted = _wait_or_cancel(executor, job, signals)
     if output is not None:
         output.finish(job.status.state)
     status = job.status
