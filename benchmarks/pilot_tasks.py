@@ -19,7 +19,9 @@ the other:
   ``max_allocations=1``), N tasks submitted, every one waited for. Measured: the submission
   loop, end to end (first submit to last task final here), the time inside the allocation
   (its worker's start to the last task's outcome written), and from that the time per task
-  per core, less the floor's: the pilot's overhead per task;
+  per core, less the floor's: the pilot's overhead per task; and, less sensitive to a loaded
+  machine, the worker's own CPU time per task (from its exit record; its tasks' CPU not
+  counted) less the floor loop's CPU time per task (its children's not counted either);
 * array: ``submit_array(JobArray(JobSpec('/bin/true'), M))`` on ``slurm``, every element
   waited for (``--array-elements 0`` leaves it out).
 
@@ -48,6 +50,7 @@ NAME = f'bench{os.getpid()}'
 def run_floor(tasks: int, cores: int) -> Dict[str, Any]:
     """N /bin/true, ``cores`` at a time, with Popen."""
     started = time.monotonic()
+    cpu = os.times()
     running: List[subprocess.Popen[bytes]] = []
     for _ in range(tasks):
         if len(running) >= cores:
@@ -56,8 +59,11 @@ def run_floor(tasks: int, cores: int) -> Dict[str, Any]:
     for process in running:
         process.wait()
     wall = time.monotonic() - started
+    spent = os.times()
     return {'side': 'floor', 'tasks': tasks, 'wall_s': wall,
-            'per_task_core_ms': wall * cores / tasks * 1000}
+            'per_task_core_ms': wall * cores / tasks * 1000,
+            'cpu_ms_per_task': (spent.user + spent.system - cpu.user - cpu.system)
+            / tasks * 1000}
 
 
 def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog) -> Dict[str, Any]:
@@ -88,9 +94,17 @@ def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog) -> Dict[str, 
     last_outcome = max(float(result['time'])
                        for result in executor.pilot.outcomes.results.values())
     inside = last_outcome - worker_start
+    deadline = time.monotonic() + 60  # the worker records its CPU time when it idles out
+    while len(list((directory.root / 'workers').glob('*/*.exited'))) < len(workers) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    exits = [json.loads(path.read_text())
+             for path in (directory.root / 'workers').glob('*/*.exited')]
+    worker_cpu = sum(float(record.get('cpu_s', 'nan')) for record in exits)
     return {'side': 'pilot', 'tasks': tasks, 'cores': cores, 'submit_s': submitted,
             'end_to_end_s': end_to_end, 'in_allocation_s': inside,
             'per_task_core_ms': inside * cores / tasks * 1000,
+            'worker_cpu_ms_per_task': worker_cpu / tasks * 1000,
             'sbatch': len(log.calls('sbatch', wall_start)),
             'allocations': len(executor.pilot.allocations.records()), 'states': states}
 
@@ -129,6 +143,8 @@ def main() -> None:
         if len(results) == 2:
             results[1]['overhead_per_task_ms'] = (results[1]['per_task_core_ms']
                                                   - results[0]['per_task_core_ms'])
+            results[1]['overhead_cpu_ms_per_task'] = (results[1]['worker_cpu_ms_per_task']
+                                                      - results[0]['cpu_ms_per_task'])
         if not args.json:
             print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
                             f'{key}={value}' for key, value in result.items()), flush=True)
