@@ -80,7 +80,7 @@ class _Leftovers:
         for process in self.processes:
             try:
                 process.kill()
-            except psutil.NoSuchProcess:
+            except psutil.Error:  # gone, or not ours to kill: the others still are
                 pass
         return None
 
@@ -95,12 +95,7 @@ def terminate_tree(pid: int, grace_period: float) -> None:
             return
     except psutil.NoSuchProcess:
         return
-    tree = [lead]
-    for child in descendants(pid):
-        try:
-            tree.append(psutil.Process(child))  # remembers its start time: no reused pid
-        except psutil.NoSuchProcess:
-            continue
+    tree = [lead, *_identified_descendants(pid)]
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -108,7 +103,7 @@ def terminate_tree(pid: int, grace_period: float) -> None:
     for process in tree:
         try:
             process.terminate()
-        except psutil.NoSuchProcess:
+        except psutil.Error:  # gone, or not ours to signal
             pass
     get_poller().schedule(_Leftovers(tree), grace_period)
 
@@ -155,7 +150,7 @@ def _terminate_watched(reaper: ProcessReaper, pid: int, grace_period: float) -> 
         try:
             if os.getpgid(process.pid) != pid:  # the group's members have had theirs
                 process.terminate()
-        except (ProcessLookupError, psutil.NoSuchProcess):
+        except (OSError, psutil.Error):  # gone, or not ours to signal
             pass
 
     def kill_leftovers() -> None:

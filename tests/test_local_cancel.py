@@ -7,14 +7,16 @@ signalling the rest of its tree, so the reaper must find the cancel already reco
 
 import json
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from psij import Job, JobExecutor, JobExecutorConfig, JobSpec, JobStatus
+from psij import Job, JobExecutor, JobExecutorConfig, JobSpec, JobState, JobStatus
 from psij.launcher import LAUNCHER_ERROR_PREFIX, Launcher
 
 #: Enough jobs that a race of cancel and reaper shows up in every run (recording the cancel
@@ -228,3 +230,23 @@ def test_a_launcher_failure_after_a_cancel_is_canceled_everywhere(
     assert here is not None and here[:2] == ('CANCELED', 0), here
     assert "launcher 'test-fails-on-term' failed: lost the ranks" in (here[2] or ''), here
     assert live == late == {str(job.native_id): here}
+
+
+def test_sigkill_comes_after_the_grace_period_and_not_before(
+        executor: JobExecutor, tmp_path: pathlib.Path) -> None:
+    # The job outlives its SIGTERM (its shell traps it): only the SIGKILL, sent by the reaper
+    # thread cancel_grace_period after the TERM, ends it.
+    executor.cancel_grace_period = 1.5  # type: ignore[attr-defined]
+    termed = tmp_path / 'termed'
+    job = Job(JobSpec('/bin/sh', ['-c', f'trap "echo > {termed}" TERM; '
+                                        'while :; do sleep 0.05; done']))
+    executor.submit(job)
+    job.wait(target_states=[JobState.ACTIVE], timeout=30)
+    time.sleep(0.2)  # the shell has set its trap
+    canceled_at = time.time()
+    job.cancel()
+    status = job.wait(timeout=30)
+    assert status is not None and status.state == JobState.CANCELED, status
+    assert status.exit_code == -signal.SIGKILL, status
+    assert termed.exists()  # the TERM came first, and the shell lived on
+    assert status.time - canceled_at >= 1.5, status
