@@ -10,9 +10,12 @@ The same thread runs work handed to it with `ProcessReaper.call_soon` and
 period). Since only this thread reaps the watched children, a watched pid cannot be reaped,
 and so cannot be reused by another process, while such work runs: a signal sent there to a
 pid for which `ProcessReaper.is_watched` is True reaches the child (or its zombie), never a
-stranger. Work handed over together is run together, after one wake of the thread.
+stranger. Work handed over together is run together, after one wake of the thread; work
+handed over with `call_soon` before the interpreter exits is run before it does (an atexit
+hook waits for it), so a cancel just before the end of a script still signals its job.
 """
 
+import atexit
 import heapq
 import itertools
 import logging
@@ -45,6 +48,8 @@ class ProcessReaper:
         self._wake_pending = False
         self._callbacks: Dict[int, Tuple[Optional[int], ExitCallback]] = {}
         self._calls: List[Callable[[], None]] = []
+        self._unfinished = 0  # calls handed over with call_soon and not yet run
+        self._finished = threading.Condition(self._lock)
         self._timers: List[Tuple[float, int, Callable[[], None]]] = []
         self._counter = itertools.count()
         self._use_pidfd = hasattr(os, 'pidfd_open')
@@ -79,7 +84,16 @@ class ProcessReaper:
         """Run ``call()`` on the reaper thread, as soon as it is free (calls in order)."""
         with self._lock:
             self._calls.append(call)
+            self._unfinished += 1
         self._wake()
+
+    def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until every call handed over with `call_soon`
+        has run; not on the reaper thread."""
+        if not self._thread.is_alive():  # a forked child: the thread is not here
+            return
+        with self._finished:
+            self._finished.wait_for(lambda: self._unfinished == 0, timeout)
 
     def call_later(self, delay: float, call: Callable[[], None]) -> None:
         """Run ``call()`` on the reaper thread ``delay`` seconds from now."""
@@ -117,14 +131,23 @@ class ProcessReaper:
             logger.exception('exit handler of child %d raised', pid)
         return True
 
-    def _due_calls(self) -> List[Callable[[], None]]:
-        """The handed-over calls and the timers due now, in order."""
+    def _due_calls(self) -> Tuple[List[Callable[[], None]], List[Callable[[], None]]]:
+        """The handed-over calls and the timers due now, each in order."""
         now = time.monotonic()
+        timers: List[Callable[[], None]] = []
         with self._lock:
             calls, self._calls = self._calls, []
             while self._timers and self._timers[0][0] <= now:
-                calls.append(heapq.heappop(self._timers)[2])
-        return calls
+                timers.append(heapq.heappop(self._timers)[2])
+        return calls, timers
+
+    @staticmethod
+    def _run_calls(calls: List[Callable[[], None]]) -> None:
+        for call in calls:
+            try:
+                call()
+            except Exception:
+                logger.exception('work %r on the reaper thread raised', call)
 
     def _run(self) -> None:
         while True:
@@ -142,11 +165,13 @@ class ProcessReaper:
                     self._wake_pending = False
             # Handed-over work first: a cancel that came with the exit still finds the child
             # watched (its group may hold other processes of the job).
-            for call in self._due_calls():
-                try:
-                    call()
-                except Exception:
-                    logger.exception('work %r on the reaper thread raised', call)
+            calls, timers = self._due_calls()
+            self._run_calls(calls)
+            if calls:
+                with self._finished:
+                    self._unfinished -= len(calls)
+                    self._finished.notify_all()
+            self._run_calls(timers)
             for pid in ready:
                 if pid is not None:
                     self._reap(pid)
@@ -167,4 +192,5 @@ def get_reaper() -> ProcessReaper:
     with _reaper_lock:
         if _reaper is None:
             _reaper = ProcessReaper()
+            atexit.register(_reaper.drain, 5.0)
         return _reaper

@@ -6,6 +6,7 @@ signalling the rest of its tree, so the reaper must find the cancel already reco
 """
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import textwrap
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+import psutil
 import pytest
 
 from psij import Job, JobExecutor, JobExecutorConfig, JobSpec, JobState, JobStatus
@@ -250,3 +252,41 @@ def test_sigkill_comes_after_the_grace_period_and_not_before(
     assert status.exit_code == -signal.SIGKILL, status
     assert termed.exists()  # the TERM came first, and the shell lived on
     assert status.time - canceled_at >= 1.5, status
+
+
+def test_a_cancel_just_before_the_script_ends_still_ends_the_job(work_dir: pathlib.Path) -> None:
+    # cancel() returns before the reaper thread has signalled: the interpreter's exit waits
+    # for it, or the job would outlive a canceled run.
+    script = textwrap.dedent('''
+        import sys
+        from psij import Job, JobExecutor, JobExecutorConfig, JobSpec, JobState
+        executor = JobExecutor.get_instance(
+            'local', config=JobExecutorConfig(work_directory=sys.argv[1]))
+        jobs = [Job(JobSpec('/bin/sleep', ['300'])) for _ in range(20)]
+        for job in jobs:
+            executor.submit(job)
+        print(' '.join(str(job.native_id) for job in jobs), flush=True)
+        for job in jobs:
+            job.cancel()
+    ''')
+    done = subprocess.run([sys.executable, '-c', script, str(work_dir)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pids = [int(word) for word in done.stdout.split()]
+    assert len(pids) == 20
+    deadline = time.monotonic() + 30
+    while True:
+        alive = [pid for pid in pids if _alive(pid)]
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
