@@ -21,13 +21,15 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from psij.exceptions import InvalidJobException
 from psij.job import Job
 from psij.job_attributes import JobAttributes
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_spec import JobSpec
+from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.pilot.config import PilotExecutorConfig
 from psij.pilot.gpus import worker_options
@@ -103,6 +105,8 @@ class Allocations:
         self._watched: Dict[str, Job] = {}
         self._ended: List[Tuple[str, JobStatus]] = []
         self._pending: List[Tuple[str, JobStatus, float]] = []
+        # Allocations the providing executor cannot follow (see watch_all).
+        self._unfollowed: Set[str] = set()
         self._lock = threading.Lock()
         self._counter = 0
         self.submissions = 0
@@ -197,12 +201,32 @@ class Allocations:
             if native_id is None and record['ended'] is None:
                 native_id = self._confirm(key, record)
             with self._lock:
-                if record['ended'] is not None or key in self._watched or native_id is None:
+                if (record['ended'] is not None or key in self._watched or native_id is None
+                        or key in self._unfollowed):
                     continue
                 job = Job()
                 self._watched[key] = job
             job._on_final(self._end_listener(key))
-            self.provider.attach(job, str(native_id))
+            try:
+                self.provider.attach(job, str(native_id))
+            except InvalidJobException as error:
+                self._unfollow(key, native_id, error)
+
+    def _unfollow(self, key: str, native_id: object, error: Exception) -> None:
+        """The providing executor cannot follow allocation ``key`` (a local job whose
+        submitter was killed before its journal named it): its end is then its workers'
+        exit, so it is released like an ended allocation once they all recorded theirs (or
+        after `release_grace`), and its tasks run again elsewhere."""
+        logger.warning('pilot %s: allocation %s (%s job %s) cannot be followed: %s; it is '
+                       'released once its workers exited', self.config.name, key,
+                       self.config.executor, native_id, error)
+        status = JobStatus(JobState.FAILED, message=f'{self.config.executor} cannot follow '
+                                                    f'it: {error}')
+        with self._lock:
+            self._watched.pop(key, None)
+            self._unfollowed.add(key)
+            self._ended.append((key, status))
+        self._wake()
 
     def _confirm(self, key: str, record: Dict[str, Any]) -> Optional[str]:
         """The native id of an allocation whose submitter died before recording it: the
@@ -213,8 +237,10 @@ class Allocations:
             worker = _read_json(workers / name) if name.endswith('.json') else None
             if worker is not None and worker.get('job_id'):
                 record['native_id'] = str(worker['job_id'])
-                record.pop('ended', None)
-                _write_json(self.directory.allocations / f'{key}.json', record)
+                # The record as stored: without the 'ended' that records() adds.
+                _write_json(self.directory.allocations / f'{key}.json',
+                            {name: value for name, value in record.items()
+                             if name != 'ended'})
                 return record['native_id']  # type: ignore[no-any-return]
         if time.time() - float(record.get('submitted', 0)) >= UNCONFIRMED_GRACE:
             _write_json(self.directory.allocations / f'{key}.ended', {
