@@ -31,6 +31,7 @@ Every Slurm job is named after this process and canceled by name at the end.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,10 @@ def main() -> None:
     parser.add_argument('--cores', type=int, default=2)
     parser.add_argument('--array-elements', type=int, default=10000)
     parser.add_argument('--json', action='store_true')
+    parser.add_argument('--pilot-scratch', type=Path,
+                        help='where the pilot\'s work directory goes (default: a temporary '
+                             'directory in $HOME; e.g. /dev/shm to take the disk\'s file '
+                             'creation cost out)')
     args = parser.parse_args()
     results: List[Dict[str, Any]] = []
 
@@ -156,7 +161,12 @@ def main() -> None:
                 if side == 'floor':
                     show(run_floor(args.tasks, args.cores))
                 elif side == 'pilot':
-                    show(run_pilot(args.tasks, args.cores, Path(scratch) / 'pilot', log))
+                    pilot_work = Path(tempfile.mkdtemp(prefix='pilot-bench-',
+                                                       dir=args.pilot_scratch or scratch))
+                    try:
+                        show(run_pilot(args.tasks, args.cores, pilot_work, log))
+                    finally:
+                        shutil.rmtree(pilot_work, ignore_errors=True)
                 elif args.array_elements:
                     show(run_array(args.array_elements, Path(scratch) / 'array', log))
         finally:
