@@ -172,11 +172,10 @@ class LocalJobExecutor(JobExecutor):
         ``array.throttle`` of them (and ``max_in_flight`` of the executor's jobs) running at
         once; the others are QUEUED, held by psij, and start as earlier ones end. Every
         element is checked before any starts (errors name the field, as `submit`'s); one that
-        cannot be started after that (its stdout cannot be opened) ends FAILED, saying why."""
+        cannot be started after that (its stdout cannot be opened) ends FAILED, saying why.
+        With ``detached=True`` the watcher takes the whole array and keeps its throttle."""
         if not isinstance(array, JobArray):
             raise TypeError(f'submit_array() takes a JobArray, not {type(array).__name__}')
-        if getattr(self.config, 'detached', False):
-            raise InvalidJobException('submit_array() is not available with detached=True')
         specs: List[JobSpec] = []
         try:
             for job in array.jobs:
@@ -185,6 +184,8 @@ class LocalJobExecutor(JobExecutor):
             for job in array.jobs[:len(specs)]:
                 job.executor = None
             raise
+        if getattr(self.config, 'detached', False):
+            return self._detached.submit_array(array, specs)
         self._offer(list(array.jobs), specs, self._gate.submit_each)
 
     def _offer(self, jobs: List[Job], specs: List[JobSpec],

@@ -12,15 +12,22 @@ job in this process is then followed like an attached job:
   journal by that pid (its native id stays the job id). Its cancel goes to the watcher; once
   it has a process, a cancel is the attached one (a mark, then signals).
 
+The elements of an array (`submit_array`) are handed over in one request and followed each
+as such a job (an element's job id is ``<array id>-<index>``); a job's ``depends_on`` goes
+with it, for the watcher to wait for (`psij.executors.local_watcher_dependencies`: only jobs
+of the same watcher, or jobs that have ended).
+
 Any process with the same work directory may `attach` to such a job by its native id, while it
 is held, runs, or after it ended, detached or not.
 """
 
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
+from psij.job_array import JobArray
 from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
@@ -28,7 +35,14 @@ from psij.poller import get_poller
 
 from .local_held_records import HELD_ID, HeldRecords
 from .local_records import RecordStore, is_running
-from .local_watcher_client import cancel_at_watcher, submit_to_watcher
+from .local_watcher_client import (
+    ArrayElement,
+    WatcherSubmission,
+    cancel_at_watcher,
+    submit_array_to_watcher,
+    submit_to_watcher,
+)
+from .local_watcher_dependencies import dependencies_to_send
 from .local_watcher_protocol import CONFIG_KEYS
 
 if TYPE_CHECKING:
@@ -60,20 +74,55 @@ class DetachedJobs:
 
     def submit(self, job: Job, spec: JobSpec) -> None:
         """Hand ``job`` (checked, bound to the executor) to the watcher; on return it is
-        ACTIVE (native id: its pid) or held, QUEUED (native id: its job id)."""
+        ACTIVE (native id: its pid) or held, QUEUED (native id: its job id), or final (a
+        dependency that could not be met)."""
         try:
-            if job.dependencies:
-                raise InvalidJobException(
-                    'Job.depends_on: a detached local job cannot depend on other jobs (the '
-                    'watcher cannot see them); submit it with detached=False')
-            config = self._executor.config
-            settings: Dict[str, Any] = {key: getattr(config, key) for key in CONFIG_KEYS
-                                        if getattr(config, key, None) is not None}
+            dependencies = dependencies_to_send(job, self._executor)
+            check_submittable(job)  # a cycle
             submission = submit_to_watcher(self._executor.name, spec, job.id,
-                                           str(config.work_directory), settings)
+                                           self._work_directory(), self._settings(),
+                                           dependencies)
         except BaseException:
             job.executor = None
             raise
+        self._take(job, submission)
+
+    def submit_array(self, array: JobArray, specs: List[JobSpec]) -> None:
+        """Hand the elements of ``array`` (checked, bound to the executor; ``specs`` are
+        theirs) to the watcher, which submits them all or none; on return each is as after
+        `submit`."""
+        try:
+            elements = []
+            for job, spec in zip(array.jobs, specs):
+                dependencies = dependencies_to_send(job, self._executor)
+                check_submittable(job)  # a cycle
+                elements.append(ArrayElement(spec, job.id, dependencies))
+            submissions = submit_array_to_watcher(
+                self._executor.name, array.id, array.throttle, elements,
+                self._work_directory(), self._settings())
+        except BaseException:
+            for job in array.jobs:
+                job.executor = None
+            raise
+        failure: Optional[SubmitException] = None
+        for job, submission in zip(array.jobs, submissions):
+            try:
+                self._take(job, submission)
+            except SubmitException as error:  # the others are followed all the same
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+    def _work_directory(self) -> str:
+        return str(self._executor.config.work_directory)
+
+    def _settings(self) -> Dict[str, Any]:
+        config = self._executor.config
+        return {key: getattr(config, key) for key in CONFIG_KEYS
+                if getattr(config, key, None) is not None}
+
+    def _take(self, job: Job, submission: WatcherSubmission) -> None:
+        """Follow ``job`` as the watcher reported it taken."""
         job.native_id = submission.native_id
         if submission.native_id.isdigit():
             pid = int(submission.native_id)

@@ -24,6 +24,10 @@ on its stdout and points stdout at /dev/null (so that the client, and whoever ca
 output, see the end of it). It leaves `LINGER` seconds after its last job ended, giving up the
 socket first.
 
+An array (``submit_array``) is submitted whole to one of those executors, which keeps its
+throttle as for any local array; a job's ``depends_on`` names jobs of this watcher, which the
+same executors wait for (`psij.executors.local_watcher_dependencies`).
+
 Each job runs in the environment and directory of the process that sent it
 (`psij.executors.local_watcher_protocol.as_submitted_from`); other process attributes (umask,
 limits) are the watcher's. If the watcher is killed, its jobs keep running but their outcome
@@ -46,9 +50,11 @@ from psij.executors.local import LocalJobExecutorConfig
 from psij.executors.local_held_records import HELD_ID, HeldRecord, HeldRecords
 from psij.executors.local_records import process_start_ticks
 from psij.executors.local_watcher_client import offer_to_running_watcher
+from psij.executors.local_watcher_dependencies import depend, resolve_dependencies
 from psij.executors.local_watcher_protocol import (
     CONFIG_KEYS,
     HELLO,
+    OPS,
     as_submitted_from,
     lock_path,
     socket_address,
@@ -58,7 +64,9 @@ from psij.executors.local_watcher_protocol import (
 from psij import serialize
 from psij.exceptions import InvalidJobException, SubmitException
 from psij.job import Job
+from psij.job_array import JobArray
 from psij.job_executor import JobExecutor
+from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.plugins import PluginLoadError
@@ -81,7 +89,10 @@ class _Watcher:
         # One made at once, so that a bad plugin name fails the first request.
         self._executor({})
         self.held = HeldRecords(pathlib.Path(work_directory) / 'local')
+        #: The jobs that have not ended (by job id).
         self.jobs: Dict[str, Job] = {}
+        #: Every job this watcher took, ended or not: predecessors of later jobs.
+        self.known: Dict[str, Job] = {}
         self.idle_since = time.monotonic()
 
     def _executor(self, config: Dict[str, Any]) -> JobExecutor:
@@ -100,51 +111,112 @@ class _Watcher:
             self._executors[key] = executor
         return executor
 
-    def handle(self, request: Dict[str, Any]) -> Dict[str, Any]:
+    def handle(self, request: object) -> Dict[str, Any]:
         """The reply to ``request`` (see the protocol)."""
-        if request.get('op', 'submit') == 'cancel':
+        if not isinstance(request, dict):
+            return _error_reply('internal', f'a request must be a JSON object, not '
+                                            f'{type(request).__name__}')
+        op = request.get('op', 'submit')
+        if op == 'cancel':
             job = self.jobs.get(str(request.get('job_id')))
             if job is not None:
                 job.cancel()
             return {'found': job is not None}
+        if op not in OPS:
+            return _error_reply('internal', f'request "op" {op!r} is not known to this '
+                                            f'watcher; allowed: {", ".join(OPS)}')
         return self.submit(request)
 
     def submit(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        """Submit the requested job; the reply to send (see the protocol)."""
+        """Submit the requested job or array; the reply to send (see the protocol)."""
         try:
             if request.get('executor') != self.executor_name or \
                     request.get('work_directory') != self.work_directory:
                 raise _WatcherError('request for another executor or work directory than '
                                     'this watcher serves')
             executor = self._executor(dict(request.get('config') or {}))
-            spec = as_submitted_from(serialize.spec_from_dict(request['spec']),
-                                     dict(request['environment']), str(request['cwd']))
-            job = Job(spec)
-            job_id = str(request.get('job_id') or job.id)
-            if not HELD_ID.fullmatch(job_id):
-                raise _WatcherError(f'job_id {job_id!r} is not a psij job id')
-            # The client's id, so that the journal, the held record and the client's Job
-            # all name the job alike.
-            job._id = job_id
-            held = _HeldJob(self.held, job, os.getpid())
-            job.set_job_status_callback(held.status_changed)
-            executor.submit(job)
+            array = self._array(request) if request.get('op') == 'submit_array' else None
+            jobs = array.jobs if array is not None else [self._job(request, request)]
+            # The client's ids, so that the journal, the held records and the client's Jobs
+            # all name the jobs alike; a second submission of one would run it twice.
+            twice = [job.id for job in jobs if job.id in self.known]
+            if twice:
+                raise InvalidJobException(f'job {twice[0]} was submitted to this watcher '
+                                          'already')
+            held = [_HeldJob(self.held, job, os.getpid()) for job in jobs]
+            for job, one in zip(jobs, held):
+                job.set_job_status_callback(one.status_changed)
+            if array is not None:
+                executor.submit_array(array)
+            else:
+                executor.submit(jobs[0])
         except _WatcherError as error:
             return _error_reply('internal', str(error))
         except serialize.SpecFormatError as error:
             return _error_reply('invalid_job', error.message)
-        except (InvalidJobException, ValueError) as error:
+        except (InvalidJobException, ValueError, TypeError) as error:
             return _error_reply('invalid_job', str(getattr(error, 'message', error)))
         except SubmitException as error:
             return _error_reply('submit', error.message)
         except Exception as error:  # any failure must reach the client as a reply
             return _error_reply('internal', f'{type(error).__name__}: {error}')
-        self.jobs[job.id] = job
-        native_id = held.taken()
-        status = job.status
-        return {'native_id': native_id, 'job_id': job.id,
-                'state': status.state.value, 'exit_code': status.exit_code,
-                'message': status.message, 'time': status.time, 'watcher_pid': os.getpid()}
+        replies = []
+        for job, one in zip(jobs, held):
+            self.jobs[job.id] = self.known[job.id] = job
+            native_id = one.taken()
+            status = job.status
+            replies.append({'native_id': native_id, 'job_id': job.id,
+                            'state': status.state.value, 'exit_code': status.exit_code,
+                            'message': status.message, 'time': status.time})
+        if array is not None:
+            return {'elements': replies, 'watcher_pid': os.getpid()}
+        return dict(replies[0], watcher_pid=os.getpid())
+
+    def _job(self, request: Dict[str, Any], element: object) -> Job:
+        """The job ``element`` (the request itself, or one of its array's elements) asks
+        for, in the client's environment and directory, after its predecessors."""
+        if not isinstance(element, dict):
+            raise InvalidJobException(f'an element of the request\'s "elements" must be an '
+                                      f'object, not {type(element).__name__}')
+        spec = as_submitted_from(serialize.spec_from_dict(element['spec']),
+                                 dict(request['environment']), str(request['cwd']))
+        job = Job(spec)
+        job_id = str(element.get('job_id') or job.id)
+        if not HELD_ID.fullmatch(job_id):
+            raise _WatcherError(f'job_id {job_id!r} is not a psij job id')
+        job._id = job_id
+        depend(job, resolve_dependencies(element.get('dependencies'), self._find,
+                                         self.work_directory))
+        return job
+
+    def _array(self, request: Dict[str, Any]) -> JobArray:
+        """The array a submit_array ``request`` asks for: its elements' specs as the client
+        made them (index and all), the client's ids, the throttle."""
+        elements = request.get('elements')
+        if not isinstance(elements, list) or not elements:
+            raise InvalidJobException('the request\'s "elements" must be a non-empty list')
+        array_id = str(request.get('array_id'))
+        jobs = [self._job(request, element) for element in elements]
+        array = JobArray(jobs[0].spec or JobSpec(), len(jobs), request.get('throttle'))
+        array.id = array_id
+        for index, (element, job) in enumerate(zip(array.jobs, jobs)):
+            if job.id != f'{array_id}-{index}' or not HELD_ID.fullmatch(job.id):
+                raise InvalidJobException(
+                    f'element {index} of array {array_id!r} has job_id {job.id!r}; expected '
+                    f'"<array_id>-{index}", the array id a psij job id')
+            element._id = job.id
+            element.spec = job.spec
+            element._dependencies = job._dependencies
+        return array
+
+    def _find(self, job_id: str, native_id: Optional[str]) -> Optional[Job]:
+        """The job of this watcher with the id ``job_id``, or else the native id
+        ``native_id`` (a held job's is its job id, a started one's its pid)."""
+        job = self.known.get(job_id)
+        if job is None and native_id is not None:
+            job = self.known.get(native_id) or next(
+                (job for job in self.known.values() if job.native_id == native_id), None)
+        return job
 
     def busy(self) -> bool:
         """True while a job runs or waits, or one ended less than `LINGER` seconds ago."""
@@ -283,10 +355,15 @@ def _serve_one(watcher: _Watcher, connection: socket.socket) -> None:
                 line = reader.readline()
             if not line:
                 return  # the client gave up before sending anything (or only probed)
-            reply = watcher.handle(json.loads(line))
+            try:
+                request = json.loads(line)
+            except ValueError as error:
+                reply = _error_reply('internal', f'the request is not JSON: {error}')
+            else:
+                reply = watcher.handle(request)
             connection.sendall(_line(reply))
-        except (OSError, ValueError):
-            return  # a client that went away or sent garbage
+        except OSError:
+            return  # a client that went away
 
 
 def _serve(watcher: _Watcher, listener: _Listener) -> None:
@@ -366,9 +443,9 @@ def main() -> int:
             if relayed is not None:  # another watcher started first: the job is its own
                 _reply(relayed)
                 return 0
-    reply = watcher.submit(request)
+    reply = watcher.handle(request)
     _reply(reply)
-    if 'native_id' not in reply:
+    if 'error' in reply or 'found' in reply:  # nothing to keep
         if listener is not None:
             _give_up_socket(listener)
         return 1

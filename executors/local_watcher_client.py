@@ -1,5 +1,6 @@
 """The client side of the detached watcher (`psij.executors.local_watcher`): hand a job to the
-running shared watcher if one answers, else to a new one; ask it to cancel a job it holds."""
+running shared watcher if one answers, else to a new one (a job, or the elements of an array);
+ask it to cancel a job it holds."""
 
 import json
 import os
@@ -8,7 +9,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from psij import serialize
 from psij.exceptions import InvalidJobException, SubmitException
@@ -37,29 +38,71 @@ class WatcherSubmission:
 
 
 def submit_to_watcher(executor_name: str, spec: JobSpec, job_id: str, work_directory: str,
-                      config: Dict[str, Any]) -> WatcherSubmission:
-    """Have a watcher submit ``spec`` (as the job ``job_id``) to its local executor
-    ``executor_name`` made with the settings ``config``, and keep the job until it ends;
-    return once the job has started or is held.
+                      config: Dict[str, Any], dependencies: Sequence[Dict[str, Any]] = ()
+                      ) -> WatcherSubmission:
+    """Have a watcher submit ``spec`` (as the job ``job_id``, after ``dependencies``: see
+    `psij.executors.local_watcher_dependencies`) to its local executor ``executor_name`` made
+    with the settings ``config``, and keep the job until it ends; return once the job has
+    started or is held.
 
     Raises `InvalidJobException` for a job the watcher found invalid, `SubmitException` if the
     submission failed or the watcher failed without a word.
     """
+    reply = _ask_watcher(executor_name, work_directory, config, {
+        'op': 'submit', 'spec': serialize.spec_to_dict(spec), 'job_id': job_id,
+        'dependencies': list(dependencies)})
+    return _submission(reply, int(reply['watcher_pid']))
+
+
+@dataclass
+class ArrayElement:
+    """One element of an array, as the watcher is to submit it."""
+
+    spec: JobSpec
+    job_id: str
+    dependencies: Sequence[Dict[str, Any]] = ()
+
+
+def submit_array_to_watcher(executor_name: str, array_id: str, throttle: Optional[int],
+                            elements: Sequence[ArrayElement], work_directory: str,
+                            config: Dict[str, Any]) -> List[WatcherSubmission]:
+    """Like `submit_to_watcher`, for the elements of the array ``array_id``, at most
+    ``throttle`` of them running at once: all or none are submitted; one submission per
+    element, in order."""
+    reply = _ask_watcher(executor_name, work_directory, config, {
+        'op': 'submit_array', 'array_id': array_id, 'throttle': throttle,
+        'elements': [{'spec': serialize.spec_to_dict(element.spec), 'job_id': element.job_id,
+                      'dependencies': list(element.dependencies)} for element in elements]})
+    submissions = [_submission(element, int(reply['watcher_pid']))
+                   for element in reply['elements']]
+    if [submission.job_id for submission in submissions] != \
+            [element.job_id for element in elements]:
+        raise SubmitException(f'the local job watcher did not report the elements of array '
+                              f'{array_id} as they were sent')
+    return submissions
+
+
+def _ask_watcher(executor_name: str, work_directory: str, config: Dict[str, Any],
+                 request: Dict[str, Any]) -> Dict[str, Any]:
+    """The reply to a submit ``request`` (the common fields added) of the running watcher, or
+    of a new one; an error reply raised."""
     directory = os.path.abspath(work_directory)  # the watcher runs in /
-    request = _line({
-        'op': 'submit', 'executor': executor_name, 'config': config,
-        'spec': serialize.spec_to_dict(spec), 'job_id': job_id,
-        'work_directory': directory, 'environment': dict(os.environ), 'cwd': os.getcwd(),
-    })
+    request.update({'executor': executor_name, 'config': config, 'work_directory': directory,
+                    'environment': dict(os.environ), 'cwd': os.getcwd()})
+    line = _line(request)
     path = socket_path(directory, executor_name)
-    reply = offer_to_running_watcher(path, request) if path is not None else None
+    reply = offer_to_running_watcher(path, line) if path is not None else None
     if reply is None:
-        reply = _start_watcher(request)
+        reply = _start_watcher(line)
     _raise_error(reply)
+    return reply
+
+
+def _submission(reply: Dict[str, Any], watcher_pid: int) -> WatcherSubmission:
     status = JobStatus(JobState.from_name(reply['state']), reply['time'], reply['message'],
                        reply['exit_code'])
     return WatcherSubmission(str(reply['native_id']), str(reply['job_id']), status,
-                             int(reply['watcher_pid']))
+                             watcher_pid)
 
 
 def cancel_at_watcher(executor_name: str, work_directory: str, job_id: str) -> bool:

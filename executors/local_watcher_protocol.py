@@ -2,20 +2,32 @@
 ``psij submit -e local``) and its watcher process agree on (see `psij.executors.local_watcher`
 for why the watcher exists).
 
-Messages are JSON objects, one per line:
+Messages are JSON objects, one per line; ``"op"`` is one of `OPS`:
 
 * submit (client → watcher): ``{"op": "submit", "executor": <name>, "config": {<settings of
   the watcher's executor, of CONFIG_KEYS>}, "spec": <serialized JobSpec>, "job_id": <the
-  client's Job.id>, "work_directory": <str>, "environment": {<the client's environment>},
-  "cwd": <str>}``; reply: ``{"native_id", "job_id", "state", "exit_code", "message", "time",
-  "watcher_pid"}``; ``native_id`` is the pid of a job that started, the job id of a job the
-  watcher holds (`psij.executors.local_held_records`);
+  client's Job.id>, "dependencies": <DEPENDENCIES>, "work_directory": <str>, "environment":
+  {<the client's environment>}, "cwd": <str>}``; reply: ``{"native_id", "job_id", "state",
+  "exit_code", "message", "time", "watcher_pid"}``; ``native_id`` is the pid of a job that
+  started, the job id of a job the watcher holds (`psij.executors.local_held_records`);
+* submit_array (client → watcher): ``{"op": "submit_array", "executor", "config",
+  "work_directory", "environment", "cwd"`` as for submit, ``"array_id": <JobArray.id>,
+  "throttle": <int or null>, "elements": [{"spec": <the element's serialized JobSpec, its
+  index already in it>, "job_id": <"<array_id>-<index>">, "dependencies": <DEPENDENCIES>},
+  ...]}``; reply: ``{"elements": [<a submit reply without watcher_pid>, ...], "watcher_pid"}``,
+  in the order of the request;
 * cancel (client → watcher): ``{"op": "cancel", "job_id": <str>}``, for a job the watcher
   holds; reply: ``{"found": <bool>}`` (false: the watcher has no such job);
 * any error: ``{"error": {"kind": <one of ERROR_KINDS>, "message": <str>}}``.
 
+DEPENDENCIES (`psij.executors.local_watcher_dependencies`): ``[{"condition": "afterok" or
+"afterany", "jobs": [{"job_id", "native_id", "state", "message", "exit_code"}, ...]}, ...]``,
+one entry per `Job.depends_on` call; ``state`` is the final state the client saw, or null.
+
 Over the watcher's socket, the watcher first sends `HELLO`; a client that does not get it has
 not been heard, and may start a watcher of its own without risking a second copy of its job.
+A client only talks to a watcher that greets it with its own `HELLO`: one of another version
+(which would run a submit_array as one job, or a job without its dependencies) is passed over.
 """
 
 import contextlib
@@ -29,8 +41,11 @@ from psij.executors.local_staging import submitting_side_path
 from psij.job_spec import JobSpec
 from psij.staging import URI, StageIn, StageOut
 
-#: The watcher's greeting on its socket; the number changes with the protocol.
-HELLO = b'psij-local-watcher 2\n'
+#: The watcher's greeting on its socket; the number changes with the protocol (3: arrays
+#: and dependencies).
+HELLO = b'psij-local-watcher 3\n'
+#: The requests a watcher serves.
+OPS = ('submit', 'submit_array', 'cancel')
 #: What an error reply may say went wrong: the job is invalid (`InvalidJobException`), its
 #: submission failed (`SubmitException`), or the watcher itself failed.
 ERROR_KINDS = ('invalid_job', 'submit', 'internal')

@@ -23,7 +23,7 @@ from psij import Job, JobExecutor, JobSpec, ResourceSpecV1
 from psij.exceptions import InvalidJobException
 from psij.job_state import JobState
 from psij.pilot import PilotExecutorConfig, PilotJobExecutor
-from psij.pilot.executor import RUNNING_AGAIN, WAITING_AGAIN
+from psij.pilot.executor import QUEUED_AGAIN, RUNNING_AGAIN, WAITING_AGAIN
 
 
 def make_pilot(work_dir: pathlib.Path, name: str, **settings: object) -> PilotJobExecutor:
@@ -123,19 +123,23 @@ def test_a_canceled_allocation_s_tasks_finish_elsewhere_never_twice_at_once(
     assert key is not None
     pilot.pilot.allocations.jobs()[key].cancel()
     # Its tasks say that they wait, then run, again. Which message a sample sees depends on
-    # timing: a task the submitting process had not yet seen ACTIVE waits again QUEUED and then
-    # goes ACTIVE (no RUNNING_AGAIN), and a message can be replaced within one poll when the
-    # other allocation's worker claims the task at once. So the samples are checked for sense,
-    # and the second run itself is checked from the tasks' log below.
+    # timing: a task the submitting process had not yet seen ACTIVE waits again QUEUED (saying
+    # QUEUED_AGAIN, not WAITING_AGAIN's "still ACTIVE") and then runs again, and a message
+    # can be replaced within one poll when the other allocation's worker claims the task at
+    # once. So the samples are checked for sense, and the second run itself is checked from
+    # the tasks' log below.
     seen: Set[Tuple[JobState, Optional[str]]] = set()
 
     def settled() -> bool:
         seen.update((job.status.state, job.status.message) for job in jobs)
         return all(job.status.state.final for job in jobs)
     wait_for('every task ended', settled, 50)
-    assert {message for _, message in seen} <= {None, WAITING_AGAIN, RUNNING_AGAIN}, seen
+    assert {message for _, message in seen} <= {None, WAITING_AGAIN, QUEUED_AGAIN,
+                                                RUNNING_AGAIN}, seen
     assert (JobState.COMPLETED, RUNNING_AGAIN) not in seen and \
         (JobState.QUEUED, RUNNING_AGAIN) not in seen, seen
+    assert (JobState.QUEUED, WAITING_AGAIN) not in seen and \
+        (JobState.ACTIVE, QUEUED_AGAIN) not in seen, seen
     wait_all(jobs, 50)
     ran_once_each(jobs, logs / 'log')
     # (A task killed before its first line shows only its second run.)

@@ -48,7 +48,9 @@ def worker_arguments(config: PilotExecutorConfig, directory: PilotDirectory,
     """The arguments of ``python`` that run one worker of allocation ``key``."""
     arguments = ['-m', 'psij.pilot.worker', '--pilot-directory', str(directory.root),
                  '--allocation', key, '--idle-timeout', f'{config.idle_timeout:g}',
-                 '--poll-interval', f'{config.poll_interval:g}']
+                 '--poll-interval', f'{config.poll_interval:g}',
+                 # Exact (not :g): the worker starts no task longer than what is left.
+                 '--allocation-duration', repr(config.duration)]
     if config.stream_outputs:
         arguments.append('--stream-outputs')
     for option, value in (('--cores', config.cores_per_node),

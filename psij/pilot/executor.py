@@ -9,6 +9,15 @@ held it ended ``max_attempts`` times before it did. A task whose allocation ende
 is queued again and stays ACTIVE, since a job never goes back to QUEUED: its message says it
 waits again (`WAITING_AGAIN`), then that it runs again (`RUNNING_AGAIN`) once a worker holds
 it again; any process following the task sees this, not only the one that queued it again.
+A task this process had not yet seen ACTIVE is still QUEUED when it is queued again, and its
+message says so (`QUEUED_AGAIN`).
+
+A task with predecessors (`Job.depends_on`) is held in this process by the executor's
+`psij.submission_gate.SubmissionGate`, as the local and batch executors hold theirs: QUEUED,
+without a native id, its message saying how many predecessors it waits for; it is written to
+the queue once they ended as its dependency requires, or ends FAILED if they cannot (see
+`psij.dependencies`). Its predecessors may be tasks of this pilot or jobs of any executor.
+A held task lives only in this process: if the process dies first, it is never queued.
 
 ``native_id`` is ``<pilot name>/<task id>``; any process with the same pilot name and work
 directory can `attach` to it. One poll target per pilot per process, on the process's one
@@ -19,48 +28,36 @@ import os
 import pathlib
 import threading
 import time
-from typing import Dict, List, Optional, Set
+from typing import ClassVar, Dict, List, Optional, Set
 
+from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException
 from psij.job import Job
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
-from psij.job_spec import JobSpec
 from psij.job_state import JobState
 from psij.job_status import JobStatus
 from psij.pilot.allocations import Allocations
 from psij.pilot.config import PilotExecutorConfig
 from psij.pilot.outcomes import ResultReader
+from psij.pilot.task_needs import checked_needs
 from psij.pilot.task_queue import PilotDirectory, TaskRequest
 from psij.poller import get_poller
-from psij.resource_spec import ResourceSpecV1
 from psij.serialize import spec_to_dict
+from psij.submission_gate import GateWaker, SubmissionGate
 
 #: Seconds between two looks at the allocation records (for other processes' allocations).
 RECORDS_INTERVAL = 2.0
-#: The message of an ACTIVE task back in the queue (a job never goes back to QUEUED), and of
-#: one that a worker holds again after that.
+#: The message of an ACTIVE task back in the queue (a job never goes back to QUEUED), of a
+#: QUEUED one back in the queue (this process had not seen it ACTIVE), and of one that a
+#: worker holds again after either.
 WAITING_AGAIN = ('its allocation ended before it did: waiting again for a slot in an '
                  'allocation (still ACTIVE: a job never goes back to QUEUED)')
+QUEUED_AGAIN = ('its allocation ended before it did: queued again, waiting for a slot in an '
+                'allocation')
 RUNNING_AGAIN = 'running again after its allocation ended before it did'
-
-
-def task_request(spec: JobSpec) -> TaskRequest:
-    """What a task needs of one node; a task that asks for more than one node is refused."""
-    resources = spec.resources
-    if resources is None:
-        return TaskRequest(1)
-    if not isinstance(resources, ResourceSpecV1):
-        raise InvalidJobException('JobSpec.resources must be a ResourceSpecV1 for the pilot '
-                                  f'executor, not {type(resources).__name__}')
-    if resources.computed_node_count != 1:
-        raise InvalidJobException(
-            f'ResourceSpecV1.node_count is {resources.computed_node_count}; a pilot task runs '
-            'within one node of an allocation (allowed: None or 1)')
-    processes = resources.computed_process_count
-    return TaskRequest(processes * (resources.cpu_cores_per_process or 1),
-                       processes * (resources.gpu_cores_per_process or 0),
-                       resources.memory or 0)
+#: The message of a task its predecessors held, once they let it go to the queue.
+RELEASED = 'its predecessors ended: waiting for a slot in an allocation'
 
 
 def status_of(result: Dict[str, object]) -> JobStatus:
@@ -115,7 +112,9 @@ class _Pilot:
         for task_id in requeued:
             job = self.tasks.get(task_id)
             if job is not None:
-                job._set_status(JobStatus(job.status.state, message=WAITING_AGAIN))
+                state = job.status.state
+                job._set_status(JobStatus(state, message=WAITING_AGAIN
+                                          if state == JobState.ACTIVE else QUEUED_AGAIN))
         ended = self.outcomes.refresh()
         with self.lock:
             ended += [task_id for task_id in self._new if task_id in self.outcomes.results]
@@ -131,7 +130,9 @@ class _Pilot:
             if job is None:
                 continue
             if job.status.state == JobState.QUEUED:
-                job._set_status(JobStatus(JobState.ACTIVE))
+                again = job.status.message == QUEUED_AGAIN
+                job._set_status(JobStatus(JobState.ACTIVE,
+                                          message=RUNNING_AGAIN if again else None))
             elif job.status.message == WAITING_AGAIN:
                 job._set_status(JobStatus(JobState.ACTIVE, message=RUNNING_AGAIN))
         self._say_waiting_again(claimed)
@@ -182,6 +183,9 @@ class PilotJobExecutor(JobExecutor):
 
     name = 'pilot'
     version = '0.1.0'
+    #: What queues the tasks psij held for their predecessors (the process's submitting
+    #: thread; tests may give another).
+    gate_waker: ClassVar[Optional[GateWaker]] = None
 
     def __init__(self, url: Optional[str] = None,
                  config: Optional[JobExecutorConfig] = None) -> None:
@@ -193,6 +197,10 @@ class PilotJobExecutor(JobExecutor):
         super().__init__(url=url, config=config)
         self.pilot_config = config
         self._pilot: Optional[_Pilot] = None
+        # Tasks with predecessors wait here; the pilot itself has no cap on tasks in flight.
+        self._gate = SubmissionGate(self, None, self.gate_waker)
+        # A task's native id, cancel check and queue file go together (see _send, cancel).
+        self._sending = threading.Lock()
 
     @property
     def pilot(self) -> _Pilot:
@@ -202,36 +210,75 @@ class PilotJobExecutor(JobExecutor):
         return self._pilot
 
     def submit(self, job: Job) -> None:
-        """Queue ``job`` as a task; on return it is QUEUED with its native id."""
+        """Queue ``job`` as a task; on return it is QUEUED with its native id.
+
+        A task with predecessors (`Job.depends_on`) is QUEUED without a native id, held by
+        psij until they end as its dependency requires (see `psij.submission_gate`), then
+        queued; one whose dependency can no longer be met ends FAILED. Raises
+        `InvalidJobException` for a task no allocation of this pilot could run (more than one
+        node, more cores than ``cores_per_node``, a duration not shorter than the
+        allocations') and for predecessors never submitted or in a cycle."""
         spec = self._check_job(job)
         try:
+            request, duration = checked_needs(spec, self.pilot_config)
             if job.dependencies:
-                raise InvalidJobException('Job.depends_on is not supported by the pilot '
-                                          'executor yet; submit the task once its '
-                                          'predecessors have ended')
-            request = task_request(spec)
-            cores = self.pilot_config.cores_per_node
-            if cores is not None and request.cores > cores:
-                raise InvalidJobException(
-                    f'ResourceSpecV1: the task needs {request.cores} cores; the pilot\'s '
-                    f'workers have {cores} (PilotExecutorConfig.cores_per_node)')
-            document = {'attempt': 1, 'spec': spec_to_dict(spec), 'submitted': time.time()}
-        except Exception:
-            job.executor = None
+                check_submittable(job)
+                self._gate.submit([job])
+            else:  # no gate: the pilot has no cap, nothing is held but for predecessors
+                self._queue(job, request, duration)
+        except BaseException:
+            if job.native_id is None and job.status.state == JobState.NEW:
+                job.executor = None
             raise
+
+    def _send(self, jobs: List[Job]) -> None:
+        """Write ``jobs`` to the pilot's queue now (also the gate's `Sender`: a held task
+        once its predecessors allow it); each is then QUEUED with its native id."""
+        for job in jobs:
+            assert job.spec is not None  # checked at submit
+            self._queue(job, *checked_needs(job.spec, self.pilot_config))
+
+    def _queue(self, job: Job, request: TaskRequest, duration: int) -> None:
+        """Write ``job`` to the queue as a task; it is then QUEUED with its native id."""
+        assert job.spec is not None
         pilot = self.pilot
-        task_id = pilot.new_task_id()
-        document['id'] = task_id
-        job.native_id = f'{self.pilot_config.name}/{task_id}'
-        pilot.directory.put(task_id, request, document)
-        self._set_job_status(job, JobStatus(JobState.QUEUED))
+        held = job.status.state == JobState.QUEUED
+        with self._sending:
+            if job._cancel_requested:  # canceled while the gate handed it over
+                self._set_job_status(job, JobStatus(JobState.CANCELED,
+                                                    message='canceled before it was queued'))
+                return
+            task_id = pilot.new_task_id()
+            document = {'id': task_id, 'attempt': 1, 'spec': spec_to_dict(job.spec),
+                        'submitted': time.time()}
+            pilot.directory.put(task_id, request, document, duration)
+            job.native_id = f'{self.pilot_config.name}/{task_id}'
+        self._set_job_status(job, JobStatus(JobState.QUEUED, message=RELEASED if held else None))
         pilot.track(task_id, job)
 
+    def _waits_natively_for(self, job: Job, predecessor: Job) -> bool:
+        """Never: workers know nothing of dependencies; psij holds the task instead."""
+        return False
+
+    def _abandon(self, job: Job, status: JobStatus) -> None:
+        """End ``job`` with ``status`` and take it out of the queue (for the gate; a task is
+        queued only once its predecessors ended, so this is not expected to happen)."""
+        self._set_job_status(job, status)
+        if job.native_id is not None:
+            task_id = self._task_id(job.native_id)
+            self.pilot.directory.request_cancel(task_id)
+            self.pilot.directory.withdraw(task_id)
+
     def cancel(self, job: Job) -> None:
-        """Withdraw a queued task, or have its worker stop it; it ends CANCELED."""
-        if not self._should_cancel(job):
+        """Withdraw a queued task, or have its worker stop it; it ends CANCELED. A task psij
+        holds for its predecessors ends CANCELED at once and is never queued."""
+        if not self._should_cancel(job) or self._gate.cancel(job):
             return
-        task_id = self._task_id(job.native_id or '')
+        with self._sending:
+            native_id = job.native_id
+        if native_id is None:
+            return  # being queued right now: _send sees the cancel and queues nothing
+        task_id = self._task_id(native_id)
         self.pilot.directory.request_cancel(task_id)
         self.pilot.directory.withdraw(task_id)
         self.pilot.wake()

@@ -3,7 +3,8 @@
 One directory per pilot (``<work_directory>/pilot/<name>``), visible from every node, is the
 only channel between the submitting processes and the workers; there is no server::
 
-    queue/<task>~<cores>~<gpus>~<memory>.task   waiting; JSON: id, attempt, spec
+    queue/<task>~<cores>~<gpus>~<memory>~<seconds>.task
+                                                 waiting; JSON: id, attempt, spec
     claimed/<allocation>/<worker>/<same name>    taken by a worker (one atomic rename)
     ended/<allocation>/...                       an ended allocation's claims, being released
     done/                                        outcomes (`psij.pilot.outcomes`)
@@ -11,10 +12,13 @@ only channel between the submitting processes and the workers; there is no serve
     allocations/<allocation>.json                an allocation's record (see `allocations`)
 
 The request is in the file name so that a worker places tasks from one directory listing,
-without reading them. A claim is a rename, so two workers never take the same task; a task
-goes back to ``queue/`` only when the allocation that held it is known to have ended, so it
-never runs twice at the same time (it may run again after a worker died between its end and
-its ``.ec``: at least once, never concurrently).
+without reading them: what the task needs of a node, and the seconds it says it needs
+(`QueueEntry.duration`; 0: it says nothing), which a worker compares with the time its
+allocation has left. A name without the seconds (written before they were added) reads as 0.
+A claim is a rename, so two workers never take the same task; a task goes back to
+``queue/`` only when the allocation that held it is known to have ended, so it never runs
+twice at the same time (it may run again after a worker died between its end and its
+``.ec``: at least once, never concurrently).
 """
 
 import fcntl
@@ -44,11 +48,15 @@ class QueueEntry:
     task_id: str
     request: TaskRequest
     file_name: str
+    #: Whole seconds the task says it runs at most (its ``JobAttributes.duration``, rounded
+    #: up); 0 if it says nothing. A worker starts it only with at least this long left.
+    duration: int = 0
 
 
-def entry_name(task_id: str, request: TaskRequest) -> str:
-    """The file name of a task: its id and its request."""
-    return f'{task_id}~{request.cores}~{request.gpus}~{request.memory}{TASK_SUFFIX}'
+def entry_name(task_id: str, request: TaskRequest, duration: int = 0) -> str:
+    """The file name of a task: its id, its request and its duration in seconds."""
+    return (f'{task_id}~{request.cores}~{request.gpus}~{request.memory}~{duration}'
+            f'{TASK_SUFFIX}')
 
 
 def parse_entry_name(name: str) -> Optional[QueueEntry]:
@@ -56,9 +64,11 @@ def parse_entry_name(name: str) -> Optional[QueueEntry]:
     if not name.endswith(TASK_SUFFIX):
         return None
     parts = name[:-len(TASK_SUFFIX)].split('~')
-    if len(parts) != 4 or not all(part.isdigit() for part in parts[1:]):
+    if len(parts) not in (4, 5) or not all(part.isdigit() for part in parts[1:]):
         return None
-    return QueueEntry(parts[0], TaskRequest(int(parts[1]), int(parts[2]), int(parts[3])), name)
+    duration = int(parts[4]) if len(parts) == 5 else 0
+    return QueueEntry(parts[0], TaskRequest(int(parts[1]), int(parts[2]), int(parts[3])), name,
+                      duration)
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:
@@ -95,9 +105,12 @@ class PilotDirectory:
 
     # --- queue ---------------------------------------------------------------------------
 
-    def put(self, task_id: str, request: TaskRequest, document: Dict[str, Any]) -> None:
-        """Queue a task: ``document`` (id, attempt, spec) appears whole or not at all."""
-        _write_atomically(self.queue / entry_name(task_id, request), json.dumps(document))
+    def put(self, task_id: str, request: TaskRequest, document: Dict[str, Any],
+            duration: int = 0) -> None:
+        """Queue a task that needs ``request`` for at most ``duration`` seconds (0: not
+        said): ``document`` (id, attempt, spec) appears whole or not at all."""
+        _write_atomically(self.queue / entry_name(task_id, request, duration),
+                          json.dumps(document))
 
     def queued(self) -> List[QueueEntry]:
         """The waiting tasks, oldest first."""
@@ -197,7 +210,7 @@ class PilotDirectory:
                     else:
                         document['attempt'] = attempt + 1
                         document['history'] = history
-                        self.put(entry.task_id, entry.request, document)
+                        self.put(entry.task_id, entry.request, document, entry.duration)
                         requeued.append(entry.task_id)
                 os.unlink(path)
             os.rmdir(held / worker)

@@ -8,7 +8,11 @@ memory (`psij.pilot.placement`), and runs each: a one-process task directly
 (a launcher, staging, pre/post-launch scripts) with psij's local executor. Outcomes are
 appended to the worker's log (`psij.pilot.outcomes`), those of one turn of the loop with one
 write, before their claims are removed. It ends when it has had nothing to run and found
-nothing queued for ``--idle-timeout`` seconds.
+nothing queued that it could run for ``--idle-timeout`` seconds.
+
+A task that says how long it runs (its ``JobAttributes.duration``) is started only if the
+allocation has that long left (``--allocation-duration``, `psij.pilot.worker_allocation`);
+else it stays queued for a newer allocation, and this worker takes it as not there.
 
 A worker told to stop (SIGTERM, SIGINT: the allocation is being canceled or reached its time
 limit) stops its tasks and writes no outcome for them: the process that sees the allocation
@@ -30,6 +34,7 @@ import socket
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from psij.job import Job
@@ -40,8 +45,10 @@ from psij.job_status import JobStatus
 from psij.pilot.gpus import Devices, devices_of
 from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
-from psij.pilot.task_process import Starter, TaskProcess, direct_start_possible, exit_message
+from psij.pilot.running_task import RunningTask, direct_outcome, job_outcome
+from psij.pilot.task_process import Starter, direct_start_possible
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
+from psij.pilot.worker_allocation import allocation_end, allocation_job_id, monotonic_deadline
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
 from psij.serialize import spec_from_dict
@@ -59,36 +66,22 @@ STOP_WAIT = 5.0
 LOOKAHEAD = 64
 
 
-class _Running:
-    """A task this worker started: by itself (``process``) or through the local executor
-    (``job``)."""
-
-    def __init__(self, entry: QueueEntry, path: pathlib.Path, attempt: int,
-                 streamed: Dict[str, pathlib.Path]) -> None:
-        self.entry = entry
-        self.streamed = streamed
-        self.path = path
-        self.attempt = attempt
-        self.started = time.time()
-        self.process: Optional[TaskProcess] = None
-        self.job: Optional[Job] = None
-        self.gpus: List[str] = []
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-        elif self.job is not None and not self.job.status.state.final:
-            self.job.cancel()
-
-
 class Worker:
     """The worker's loop; `run` returns when the worker has been idle long enough or was
     told to stop."""
 
     def __init__(self, directory: PilotDirectory, allocation: str, name: str,
                  capacity: Resources, idle_timeout: float, poll_interval: float,
-                 stream_outputs: bool = False, gpus: Sequence[str] = ()) -> None:
+                 stream_outputs: bool = False, gpus: Sequence[str] = (),
+                 ends: float = float('inf')) -> None:
         self.directory = directory
+        # When the allocation ends (seconds since the epoch; inf: not known), and the same
+        # on the loop's clock: a task's duration is compared with what is left of it.
+        self.allocation_ends = ends
+        self.deadline = monotonic_deadline(ends)
+        #: What the allocation had left when this worker started: a task that says it runs
+        #: longer can never run in this pilot (its allocations all have one duration).
+        self.full_time = self.deadline - time.monotonic()
         if gpus and len(gpus) != capacity.gpus:
             raise ValueError(f'{capacity.gpus} GPUs in the capacity, {len(gpus)} devices named')
         self.devices = Devices(gpus)
@@ -112,7 +105,7 @@ class Worker:
         self.nodefile.write_text(socket.gethostname() + '\n')
         self._executor: Optional[JobExecutor] = None
         self.starter = Starter()
-        self.running: Dict[str, _Running] = {}
+        self.running: Dict[str, RunningTask] = {}
         self.by_native_id: Dict[str, str] = {}
         self.ended: Deque[Tuple[str, JobStatus]] = collections.deque()
         self.held: List[Tuple[float, str, Dict[str, Any]]] = []
@@ -143,7 +136,8 @@ class Worker:
         record = {'allocation': self.allocation, 'worker': self.name, 'pid': os.getpid(),
                   'job_id': allocation_job_id(),
                   'host': socket.gethostname(), 'started': time.time(),
-                  'cores': capacity.cores, 'gpus': capacity.gpus, 'memory': capacity.memory}
+                  'cores': capacity.cores, 'gpus': capacity.gpus, 'memory': capacity.memory,
+                  'ends': self.allocation_ends if self.allocation_ends < float('inf') else None}
         path = self.directory.root / 'workers' / self.allocation / f'{self.name}.json'
         path.write_text(json.dumps(record))
 
@@ -184,9 +178,9 @@ class Worker:
             self._apply_cancels()
             now = time.monotonic()
             if self._has_room() and (not queue or now - listed > RELIST_INTERVAL):
-                queue = collections.deque(self.directory.queued())
+                queue = self._listing(now)
                 listed = now
-            started = self._start_some(queue) if queue and self._has_room() else 0
+            started = self._start_some(queue, now) if queue and self._has_room() else 0
             self._flush_outcomes()
             # Waiting tasks that do not fit now keep it busy only while it runs others.
             if self.running or self.held or started:
@@ -216,12 +210,12 @@ class Worker:
                     code = task.process.poll()
                     if code is None:
                         continue
-                    status: Optional[Dict[str, Any]] = _direct_outcome(task.process, code)
+                    status: Optional[Dict[str, Any]] = direct_outcome(task.process, code)
                 else:
                     assert task.job is not None
                     if not task.job.status.state.final:
                         continue
-                    status = _job_outcome(task.job.status)
+                    status = job_outcome(task.job.status)
                 left.remove(task)
                 if status is not None and status['state'] == JobState.COMPLETED.value:
                     # It finished on its own before the stop took: a result, not a rerun.
@@ -251,7 +245,7 @@ class Worker:
                 spec[field] = str(streamed[stream])
         return streamed
 
-    def _flush_streams(self, task: _Running) -> None:
+    def _flush_streams(self, task: RunningTask) -> None:
         if self.streams is None:
             return
         for stream, path in task.streamed.items():
@@ -274,7 +268,27 @@ class Worker:
     def _has_room(self) -> bool:
         return self.free.cores > 0
 
-    def _start_some(self, queue: Deque[QueueEntry]) -> int:
+    def _listing(self, now: float) -> Deque[QueueEntry]:
+        """The waiting tasks, oldest first, but those that say they need longer than this
+        allocation has left: they stay queued for a newer allocation (the time left only
+        shrinks, so this worker never takes them). One comparison per task listed. One
+        that needs more than an allocation has when its worker starts is FAILED: no
+        allocation of the pilot could run it (submit refuses most of them)."""
+        left = self.deadline - now
+        entries = self.directory.queued()
+        kept = collections.deque(entry for entry in entries if entry.duration <= left)
+        if len(kept) != len(entries):
+            for entry in entries:
+                if entry.duration > self.full_time:
+                    self._refuse(entry, self._too_long(entry))
+        return kept
+
+    def _too_long(self, entry: QueueEntry) -> str:
+        return (f'it says it runs {timedelta(seconds=entry.duration)} (JobAttributes.duration); '
+                f'an allocation has {timedelta(seconds=int(self.full_time))} left when its '
+                'worker starts (PilotExecutorConfig.duration)')
+
+    def _start_some(self, queue: Deque[QueueEntry], now: float) -> int:
         """Start what fits of the oldest `LOOKAHEAD` entries of ``queue``, and take out of
         it what was taken (by us or by others); how many this worker started."""
         if time.monotonic() - self._marker_looked_at >= self.poll_interval:
@@ -290,29 +304,35 @@ class Worker:
         window = [queue.popleft() for _ in range(min(LOOKAHEAD, len(queue)))]
         gone = set()
         started = 0
+        left = self.deadline - now
         for entry in self.placer.choose(window, self.free):
             gone.add(entry.file_name)
+            if entry.duration > left:
+                continue  # listed in time, too long now: left queued, as in _listing
             path = self.directory.claim(entry, self.claims)
             if path is not None:
                 self._start(entry, path)
                 started += 1
         for entry, why in self.placer.refused:
             gone.add(entry.file_name)
-            path = self.directory.claim(entry, self.claims)
-            if path is not None:
-                attempt = int(self.directory.read_task(path).get('attempt', 1))
-                self._write(entry.task_id, attempt, path, {
-                    'state': 'FAILED', 'exit_code': None,
-                    'message': f'the task can never run in this pilot: it {why} on each '
-                               f'worker (PilotExecutorConfig.cores_per_node, gpus_per_node, '
-                               f'memory_per_node)'})
+            self._refuse(entry, f'it {why} on each worker (PilotExecutorConfig.cores_per_node, '
+                                'gpus_per_node, memory_per_node)')
         queue.extendleft(reversed([entry for entry in window if entry.file_name not in gone]))
         return started
+
+    def _refuse(self, entry: QueueEntry, why: str) -> None:
+        """End a task no worker of this pilot could ever run FAILED, saying ``why``."""
+        path = self.directory.claim(entry, self.claims)
+        if path is not None:
+            attempt = int(self.directory.read_task(path).get('attempt', 1))
+            self._write(entry.task_id, attempt, path, {
+                'state': 'FAILED', 'exit_code': None,
+                'message': f'the task can never run in this pilot: {why}'})
 
     def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
         document = self.directory.read_task(path)
         attempt = int(document.get('attempt', 1))
-        task = _Running(entry, path, attempt, {})
+        task = RunningTask(entry, path, attempt, {})
         try:
             stored: Dict[str, Any] = document['spec']
             task.streamed = self._stream_paths(stored, entry.task_id)
@@ -355,12 +375,12 @@ class Worker:
             else:
                 code = task.process.poll()
             if code is not None:
-                ended.append((task_id, _direct_outcome(task.process, code)))
+                ended.append((task_id, direct_outcome(task.process, code)))
         while self.ended:
             native_id, status = self.ended.popleft()
             task_id = self.by_native_id.pop(native_id, '')
             if task_id in self.running:
-                ended.append((task_id, _job_outcome(status)))
+                ended.append((task_id, job_outcome(status)))
         for task_id, outcome in ended:
             code = outcome['exit_code']
             died_of_signal = code is not None and (code < 0 or code > 128)
@@ -413,32 +433,6 @@ class Worker:
                 task.stop()
 
 
-def _direct_outcome(process: TaskProcess, code: int) -> Dict[str, Any]:
-    """The outcome of a directly started task, as the local executor would report it: exit
-    0 COMPLETED, else FAILED (CANCELED after a stop)."""
-    if code == 0:
-        state = JobState.COMPLETED
-    else:
-        state = JobState.CANCELED if process.canceled else JobState.FAILED
-    return {'state': state.value, 'exit_code': code, 'message': exit_message(code)}
-
-
-def _job_outcome(status: JobStatus) -> Dict[str, Any]:
-    return {'state': status.state.value, 'exit_code': status.exit_code,
-            'message': status.message}
-
-
-def allocation_job_id() -> str:
-    """The providing executor's id of the job this worker runs in: the batch scheduler's job
-    id from the environment, else (the local executor, whose native id is the pid of the
-    process it execs) this process's id."""
-    for variable in ('SLURM_JOB_ID', 'JOB_ID', 'PBS_JOBID', 'LSB_JOBID'):
-        value = os.environ.get(variable)
-        if value:
-            return value
-    return str(os.getpid())
-
-
 def _capacity(cores: Optional[int], gpus: int, memory: Optional[int]) -> Resources:
     """What the node offers: as given, else the cores this process may run on and the
     node's physical memory."""
@@ -462,11 +456,15 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--gpus', help='a number of GPUs (devices 0 .. N-1) or "all"')
     parser.add_argument('--gpu-devices', help='the GPUs by name, comma separated')
     parser.add_argument('--memory', type=int)
+    parser.add_argument('--allocation-duration', type=float,
+                        help="the allocation's wall time in seconds: no task is started "
+                             'that says it needs longer than what is left of it')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The worker's command line; its exit code."""
+    started = time.time()  # the allocation's clock started before: see worker_allocation
     arguments = _parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(message)s')
     rank = os.environ.get('PSIJ_RANK', '0')
@@ -475,7 +473,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
                     _capacity(arguments.cores, len(gpus), arguments.memory),
                     arguments.idle_timeout, arguments.poll_interval,
-                    arguments.stream_outputs, gpus)
+                    arguments.stream_outputs, gpus,
+                    allocation_end(arguments.allocation_duration, started))
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     return worker.run()
