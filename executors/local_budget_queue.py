@@ -58,6 +58,7 @@ from .local_ledger import (
     Reservation,
     WaitingEntry,
     device_order,
+    reservation_mark,
     this_process,
 )
 
@@ -169,13 +170,16 @@ class BudgetQueue:
 
     def environment(self, job: Job) -> Dict[bytes, bytes]:
         """The variables that bind ``job`` to its GPUs (none if the budget has no GPUs): an
-        empty list for a job that asked for none, so that it cannot take another's."""
-        if not self.budget.devices:
-            return {}
+        empty list for a job that asked for none, so that it cannot take another's; and the
+        mark of its reservation, by which it is found if we die before writing its pid
+        (`psij.executors.local_orphans`)."""
         with self._lock:
             reservation = self._reserved.get(job.id)
-        devices = ','.join(reservation.gpus if reservation is not None else ()).encode()
-        return {name: devices for name in GPU_VARIABLES}
+        added = reservation_mark(reservation.job_id) if reservation is not None else {}
+        if self.budget.devices:
+            devices = ','.join(reservation.gpus if reservation is not None else ()).encode()
+            added.update({name: devices for name in GPU_VARIABLES})
+        return added
 
     # --- the submitting thread ---------------------------------------------------------------
 

@@ -19,7 +19,11 @@ The ledger lists:
 
 A reservation is taken back when its holder has died and its job's process (if it was
 started) is gone too: the job of a holder killed with ``kill -9`` goes on running in its own
-session, and its cores are busy until it ends. Waiting entries of a dead holder go at once.
+session, and its cores are busy until it ends. A holder killed after starting a job but
+before writing its pid leaves a reservation that names no process: it is taken back only if
+no process of the job is found (`psij.executors.local_orphans`: each job carries its
+reservation's mark, and a holder's spawn lock covers its children until their ``exec``); one
+that is found becomes the reservation's process. Waiting entries of a dead holder go at once.
 A holder may keep the reservation of a job that ended for a few tens of milliseconds, for its
 next job of the same shape (`psij.executors.local_budget_queue`).
 Each process applies its own executor's budget to what every holder uses.
@@ -34,11 +38,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 import filelock
-import psutil
 
 from psij.resource_packing import Resources
 
-__all__ = ['Holder', 'Ledger', 'LedgerState', 'Reservation', 'WaitingEntry']
+from .local_holder import Holder, this_process
+from .local_orphans import keep_running, reservation_mark
+from .local_spawn_lock import hold_spawn_lock
+
+__all__ = ['Holder', 'Ledger', 'LedgerState', 'Reservation', 'WaitingEntry',
+           'reservation_mark', 'this_process']
 
 logger = logging.getLogger('psij.executors.local')
 
@@ -46,49 +54,6 @@ LEDGER_NAME = 'budget.json'
 LOCK_NAME = 'budget.lock'
 
 T = TypeVar('T')
-
-
-@dataclass(frozen=True)
-class Holder:
-    """A process, by pid and psutil's create time (seconds since the epoch)."""
-
-    pid: int
-    created: float
-
-    @staticmethod
-    def of(pid: int) -> Optional['Holder']:
-        """The running process ``pid``, or None if there is none."""
-        try:
-            return Holder(pid, round(psutil.Process(pid).create_time(), 3))
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return None
-
-    def alive(self) -> bool:
-        """True while this very process exists (a later one with its pid does not count) and
-        is not a zombie: a holder that has exited but is not reaped yet holds nothing."""
-        try:
-            process = psutil.Process(self.pid)
-            with process.oneshot():
-                return (abs(round(process.create_time(), 3) - self.created) < 0.05
-                        and process.status() != psutil.STATUS_ZOMBIE)
-        except psutil.NoSuchProcess:  # ZombieProcess too
-            return False
-        except psutil.AccessDenied:  # it exists: what it holds stays held
-            return True
-
-
-_this: Dict[int, Holder] = {}
-
-
-def this_process() -> Holder:
-    """The calling process as a `Holder` (looked up again after a fork)."""
-    pid = os.getpid()
-    holder = _this.get(pid)
-    if holder is None:
-        found = Holder.of(pid)
-        assert found is not None
-        holder = _this[pid] = found
-    return holder
 
 
 @dataclass
@@ -180,22 +145,28 @@ class Ledger:
     """The ledger of one local work directory (``<work_directory>/local``)."""
 
     def __init__(self, directory: pathlib.Path) -> None:
+        self.directory = directory
         self.path = directory / LEDGER_NAME
         # A transaction takes well under a millisecond: filelock's default wait of 50 ms
         # between tries would make every contended one cost that much.
         self._file_lock = filelock.FileLock(str(directory / LOCK_NAME), poll_interval=0.001)
         self._thread_lock = threading.Lock()
+        self._spawn_locked = 0  # the pid that holds its spawn lock (a fork must take its own)
 
     def update(self, change: Callable[[LedgerState], T]) -> T:
         """Run ``change`` on the ledger, dead holders' entries taken out first, in one
         transaction (see the module docstring); what ``change`` returns."""
+        if self._spawn_locked != os.getpid():
+            # Before any reservation of ours is written, so before any job of ours starts.
+            hold_spawn_lock(self.directory, this_process())
+            self._spawn_locked = os.getpid()
         with self._thread_lock, self._file_lock:
             try:
                 text = self.path.read_text().partition('\n')[0]
             except FileNotFoundError:
                 text = ''
             state = _parse(text, self.path)
-            _reclaim(state)
+            _reclaim(state, self.directory)
             result = change(state)
             new_text = _to_json(state)
             if new_text != text:
@@ -232,9 +203,10 @@ def _parse(text: str, path: pathlib.Path) -> LedgerState:
         return LedgerState()
 
 
-def _reclaim(state: LedgerState) -> None:
+def _reclaim(state: LedgerState, directory: pathlib.Path) -> None:
     """Take out what dead holders held (their jobs' processes gone too) and their waiting
-    entries."""
+    entries. A reservation of a dead holder whose job's process is not named (or gone) is
+    kept if its job may still run (`psij.executors.local_orphans`)."""
     me = this_process()
     alive: Dict[Holder, bool] = {me: True}
 
@@ -245,10 +217,14 @@ def _reclaim(state: LedgerState) -> None:
         return known
 
     state.waiting = [entry for entry in state.waiting if lives(entry.holder)]
-    state.reservations = [
-        reservation for reservation in state.reservations
-        if lives(reservation.holder) or (reservation.process is not None
-                                         and lives(reservation.process))]
+    orphans = [reservation for reservation in state.reservations
+               if not lives(reservation.holder) and (reservation.process is None
+                                                     or not lives(reservation.process))]
+    if orphans:  # rare: a holder died
+        kept = {id(reservation) for reservation in keep_running(directory, orphans)}
+        gone = {id(reservation) for reservation in orphans} - kept
+        state.reservations = [reservation for reservation in state.reservations
+                              if id(reservation) not in gone]
 
 
 def device_order(devices: Tuple[str, ...], busy: Set[str], count: int) -> Optional[List[str]]:
