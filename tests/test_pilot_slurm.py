@@ -24,6 +24,7 @@ from pilot_checks import (
     wait_all,
     wait_for,
 )
+from pilot_load import load_logging_task, never_oversubscribed, starts
 from real_tools import require_slurm
 
 from psij import Job, JobSpec
@@ -65,24 +66,40 @@ def squeue_names() -> str:
                           text=True, timeout=30).stdout
 
 
-def test_two_hundred_tasks_through_two_allocations(work_dir: pathlib.Path, name: str,
-                                                   logs: pathlib.Path) -> None:
-    pilot = make_pilot(settings_for(work_dir, name))
-    # 0.1 s each: 20 s of work for one core, so that both allocations take part.
-    jobs = [Job(JobSpec('/bin/sh', ['-c', f'echo $PSIJ_PILOT_TASK_ID >> {logs}/ran; '
-                                          f'sleep 0.1; exit {index % 4}']))
-            for index in range(200)]
+def sbatch_calls(name: str) -> int:
+    """The jobs of pilot ``name`` in Slurm's accounting: one per sbatch call."""
+    output = subprocess.run(['sacct', '--noheader', '--allocations', '--parsable2',
+                             '--starttime=now-2hours', f'--name=pilot-{name}',
+                             '--format=JobID'], capture_output=True, text=True, check=True,
+                            timeout=30).stdout
+    return len(output.split())
+
+
+def test_five_hundred_tasks_of_1_and_2_cores_through_two_allocations(
+        work_dir: pathlib.Path, name: str, logs: pathlib.Path) -> None:
+    # Two allocations of 2 cores (the node has room for both at once); a third of the tasks
+    # take both cores of theirs. 20 ms each: about 5 s of work per allocation, so that both
+    # take part, and a start can see the markers of the tasks still running beside it.
+    pilot = make_pilot(settings_for(work_dir, name, cores_per_node=2))
+    jobs = [load_logging_task(logs, '$SLURM_JOB_ID', 2 if index % 3 == 0 else 1, 0.02)
+            for index in range(500)]
     for job in jobs:
         pilot.submit(job)
-    wait_all(jobs, 50)
-    assert [job.status.exit_code for job in jobs] == [index % 4 for index in range(200)]
-    ran = (logs / 'ran').read_text().split()
-    assert sorted(ran) == sorted(task_id(job) for job in jobs)  # each exactly once
+    wait_all(jobs, 120)
+    assert [job.status.state for job in jobs] == [JobState.COMPLETED] * len(jobs)
+    logged = [start.task_id for start in starts(logs)]
+    assert sorted(logged) == sorted(task_id(job) for job in jobs)  # each exactly once
     records = pilot.pilot.allocations.records()
-    assert len(records) == 2  # two sbatch calls for 200 tasks
+    assert len(records) == 2 and pilot.pilot.allocations.submissions == 2
+    native_ids = {str(record['native_id']) for record in records.values()}
+    # Each allocation has one worker: its job id names it; neither ran more than 2 cores.
+    assert set(never_oversubscribed(logs, 2)) == native_ids
     used = {str(job.status.metadata['allocation']) for job in jobs
             if job.status.metadata is not None}
     assert used == set(records)
+    # Slurm's own count: two jobs, i.e. two sbatch calls for 500 tasks.
+    wait_for('both allocations in the accounting', lambda: sbatch_calls(name) >= 2, 20)
+    assert sbatch_calls(name) == 2
 
 
 def test_a_scanceled_allocation_s_tasks_finish_elsewhere_never_twice_at_once(

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from psij.exceptions import InvalidJobException
 from psij.job import Job
@@ -63,23 +63,47 @@ def worker_arguments(config: PilotExecutorConfig, directory: PilotDirectory,
 
 def allocation_spec(config: PilotExecutorConfig, directory: PilotDirectory,
                     key: str) -> JobSpec:
-    """The job that is allocation ``key``: one worker per node, in the configured shape."""
-    resources: Optional[ResourceSpecV1] = None
-    if config.executor != 'local':
+    """The job that is allocation ``key``: one worker per node, in the configured shape.
+
+    On a batch executor it asks for ``nodes`` nodes of ``cores_per_node`` cores (whole nodes
+    when None) with one process per node. With ``executor='local'`` there is one machine:
+    the job is ``nodes`` processes of the launcher, each a worker offering
+    ``cores_per_node``, which is how a pilot of several nodes is tried on one host.
+    """
+    if config.executor == 'local':
+        # One process per "node"; the launcher takes its count from process_count (the
+        # default spec has 1), and a local budget counts one core per worker.
+        resources = ResourceSpecV1(process_count=config.nodes)
+    else:
         resources = ResourceSpecV1(node_count=config.nodes, processes_per_node=1,
                                    cpu_cores_per_process=config.cores_per_node,
                                    exclusive_node_use=config.cores_per_node is None)
-    launcher = 'single'
-    if config.nodes > 1:
-        launcher = config.worker_launcher or ('srun' if config.executor == 'slurm'
-                                              else 'mpirun')
+    launcher = worker_launcher(config)
+    environment: Dict[str, Union[str, int]] = {}
+    if launcher == 'srun':
+        # The workers' job step holds the allocation's CPUs and memory: a task that is an
+        # srun step of its own would wait for them forever. Overlapping steps leave the
+        # placement to the workers, which is the pilot's job anyway.
+        environment['SLURM_OVERLAP'] = '1'
     return JobSpec(
         executable=sys.executable, arguments=worker_arguments(config, directory, key),
         name=f'pilot-{config.name}', resources=resources, launcher=launcher,
+        environment=environment or None,
         stdout_path=directory.allocations / f'{key}.out',
         stderr_path=directory.allocations / f'{key}.err',
         attributes=JobAttributes(duration=timedelta(seconds=config.duration),
                                  queue_name=config.queue_name, account=config.account))
+
+
+def worker_launcher(config: PilotExecutorConfig) -> str:
+    """The launcher that starts an allocation's workers: the configured one, else the
+    allocation's job itself is the worker on one node (``single``), and on more ``srun``
+    on Slurm, ``mpirun`` elsewhere."""
+    if config.worker_launcher is not None:
+        return config.worker_launcher
+    if config.nodes == 1:
+        return 'single'
+    return 'srun' if config.executor == 'slurm' else 'mpirun'
 
 
 def provider_for(config: PilotExecutorConfig) -> JobExecutor:

@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 from psij.executors.local_budget import GpusSetting
 from psij.job_executor_config import JobExecutorConfig
+from psij.launcher import Launcher
 from psij.pilot.gpus import check_setting
 
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
@@ -44,13 +45,24 @@ def _optional_str(field: str, value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _launcher_name(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    names = Launcher.get_launcher_names()
+    if not isinstance(value, str) or value not in names:
+        raise ValueError('PilotExecutorConfig.worker_launcher must be None or an installed '
+                         f'launcher ({", ".join(sorted(names))}), not {value!r}')
+    return value
+
+
 class PilotExecutorConfig(JobExecutorConfig):
     """Settings of a `psij.pilot.PilotJobExecutor`.
 
     :param executor: the psij executor that provides allocations (``'slurm'``, ``'sge'``,
         ``'pbs'``, ``'lsf'``..., or ``'local'``: the workers then run on this machine).
     :param url: that executor's url (e.g. ``ssh://host``; None: this machine).
-    :param nodes: nodes per allocation; one worker runs on each.
+    :param nodes: nodes per allocation; one worker runs on each. With ``executor='local'``
+        each "node" is one more worker on this machine, started by `worker_launcher`.
     :param duration: wall time of each allocation.
     :param queue_name: the queue (Slurm partition) allocations go to.
     :param account: the account allocations are charged to.
@@ -69,7 +81,9 @@ class PilotExecutorConfig(JobExecutorConfig):
         ``ROCR_VISIBLE_DEVICES`` and ``HIP_VISIBLE_DEVICES`` (`psij.pilot.gpus`).
     :param memory_per_node: bytes of memory a worker offers (None: not limited).
     :param worker_launcher: the launcher that starts one worker per node of an allocation
-        of more than one node (None: ``srun`` on Slurm, ``mpirun`` elsewhere).
+        (an installed launcher's name). None: ``srun`` on Slurm, ``mpirun`` elsewhere for
+        more than one node, and for one node the worker is the allocation's job itself
+        (``single``). Given, it is used whatever the number of nodes.
     :param provider_config: the config given to the allocation executor (None: a default
         one with this ``work_directory``).
     :param poll_interval: seconds between two looks at the pilot directory.
@@ -108,9 +122,6 @@ class PilotExecutorConfig(JobExecutorConfig):
         self.executor = executor
         self.url = _optional_str('url', url)
         self.nodes = _count('nodes', nodes) or 1
-        if executor == 'local' and self.nodes != 1:
-            raise ValueError("PilotExecutorConfig.nodes must be 1 with executor='local', "
-                             f'not {nodes!r}')
         self.duration = _seconds('duration', duration)
         self.queue_name = _optional_str('queue_name', queue_name)
         self.account = _optional_str('account', account)
@@ -121,7 +132,7 @@ class PilotExecutorConfig(JobExecutorConfig):
         self.cores_per_node = _count('cores_per_node', cores_per_node, allow_none=True)
         self.gpus_per_node = check_setting(gpus_per_node)
         self.memory_per_node = _count('memory_per_node', memory_per_node, allow_none=True)
-        self.worker_launcher = _optional_str('worker_launcher', worker_launcher)
+        self.worker_launcher = _launcher_name(worker_launcher)
         self.provider_config = provider_config
         self.poll_interval = _seconds('poll_interval', poll_interval)
         self.release_grace = _seconds('release_grace', release_grace, minimum=-1.0)
