@@ -1,10 +1,11 @@
-"""The pilot executor (`psij.pilot`) on the REAL Slurm cluster (one node, 2 CPUs: the
-allocations ask for 1 core each, so two run at once). Each test's pilot has a name of its
-own; its allocations are the Slurm jobs ``pilot-<name>``, canceled in the teardown. Under
-CI=true a missing cluster fails these tests (`real_tools.require_slurm`).
+"""The pilot executor (`psij.pilot`) on the REAL Slurm cluster (one node that Slurm counts
+as 8 CPUs, on 2 real cores: the allocations ask for 1 or 2 cores each, so two run at once).
+Each test's pilot has a name of its own; its allocations are the Slurm jobs
+``pilot-<name>``, canceled in the teardown. Under CI=true a missing cluster fails these
+tests (`real_tools.require_slurm`).
 
-Times: about 60 s in all; the time-limit test (Slurm's smallest limit is one minute) is
-marked ``slow``.
+Times: about 45 s in all (12 to 15 s of it the 500 tasks); the time-limit test (Slurm's
+smallest limit is one minute) is marked ``slow``.
 """
 
 import pathlib
