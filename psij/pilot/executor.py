@@ -33,6 +33,7 @@ from typing import ClassVar, Dict, List, Optional, Set
 from psij.dependencies import check_submittable
 from psij.exceptions import InvalidJobException
 from psij.job import Job
+from psij.job_array import JobArray
 from psij.job_executor import JobExecutor
 from psij.job_executor_config import JobExecutorConfig
 from psij.job_state import JobState
@@ -40,6 +41,7 @@ from psij.job_status import JobStatus
 from psij.pilot.allocations import Allocations
 from psij.pilot.config import PilotExecutorConfig
 from psij.pilot.outcomes import ResultReader
+from psij.pilot.task_batches import element_id, put_batches, task_ids
 from psij.pilot.task_needs import checked_needs
 from psij.pilot.task_queue import PilotDirectory, TaskRequest
 from psij.poller import get_poller
@@ -125,16 +127,17 @@ class _Pilot:
             job._set_status(status_of(self.outcomes.results[task_id]))
         claimed = set()
         for _, _, entry in self.directory.claims():
-            claimed.add(entry.task_id)
-            job = self.tasks.get(entry.task_id)
-            if job is None:
-                continue
-            if job.status.state == JobState.QUEUED:
-                again = job.status.message == QUEUED_AGAIN
-                job._set_status(JobStatus(JobState.ACTIVE,
-                                          message=RUNNING_AGAIN if again else None))
-            elif job.status.message == WAITING_AGAIN:
-                job._set_status(JobStatus(JobState.ACTIVE, message=RUNNING_AGAIN))
+            for task_id in task_ids(entry.task_id):
+                claimed.add(task_id)
+                job = self.tasks.get(task_id)
+                if job is None:
+                    continue
+                if job.status.state == JobState.QUEUED:
+                    again = job.status.message == QUEUED_AGAIN
+                    job._set_status(JobStatus(JobState.ACTIVE,
+                                              message=RUNNING_AGAIN if again else None))
+                elif job.status.message == WAITING_AGAIN:
+                    job._set_status(JobStatus(JobState.ACTIVE, message=RUNNING_AGAIN))
         self._say_waiting_again(claimed)
         waiting = self.directory.waiting_count()
         self.allocations.add_as_needed(waiting)
@@ -154,7 +157,8 @@ class _Pilot:
                      and job.status.message != WAITING_AGAIN]
         if not loose:
             return
-        waiting = {entry.task_id for entry in self.directory.queued()}
+        waiting = {task_id for entry in self.directory.queued()
+                   for task_id in task_ids(entry.task_id)}
         for task_id, job in loose:
             if task_id in waiting:
                 job._set_status(JobStatus(JobState.ACTIVE, message=WAITING_AGAIN))
@@ -269,6 +273,52 @@ class PilotJobExecutor(JobExecutor):
             self.pilot.directory.request_cancel(task_id)
             self.pilot.directory.withdraw(task_id)
 
+    def submit_array(self, array: JobArray) -> None:
+        """Queue the elements of ``array`` as tasks, `task_batches.BATCH_SIZE` of them to a
+        file (`psij.pilot.task_batches`); on return each is QUEUED with its native id
+        ``<pilot>/<array>.<index>``. Every element is checked before any is queued."""
+        if not isinstance(array, JobArray):
+            raise TypeError(f'submit_array() takes a JobArray, not {type(array).__name__}')
+        if array.throttle is not None:
+            raise InvalidJobException(
+                f'JobArray.throttle is {array.throttle}; the pilot executor runs an array\'s '
+                'elements as room in its allocations allows (allowed: None; to run fewer at '
+                'once, give the pilot fewer allocations or cores)')
+        if any(job.dependencies for job in array.jobs):
+            super().submit_array(array)  # each element held until its predecessors end
+            return
+        elements = []
+        try:
+            for job in array.jobs:
+                spec = self._check_job(job)
+                elements.append((job, checked_needs(spec, self.pilot_config),
+                                 spec_to_dict(spec)))
+        except Exception:
+            for job in array.jobs:
+                job.executor = None
+            raise
+        pilot = self.pilot
+        base = pilot.new_task_id()
+        unqueued: Dict[int, str] = {}
+        for needs in {needs for _, needs, _ in elements}:
+            alike = [(index, spec) for index, (_, asked, spec) in enumerate(elements)
+                     if asked == needs]
+            try:
+                put_batches(pilot.directory, base, needs[0], alike,
+                            {'attempt': 1, 'submitted': time.time()}, needs[1])
+            except OSError as error:  # the batches written before it run: say which did not
+                unqueued.update((index, str(error)) for index, _ in alike
+                                if pilot.directory.locate(element_id(base, index)) is None)
+        for index, (job, _, _) in enumerate(elements):
+            task_id = element_id(base, index)
+            job.native_id = f'{self.pilot_config.name}/{task_id}'
+            if index in unqueued:
+                self._set_job_status(job, JobStatus(
+                    JobState.FAILED, message=f'could not be queued: {unqueued[index]}'))
+                continue
+            self._set_job_status(job, JobStatus(JobState.QUEUED))
+            pilot.track(task_id, job)
+
     def cancel(self, job: Job) -> None:
         """Withdraw a queued task, or have its worker stop it; it ends CANCELED. A task psij
         holds for its predecessors ends CANCELED at once and is never queued."""
@@ -298,8 +348,9 @@ class PilotJobExecutor(JobExecutor):
     def list(self) -> List[str]:
         """The native ids of the pilot's tasks that wait or run."""
         directory = self.pilot.directory
-        ids = [entry.task_id for entry in directory.queued()]
-        ids += [entry.task_id for _, _, entry in directory.claims()]
+        ids = [task_id for entry in directory.queued() for task_id in task_ids(entry.task_id)]
+        ids += [task_id for _, _, entry in directory.claims()
+                for task_id in task_ids(entry.task_id)]
         return [f'{self.pilot_config.name}/{task_id}' for task_id in ids]
 
     def _task_id(self, native_id: str) -> str:

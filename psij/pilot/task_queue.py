@@ -5,6 +5,8 @@ only channel between the submitting processes and the workers; there is no serve
 
     queue/<task>~<cores>~<gpus>~<memory>~<seconds>.task
                                                  waiting; JSON: id, attempt, spec
+                                                 (or a batch of an array's elements:
+                                                 `psij.pilot.task_batches`)
     claimed/<allocation>/<worker>/<same name>    taken by a worker (one atomic rename)
     ended/<allocation>/...                       an ended allocation's claims, being released
     done/                                        outcomes (`psij.pilot.outcomes`)
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from psij.pilot.outcomes import RESULT_SUFFIX, ResultLog, ResultReader
+from psij.pilot.task_batches import batch_range, holds, release_batch, task_count, withdraw_batch
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
 
@@ -119,9 +122,9 @@ class PilotDirectory:
                       key=lambda entry: entry.file_name)
 
     def waiting_count(self) -> int:
-        """How many tasks wait (one listing, no sorting)."""
-        return sum(1 for name in _names(self.queue) if name.endswith(TASK_SUFFIX)
-                   and not name.startswith('.'))
+        """How many tasks wait (one listing, no sorting; a batch counts its elements)."""
+        return sum(task_count(name.partition('~')[0]) for name in _names(self.queue)
+                   if name.endswith(TASK_SUFFIX) and not name.startswith('.'))
 
     def claim(self, entry: QueueEntry, worker_directory: pathlib.Path) -> Optional[pathlib.Path]:
         """Take ``entry`` for a worker; None if another worker (or a cancel) took it first."""
@@ -185,13 +188,19 @@ class PilotDirectory:
         reader = ResultReader(self.done)
         reader.refresh()
         canceled = self.cancel_requests()
+        finished = set(reader.results)
         for worker in _names(held):
             for name in _names(held / worker):
                 entry = parse_entry_name(name)
                 path = held / worker / name
                 if entry is None:
                     continue
-                if entry.task_id in canceled and entry.task_id not in reader.results:
+                if batch_range(entry.task_id) is not None:
+                    again, out = release_batch(self, allocation, entry, self.read_task(path),
+                                               finished, canceled, max_attempts, reason)
+                    requeued += again
+                    failed += out
+                elif entry.task_id in canceled and entry.task_id not in reader.results:
                     self.write_result(entry.task_id, {
                         'state': 'CANCELED', 'exit_code': None, 'allocation': allocation,
                         'message': f'canceled; {reason} before the cancel reached it'})
@@ -240,8 +249,10 @@ class PilotDirectory:
         """Take a still-queued task out of the queue and record it CANCELED; False if no
         worker-free copy of it is queued (it runs, or has ended)."""
         for entry in self.queued():
-            if entry.task_id != task_id:
+            if not holds(entry.task_id, task_id):
                 continue
+            if batch_range(entry.task_id) is not None:
+                return withdraw_batch(self, entry, self.cancel_requests())
             target = self.done / f'.{entry.file_name}.withdrawn'
             try:
                 os.rename(self.queue / entry.file_name, target)
@@ -261,8 +272,8 @@ class PilotDirectory:
             reader.refresh()
             if task_id in reader.results:
                 return 'done'
-            if any(entry.task_id == task_id for _, _, entry in self.claims()):
+            if any(holds(entry.task_id, task_id) for _, _, entry in self.claims()):
                 return 'claimed'
-            if any(entry.task_id == task_id for entry in self.queued()):
+            if any(holds(entry.task_id, task_id) for entry in self.queued()):
                 return 'queue'
         return None

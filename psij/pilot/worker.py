@@ -21,7 +21,6 @@ end puts them back in the queue. A task that ended by a signal is reported after
 allocation often reaches the tasks before the worker.
 """
 
-import argparse
 import collections
 import json
 import logging
@@ -46,9 +45,12 @@ from psij.pilot.gpus import Devices, devices_of
 from psij.pilot.output_stream import StreamWriter
 from psij.pilot.placement import Placer, needs_of
 from psij.pilot.running_task import RunningTask, direct_outcome, job_outcome
+from psij.pilot.task_batches import batch_range
 from psij.pilot.task_process import Starter, direct_start_possible
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.pilot.worker_allocation import allocation_end, allocation_job_id, monotonic_deadline
+from psij.pilot.worker_batches import WorkerBatches, time_needed
+from psij.pilot.worker_command import node_capacity, parse_worker_arguments
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
 from psij.serialize import spec_from_dict
@@ -110,6 +112,7 @@ class Worker:
         self.ended: Deque[Tuple[str, JobStatus]] = collections.deque()
         self.held: List[Tuple[float, str, Dict[str, Any]]] = []
         self.pending: List[Tuple[str, pathlib.Path, Dict[str, Any]]] = []
+        self.batches = WorkerBatches()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -180,10 +183,11 @@ class Worker:
             if self._has_room() and (not queue or now - listed > RELIST_INTERVAL):
                 queue = self._listing(now)
                 listed = now
-            started = self._start_some(queue, now) if queue and self._has_room() else 0
+            started = self._start_some(queue, now) \
+                if (queue or self.batches.waiting) and self._has_room() else 0
             self._flush_outcomes()
             # Waiting tasks that do not fit now keep it busy only while it runs others.
-            if self.running or self.held or started:
+            if self.running or self.held or self.batches.waiting or started:
                 idle_since = now
             elif now - idle_since >= self.idle_timeout:
                 logger.info('worker %s idle for %.0f s: ending', self.name, self.idle_timeout)
@@ -301,16 +305,23 @@ class Worker:
             self.stopping = True
             queue.clear()
             return 0
+        started = self._start_batch_elements()
+        if self.batches.waiting:
+            return started  # no more claims before these started: other workers take them
         window = [queue.popleft() for _ in range(min(LOOKAHEAD, len(queue)))]
         gone = set()
-        started = 0
         left = self.deadline - now
         for entry in self.placer.choose(window, self.free):
             gone.add(entry.file_name)
-            if entry.duration > left:
+            if time_needed(entry, self.placer.total) > left:
                 continue  # listed in time, too long now: left queued, as in _listing
             path = self.directory.claim(entry, self.claims)
-            if path is not None:
+            if path is None:
+                continue
+            if batch_range(entry.task_id) is not None:
+                self._take_batch(entry, path)
+                started += self._start_batch_elements()
+            else:
                 self._start(entry, path)
                 started += 1
         for entry, why in self.placer.refused:
@@ -321,16 +332,37 @@ class Worker:
         return started
 
     def _refuse(self, entry: QueueEntry, why: str) -> None:
-        """End a task no worker of this pilot could ever run FAILED, saying ``why``."""
+        """End a task (or each element of a batch) no worker of this pilot could ever run
+        FAILED, saying ``why``."""
         path = self.directory.claim(entry, self.claims)
         if path is not None:
-            attempt = int(self.directory.read_task(path).get('attempt', 1))
-            self._write(entry.task_id, attempt, path, {
-                'state': 'FAILED', 'exit_code': None,
-                'message': f'the task can never run in this pilot: {why}'})
+            for task in self.batches.documents(self.directory, entry, path):
+                self._write(task['id'], int(task.get('attempt', 1)), path, {
+                    'state': 'FAILED', 'exit_code': None,
+                    'message': f'the task can never run in this pilot: {why}'})
 
-    def _start(self, entry: QueueEntry, path: pathlib.Path) -> None:
-        document = self.directory.read_task(path)
+    def _take_batch(self, entry: QueueEntry, path: pathlib.Path) -> None:
+        """Hold the elements of a claimed batch to start as room allows; a canceled one is
+        recorded CANCELED without starting."""
+        elements = self.batches.documents(self.directory, entry, path)
+        for task in self.batches.hold(entry, path, elements, self.directory.cancel_requests()):
+            self._write(task['id'], int(task['attempt']), path, {
+                'state': 'CANCELED', 'exit_code': None, 'message': 'canceled before it started'})
+
+    def _start_batch_elements(self) -> int:
+        """Start the held batch elements that fit now, oldest first; how many."""
+        started = 0
+        held = self.batches.next_fitting(self.free)
+        while held is not None:
+            self._start(*held)
+            started += 1
+            held = self.batches.next_fitting(self.free)
+        return started
+
+    def _start(self, entry: QueueEntry, path: pathlib.Path,
+               document: Optional[Dict[str, Any]] = None) -> None:
+        if document is None:
+            document = self.directory.read_task(path)
         attempt = int(document.get('attempt', 1))
         task = RunningTask(entry, path, attempt, {})
         try:
@@ -418,7 +450,8 @@ class Worker:
         pending, self.pending = self.pending, []
         self.results.append_many([(task_id, result) for task_id, _, result in pending])
         for _, path, _ in pending:
-            os.unlink(path)
+            if self.batches.outcome_written(path):
+                os.unlink(path)
 
     def _apply_cancels(self) -> None:
         # A listing of cancel/ per poll interval, not per turn of the loop (one per task).
@@ -433,45 +466,16 @@ class Worker:
                 task.stop()
 
 
-def _capacity(cores: Optional[int], gpus: int, memory: Optional[int]) -> Resources:
-    """What the node offers: as given, else the cores this process may run on and the
-    node's physical memory."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
-            else (os.cpu_count() or 1)
-    if memory is None:
-        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    return Resources(cores, gpus, memory)
-
-
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='python -m psij.pilot.worker',
-                                     description='Run the tasks of a psij pilot on this node.')
-    parser.add_argument('--pilot-directory', required=True, type=pathlib.Path)
-    parser.add_argument('--allocation', required=True)
-    parser.add_argument('--idle-timeout', type=float, default=300.0)
-    parser.add_argument('--poll-interval', type=float, default=0.2)
-    parser.add_argument('--stream-outputs', action='store_true')
-    parser.add_argument('--cores', type=int)
-    parser.add_argument('--gpus', help='a number of GPUs (devices 0 .. N-1) or "all"')
-    parser.add_argument('--gpu-devices', help='the GPUs by name, comma separated')
-    parser.add_argument('--memory', type=int)
-    parser.add_argument('--allocation-duration', type=float,
-                        help="the allocation's wall time in seconds: no task is started "
-                             'that says it needs longer than what is left of it')
-    return parser.parse_args(argv)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The worker's command line; its exit code."""
     started = time.time()  # the allocation's clock started before: see worker_allocation
-    arguments = _parse(sys.argv[1:] if argv is None else argv)
+    arguments = parse_worker_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(message)s')
     rank = os.environ.get('PSIJ_RANK', '0')
     name = f'{socket.gethostname()}.{rank}.{os.getpid()}'
     gpus = devices_of(arguments.gpus, arguments.gpu_devices)
     worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
-                    _capacity(arguments.cores, len(gpus), arguments.memory),
+                    node_capacity(arguments.cores, len(gpus), arguments.memory),
                     arguments.idle_timeout, arguments.poll_interval,
                     arguments.stream_outputs, gpus,
                     allocation_end(arguments.allocation_duration, started))
