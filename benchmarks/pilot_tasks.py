@@ -22,6 +22,8 @@ the other:
   per core, less the floor's: the pilot's overhead per task; and, less sensitive to a loaded
   machine, the worker's own CPU time per task (from its exit record; its tasks' CPU not
   counted) less the floor loop's CPU time per task (its children's not counted either);
+* pilot-array: the same, the N tasks given as one ``submit_array`` of N elements (queued
+  as batch files of `psij.pilot.task_batches.BATCH_SIZE` elements, not a file per task);
 * array: ``submit_array(JobArray(JobSpec('/bin/true'), M))`` on ``slurm``, every element
   waited for (``--array-elements 0`` leaves it out).
 
@@ -67,19 +69,25 @@ def run_floor(tasks: int, cores: int) -> Dict[str, Any]:
             / tasks * 1000}
 
 
-def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog) -> Dict[str, Any]:
-    """N /bin/true through one allocation of ``cores`` cores."""
+def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog,
+              as_array: bool) -> Dict[str, Any]:
+    """N /bin/true through one allocation of ``cores`` cores: N ``submit`` calls, or (with
+    ``as_array``) one ``submit_array`` of N elements."""
     config = PilotExecutorConfig(
         executor='slurm', name=NAME, cores_per_node=cores, max_allocations=1,
         idle_timeout=5, duration=1800, work_directory=work,
         provider_config=BatchSchedulerExecutorConfig(work_directory=work,
                                                      queue_polling_interval=5.0))
     executor = PilotJobExecutor(config=config)
-    jobs = [Job(JobSpec('/bin/true')) for _ in range(tasks)]
+    array = JobArray(JobSpec('/bin/true'), tasks)
+    jobs = array.jobs if as_array else [Job(JobSpec('/bin/true')) for _ in range(tasks)]
     wall_start = time.time()
     started = time.monotonic()
-    for job in jobs:
-        executor.submit(job)
+    if as_array:
+        executor.submit_array(array)
+    else:
+        for job in jobs:
+            executor.submit(job)
     submitted = time.monotonic() - started
     for job in jobs:
         job.wait()
@@ -102,7 +110,7 @@ def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog) -> Dict[str, 
     exits = [json.loads(path.read_text())
              for path in (directory.root / 'workers').glob('*/*.exited')]
     worker_cpu = sum(float(record.get('cpu_s', 'nan')) for record in exits)
-    return {'side': 'pilot', 'tasks': tasks, 'cores': cores, 'submit_s': submitted,
+    return {'side': 'pilot-array' if as_array else 'pilot', 'tasks': tasks, 'cores': cores, 'submit_s': submitted,
             'end_to_end_s': end_to_end, 'in_allocation_s': inside,
             'per_task_core_ms': inside * cores / tasks * 1000,
             'worker_cpu_ms_per_task': worker_cpu / tasks * 1000,
@@ -145,26 +153,27 @@ def main() -> None:
 
     def show(result: Dict[str, Any]) -> None:
         results.append(result)
-        if len(results) == 2:
-            results[1]['overhead_per_task_ms'] = (results[1]['per_task_core_ms']
-                                                  - results[0]['per_task_core_ms'])
-            results[1]['overhead_cpu_ms_per_task'] = (results[1]['worker_cpu_ms_per_task']
-                                                      - results[0]['cpu_ms_per_task'])
+        if result['side'].startswith('pilot'):
+            result['overhead_per_task_ms'] = (result['per_task_core_ms']
+                                              - results[0]['per_task_core_ms'])
+            result['overhead_cpu_ms_per_task'] = (result['worker_cpu_ms_per_task']
+                                                  - results[0]['cpu_ms_per_task'])
         if not args.json:
             print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
                             f'{key}={value}' for key, value in result.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix='pilot-bench-', dir=Path.home()) as scratch:
         log = CommandLog(Path(scratch), ['sbatch', 'squeue', 'sacct', 'scancel'])
         try:
-            for side in ('floor', 'pilot', 'array'):
+            for side in ('floor', 'pilot', 'pilot-array', 'array'):
                 print(f'[{time.strftime("%H:%M:%S")}] {side}', file=sys.stderr, flush=True)
                 if side == 'floor':
                     show(run_floor(args.tasks, args.cores))
-                elif side == 'pilot':
+                elif side.startswith('pilot'):
                     pilot_work = Path(tempfile.mkdtemp(prefix='pilot-bench-',
                                                        dir=args.pilot_scratch or scratch))
                     try:
-                        show(run_pilot(args.tasks, args.cores, pilot_work, log))
+                        show(run_pilot(args.tasks, args.cores, pilot_work, log,
+                                       side == 'pilot-array'))
                     finally:
                         shutil.rmtree(pilot_work, ignore_errors=True)
                 elif args.array_elements:
