@@ -56,9 +56,9 @@ def logs(tmp_path: pathlib.Path) -> pathlib.Path:
 
 @pytest.mark.mpi
 @pytest.mark.parametrize('mpirun, task_launcher', [
-    # Open MPI's mpirun refuses to run inside one of its own ranks ("mpirun does not support
-    # recursive calls"): the two-process task uses psij's `multiple` under it.
-    ('mpirun.openmpi', 'multiple'), ('mpirun.mpich', 'mpirun')])
+    # Open MPI's mpirun under Open MPI's: the worker forgets its own rank's runtime
+    # (psij.pilot.worker_command.forget_open_mpi_runtime), or the task's refuses to run.
+    ('mpirun.openmpi', 'mpirun'), ('mpirun.openmpi', 'multiple'), ('mpirun.mpich', 'mpirun')])
 def test_two_workers_of_one_allocation_each_run_tasks_within_their_own_cores(
         work_dir: pathlib.Path, logs: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
         mpirun: str, task_launcher: str) -> None:

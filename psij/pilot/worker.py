@@ -50,7 +50,8 @@ from psij.pilot.task_process import Starter, direct_start_possible
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.pilot.worker_allocation import allocation_end, allocation_job_id, monotonic_deadline
 from psij.pilot.worker_batches import WorkerBatches, time_needed
-from psij.pilot.worker_command import node_capacity, parse_worker_arguments
+from psij.pilot.worker_command import forget_open_mpi_runtime, node_capacity, \
+    parse_worker_arguments
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
 from psij.serialize import spec_from_dict
@@ -472,6 +473,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = parse_worker_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(message)s')
     rank = os.environ.get('PSIJ_RANK', '0')
+    forget_open_mpi_runtime(os.environ)  # or a task's own Open MPI mpirun refuses to run
     name = f'{socket.gethostname()}.{rank}.{os.getpid()}'
     gpus = devices_of(arguments.gpus, arguments.gpu_devices)
     worker = Worker(PilotDirectory(arguments.pilot_directory), arguments.allocation, name,
