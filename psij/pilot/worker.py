@@ -50,8 +50,7 @@ from psij.pilot.task_process import Starter, direct_start_possible
 from psij.pilot.task_queue import PilotDirectory, QueueEntry
 from psij.pilot.worker_allocation import allocation_end, allocation_job_id, monotonic_deadline
 from psij.pilot.worker_batches import WorkerBatches, time_needed
-from psij.pilot.worker_command import forget_open_mpi_runtime, node_capacity, \
-    parse_worker_arguments
+from psij.pilot.worker_command import forget_open_mpi_runtime, node_capacity, parse_worker_arguments
 from psij.private_directories import make_private_directory
 from psij.resource_packing import Resources
 from psij.serialize import spec_from_dict
