@@ -110,7 +110,8 @@ def run_pilot(tasks: int, cores: int, work: Path, log: CommandLog,
     exits = [json.loads(path.read_text())
              for path in (directory.root / 'workers').glob('*/*.exited')]
     worker_cpu = sum(float(record.get('cpu_s', 'nan')) for record in exits)
-    return {'side': 'pilot-array' if as_array else 'pilot', 'tasks': tasks, 'cores': cores, 'submit_s': submitted,
+    return {'side': 'pilot-array' if as_array else 'pilot', 'tasks': tasks, 'cores': cores,
+            'submit_s': submitted,
             'end_to_end_s': end_to_end, 'in_allocation_s': inside,
             'per_task_core_ms': inside * cores / tasks * 1000,
             'worker_cpu_ms_per_task': worker_cpu / tasks * 1000,
