@@ -53,6 +53,7 @@ from .local_budget import CoresSetting, GpusSetting, MemorySetting
 from .local_budget_queue import budget_queue, check_budget
 from .local_detached import DetachedJobs, check_detached
 from .local_exit import exit_status, launcher_log
+from .local_held_jobs import WaitingElsewhere
 from .local_process_tree import cancel_child, terminate_tree
 from .local_records import (
     ExitRecord,
@@ -147,6 +148,7 @@ class LocalJobExecutor(JobExecutor):
         self._running: Dict[int, _RunningJob] = {}
         self._attached: Dict[int, _AttachedJob] = {}
         self._detached = DetachedJobs(self, self._records)
+        self._waiting_elsewhere = WaitingElsewhere(self, self._records)
         # Staging resolved at submit (relative paths against the submitter's directory then).
         self._staging: weakref.WeakKeyDictionary[Job, StagingPlan] = \
             weakref.WeakKeyDictionary()
@@ -316,7 +318,10 @@ class LocalJobExecutor(JobExecutor):
             return
         if self._gate.cancel(job) or (self._budget is not None and self._budget.cancel(job)):
             return  # held: CANCELED now, never started
-        pid = self._detached.pid_to_cancel(job)  # a held detached job's goes to the watcher
+        if self._waiting_elsewhere.follows(job):  # waits in another process's budget queue
+            pid = self._waiting_elsewhere.pid_to_cancel(job)
+        else:
+            pid = self._detached.pid_to_cancel(job)  # a held detached job's goes to the watcher
         if pid is None:
             return
         with self._lock:
@@ -334,20 +339,23 @@ class LocalJobExecutor(JobExecutor):
 
     def cancel_jobs(self, jobs: Sequence[Job]) -> None:
         """`cancel` every job of ``jobs``: those not started yet first, so that none of them
-        starts in the room that the end of the others makes."""
-        for job in sorted(jobs, key=lambda job: job.native_id is not None):
+        starts in the room that the end of the others makes (a job that waits has its job id
+        as native id, one that runs its pid)."""
+        for job in sorted(jobs, key=lambda job: (job.native_id or '').isdigit()):
             job.cancel()
 
     # --- attach ----------------------------------------------------------------------------
 
     def attach(self, job: Job, native_id: str) -> None:
-        """Track the local job ``native_id`` (a pid recorded in this work directory).
+        """Track the local job ``native_id`` (a pid recorded in this work directory, or the
+        job id of a job that waits for room in a budget or is held by the detached watcher).
 
         The status is looked up at once, so the job leaves NEW before this returns.
         """
         self._check_attachable(job)
-        if isinstance(native_id, str) and self._detached.attach(job, native_id):
-            return  # a held detached job (its native id is its job id)
+        if isinstance(native_id, str) and (self._waiting_elsewhere.attach(job, native_id)
+                                           or self._detached.attach(job, native_id)):
+            return  # a held job (its native id is its job id)
         if not isinstance(native_id, str) or not native_id.isdigit():
             raise InvalidJobException(
                 f'native_id {native_id!r} is not a local job id (a process id: digits only)')

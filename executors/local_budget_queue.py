@@ -9,6 +9,13 @@ other processes wait with; a job that must wait is QUEUED, ``held_by_psij``, wit
 saying what it waits for. The queue does not care who owns it: the local executor in a
 script, or a watcher process serving many clients.
 
+A job that waits can be seen, waited for and canceled from another process: its job id
+becomes its native id (its pid once it starts) and it gets a held record, a line in this
+process's waiting journal (`psij.executors.local_held_records.WaitingRecords`); a cancel
+another process asks for is looked for at most every `RECHECK` seconds, and once more just
+before and just after the job starts. A job that starts at once writes nothing more than its
+journal line.
+
 Cost: the reservation of an ended job stays in the ledger until the next transaction (at
 most `RECORD_DELAY` later) and serves, without a transaction, the next job of the same shape
 that is offered while nobody waits, neither here nor, as far as the last transaction saw, in
@@ -48,6 +55,7 @@ from .local_budget import (
     job_needs,
     make_budget,
 )
+from .local_held_records import WaitingRecords
 
 if TYPE_CHECKING:
     from psij.submission_gate import SubmissionGate
@@ -93,13 +101,18 @@ class BudgetQueue:
 
     :param start: starts a job whose reservation is written (raises as `submit` does).
     :param waker: what runs `release` (the process's submitting thread by default).
+    :param records: the held records of waiting jobs (None: a waiting job has none, and no
+        native id until it starts).
     """
 
     def __init__(self, budget: Budget, ledger: Ledger, start: Callable[[Job, JobSpec], None],
                  waker: Optional[GateWaker] = None,
-                 max_passes: int = DEFAULT_MAX_PASSES) -> None:
+                 max_passes: int = DEFAULT_MAX_PASSES,
+                 records: Optional[WaitingRecords] = None) -> None:
         self.budget = budget
         self._ledger = ledger
+        self._records = records
+        self._marks_due = 0.0  # when to look for cancel marks again (monotonic time)
         self._start = start
         self._waker = waker
         self._max_passes = max_passes
@@ -144,22 +157,25 @@ class BudgetQueue:
                 if reservation is None:
                     self._waiting.append(entry)
         if reservation is None:
-            self._say(job, reason)
+            self._say(job, reason, waits=True)
             self._wake()
             return
         self._run(job, reservation, raise_errors=True)
 
-    def cancel(self, job: Job) -> bool:
-        """Cancel ``job`` if it waits here (True: it is CANCELED now and never starts)."""
+    def cancel(self, job: Job, message: str = 'canceled while waiting for resources') -> bool:
+        """Cancel ``job`` if it waits here (True: it is CANCELED now and never starts), or is
+        on its way from waiting to its process (True: the start sees the cancel, asked for on
+        the job before this call, and stops it)."""
         with self._lock:
             for index, entry in enumerate(self._waiting):
                 if entry.job is job:
                     del self._waiting[index]
                     break
             else:
-                return False
-        job._set_status(JobStatus(JobState.CANCELED,
-                                  message='canceled while waiting for resources'))
+                # Its native id is its job id until its process exists.
+                return (self._records is not None and job.native_id == job.id
+                        and self._records.has(job))
+        job._set_status(JobStatus(JobState.CANCELED, message=message))
         self._wake()  # others no longer leave it room
         return True
 
@@ -188,6 +204,9 @@ class BudgetQueue:
         (None: nothing waits)."""
         with self._wake_lock:
             self._wake_due = math.inf
+        for job in self._canceled_elsewhere():
+            if job._request_cancel():
+                self.cancel(job, 'canceled from another process while waiting for resources')
         with self._lock:
             starts, said = self._ledger.update(self._plan_all)
         for job, reason in said:
@@ -324,9 +343,23 @@ class BudgetQueue:
 
     # --- helpers -----------------------------------------------------------------------------
 
+    def _canceled_elsewhere(self) -> List[Job]:
+        """Our waiting jobs that another process asked to cancel (looked for at most every
+        `RECHECK` seconds: a look costs a file check per waiting job)."""
+        now = time.monotonic()
+        if self._records is None or now < self._marks_due:
+            return []
+        self._marks_due = now + RECHECK
+        with self._lock:
+            jobs = [entry.job for entry in self._waiting]
+        return self._records.cancel_requested(jobs) if jobs else []
+
     def _run(self, job: Job, reservation: Reservation, raise_errors: bool) -> None:
         """Start ``job``, whose ``reservation`` is written; its end gives it back."""
         job._on_final(self._one_ended)
+        held = self._records is not None and self._records.has(job)
+        if held and self._records is not None and self._records.asked_to_cancel(job):
+            job._request_cancel()  # by another process, since the last look
         if job._cancel_requested:  # canceled while it was being planned
             job._set_status(JobStatus(JobState.CANCELED, message='canceled before it started'))
             return
@@ -341,12 +374,18 @@ class BudgetQueue:
             job._set_status(JobStatus(JobState.FAILED,
                                       message=f'the job could not be started: {error}'))
             return
-        if job.native_id is not None:
+        native_id = job.native_id
+        if native_id is not None and native_id.isdigit():  # a job id while it has no process
             with self._lock:
-                self._started[reservation.job_id] = int(job.native_id)
+                self._started[reservation.job_id] = int(native_id)
             # Written down soon, so that the job's cores stay counted if we die first; the
             # transaction that does it also sees whether others have come to wait.
             self._wake(RECORD_DELAY)
+            if held and self._records is not None:
+                self._records.started(job, int(native_id), job.status)
+                # A cancel asked for after the look above found no process to signal.
+                if self._records.asked_to_cancel(job):
+                    job.cancel()
 
     def _one_ended(self, job: Job, _status: JobStatus) -> None:
         self._give_back(job.id)
@@ -362,9 +401,17 @@ class BudgetQueue:
         # (or the next submit) share one transaction.
         self._wake(0.0 if waiting else RECORD_DELAY)
 
-    def _say(self, job: Job, reason: str) -> None:
-        job._set_status(JobStatus(JobState.QUEUED, message=f'held by psij: {reason}',
-                                  metadata={'held_by_psij': True}))
+    def _say(self, job: Job, reason: str, waits: bool = False) -> None:
+        """Tell ``job`` why it waits (``waits``: it has just come to wait here)."""
+        status = JobStatus(JobState.QUEUED, message=f'held by psij: {reason}',
+                           metadata={'held_by_psij': True})
+        if self._records is not None:
+            # Before the job says it waits: whoever reads its native id then can attach.
+            if waits:
+                self._records.waits(job, status)
+            else:
+                self._records.says(job, status)
+        job._set_status(status)
 
     def _wake(self, delay: float = 0.0) -> None:
         due = time.monotonic() + delay
@@ -394,4 +441,6 @@ def budget_queue(config: JobExecutorConfig, start: Callable[[Job, JobSpec], None
     budget = make_budget(*settings)
     if budget is None:
         return None
-    return BudgetQueue(budget, Ledger(config.work_directory / 'local'), start, waker)
+    directory = config.work_directory / 'local'
+    return BudgetQueue(budget, Ledger(directory), start, waker,
+                       records=WaitingRecords(directory))

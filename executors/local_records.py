@@ -19,9 +19,10 @@ so that every process that attaches reports the same CANCELED). The start ticks 
 keep a mark from applying to a later job that got the same pid.
 
 Journals of processes that have ended, cancel marks, launcher logs and the records of held
-detached jobs (`psij.executors.local_held_records`) are removed once they
-have not been modified for `RECORD_RETENTION` (30 days), by the first local executor a process
-makes for the directory (`RecordStore.prune`): a later attach to such a job finds no record.
+jobs (`psij.executors.local_held_records`: those of the detached watcher, and the waiting
+journals of processes that have ended) are removed once they have not been modified for
+`RECORD_RETENTION` (30 days), by the first local executor a process makes for the directory
+(`RecordStore.prune`): a later attach to such a job finds no record.
 """
 
 import json
@@ -195,6 +196,17 @@ class RecordStore:
                 best = (record, parsed.exits.get((pid, record.start_ticks)))
         return best
 
+    def find_job(self, job_id: str) -> Optional[Tuple[JobRecord, Optional[ExitRecord]]]:
+        """The job recorded with the psij job id ``job_id`` and how it ended (read afresh;
+        it goes through every record: for the rare look-up by job id)."""
+        with self._lock:
+            journals = self._refresh()
+        for parsed in journals:
+            for record in parsed.starts.values():
+                if record.job_id == job_id:
+                    return record, parsed.exits.get((record.pid, record.start_ticks))
+        return None
+
     def refresh(self) -> None:
         """Read what every journal gained since the last read."""
         with self._lock:
@@ -227,9 +239,10 @@ class RecordStore:
         launcher logs not modified for ``retention`` seconds; returns how many went."""
         limit = time.time() - retention
         removed = 0
-        for pattern in ('journal.*.jsonl', '*.cancel', '*.launcher.log', 'held.*.json'):
+        for pattern in ('journal.*.jsonl', 'waiting.*.jsonl', '*.cancel', '*.launcher.log',
+                        'held.*.json'):
             for path in self.directory.glob(pattern):
-                if pattern.startswith('journal'):
+                if pattern.endswith('.jsonl'):  # <kind>.<owner pid>.<owner ticks>.jsonl
                     try:
                         _, owner_pid, owner_ticks, _ = path.name.split('.')
                         owner = (int(owner_pid), int(owner_ticks))

@@ -88,9 +88,11 @@ def test_a_job_that_does_not_fit_waits_queued_saying_for_what(work_dir: pathlib.
     executor.submit(first)
     executor.submit(second)
     assert first.status.state == JobState.ACTIVE
-    assert second.status.state == JobState.QUEUED and second.native_id is None
+    # While it waits, its native id is its job id (another process may attach by it).
+    assert second.status.state == JobState.QUEUED and second.native_id == second.id
     assert 'cores: needs 2, 0 available' in (second.status.message or '')
     _wait_all([first, second])
+    assert (second.native_id or '').isdigit()  # its pid once it ran
     assert _times(tmp_path, 'second')[0] >= _times(tmp_path, 'first')[1]
 
 
@@ -133,7 +135,8 @@ def test_cancel_of_a_waiting_job_is_at_once_and_it_never_starts(
     assert time.monotonic() - began < 0.5
     _wait_all([running])
     time.sleep(0.3)
-    assert not (tmp_path / 'waiting.times').exists() and waiting.native_id is None
+    # It never had a process: its native id is still its job id.
+    assert not (tmp_path / 'waiting.times').exists() and waiting.native_id == waiting.id
 
 
 def test_a_big_job_among_many_small_ones_starts_within_a_bounded_time(
