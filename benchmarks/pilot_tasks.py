@@ -162,6 +162,7 @@ def main() -> None:
         if not args.json:
             print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
                             f'{key}={value}' for key, value in result.items()), flush=True)
+    pilot_works: List[Path] = []
     with tempfile.TemporaryDirectory(prefix='pilot-bench-', dir=Path.home()) as scratch:
         log = CommandLog(Path(scratch), ['sbatch', 'squeue', 'sacct', 'scancel'])
         try:
@@ -170,17 +171,18 @@ def main() -> None:
                 if side == 'floor':
                     show(run_floor(args.tasks, args.cores))
                 elif side.startswith('pilot'):
+                    # Kept to the end: the pilot of this side is still polled meanwhile.
                     pilot_work = Path(tempfile.mkdtemp(prefix='pilot-bench-',
                                                        dir=args.pilot_scratch or scratch))
-                    try:
-                        show(run_pilot(args.tasks, args.cores, pilot_work, log,
-                                       side == 'pilot-array'))
-                    finally:
-                        shutil.rmtree(pilot_work, ignore_errors=True)
+                    pilot_works.append(pilot_work)
+                    show(run_pilot(args.tasks, args.cores, pilot_work, log,
+                                   side == 'pilot-array'))
                 elif args.array_elements:
                     show(run_array(args.array_elements, Path(scratch) / 'array', log))
         finally:
             subprocess.run(['scancel', f'--name=pilot-{NAME}'], capture_output=True)
+            for pilot_work in pilot_works:
+                shutil.rmtree(pilot_work, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
 

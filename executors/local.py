@@ -431,8 +431,10 @@ class LocalJobExecutor(JobExecutor):
     # --- list ------------------------------------------------------------------------------
 
     def list(self) -> List[str]:
-        """The native ids of the jobs of this work directory that are still running."""
-        return self._records.running_job_ids()
+        """The native ids of the jobs of this work directory that are still running, then
+        those a live psij process holds before their start (job ids: waiting for room in a
+        budget, or held by a watcher)."""
+        return self._records.running_job_ids() + self._waiting_elsewhere.waiting_ids()
 
 
 def _check_directory(spec: JobSpec) -> None:

@@ -31,7 +31,8 @@ from psij.job_spec import JobSpec
 from psij.resource_packing import Resources
 
 __all__ = ['Budget', 'CoresSetting', 'GpusSetting', 'MemorySetting', 'UNLIMITED',
-           'check_cores', 'check_gpus', 'check_memory', 'find_gpus', 'job_needs',
+           'check_cores', 'check_gpus', 'check_memory', 'describe_figures', 'find_gpus',
+           'job_needs',
            'make_budget']
 
 #: What a field that is not limited counts as (no machine has this much).
@@ -116,6 +117,11 @@ class Budget:
             return f'{name}={"unlimited" if value >= UNLIMITED else value}'
         return ', '.join((one('cores', self.limits.cores), one('gpus', self.limits.gpus),
                           one('memory', self.limits.memory)))
+
+
+def describe_figures(cores: int, devices: Tuple[str, ...], memory: int) -> str:
+    """A budget's figures as `Budget.describe` writes them."""
+    return Budget(Resources(cores, len(devices), memory), tuple(devices)).describe()
 
 
 def make_budget(cores: CoresSetting, gpus: GpusSetting, memory: MemorySetting

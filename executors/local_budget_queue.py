@@ -52,6 +52,7 @@ from .local_budget import (
     check_cores,
     check_gpus,
     check_memory,
+    describe_figures,
     job_needs,
     make_budget,
 )
@@ -442,5 +443,7 @@ def budget_queue(config: JobExecutorConfig, start: Callable[[Job, JobSpec], None
     if budget is None:
         return None
     directory = config.work_directory / 'local'
-    return BudgetQueue(budget, Ledger(directory), start, waker,
+    ledger = Ledger(directory)
+    ledger.agree(budget.limits.cores, budget.devices, budget.limits.memory, describe_figures)
+    return BudgetQueue(budget, ledger, start, waker,
                        records=WaitingRecords(directory))

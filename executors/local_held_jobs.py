@@ -15,7 +15,7 @@ work directory may `attach` to it by that id:
 """
 
 import threading
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from psij.exceptions import InvalidJobException
 from psij.job import Job
@@ -138,6 +138,11 @@ class WaitingElsewhere:
             native_ids = list(self._held)
         pending = [native_id for native_id in native_ids if not self._check(native_id)]
         return self._executor.attach_poll_interval if pending else None
+
+    def waiting_ids(self) -> List[str]:
+        """The native ids of the jobs any live psij process of this work directory holds
+        before their start."""
+        return self._held_records.waiting_ids()
 
     def pid_to_cancel(self, job: Job) -> Optional[int]:
         """The pid the executor is to cancel ``job`` by (as an attached job), or None: the

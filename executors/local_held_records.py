@@ -42,7 +42,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 from psij.job import Job
 from psij.job_status import JobStatus
 
-from .local_records import process_start_ticks
+from .local_records import is_running, process_start_ticks
 
 #: A native id of a held job: a psij job id (an array element's is ``<array id>-<index>``).
 HELD_ID = re.compile(
@@ -180,6 +180,24 @@ class HeldRecords:
                 data['job_id'], data['state'], holder[0], holder[1], data.get('pid'),
                 data.get('message'), data['time'], cancel_by='mark')
         return offset
+
+    def waiting_ids(self) -> List[str]:
+        """The ids of the jobs whose latest record, in either form, says they are held
+        (QUEUED) by a holder that lives: what `LocalJobExecutor.list` adds to the running
+        ones. Reads every journal and held file of the work directory (not a hot path)."""
+        self._from_journals('', discover=True)
+        with self._lock:
+            latest = dict(self._latest)
+        for path in self.directory.glob('held.*.json'):
+            try:
+                record = HeldRecord(**json.loads(path.read_text()))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue  # being replaced, or not a record of ours
+            known = latest.get(record.job_id)
+            if known is None or record.time > known.time:
+                latest[record.job_id] = record
+        return sorted(job_id for job_id, record in latest.items() if record.state == 'QUEUED'
+                      and is_running(record.watcher_pid, record.watcher_start_ticks))
 
     def request_cancel(self, record: HeldRecord) -> None:
         """Ask the holder of ``record`` (``cancel_by='mark'``) to cancel its job."""

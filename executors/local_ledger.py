@@ -26,7 +26,11 @@ reservation's mark, and a holder's spawn lock covers its children until their ``
 that is found becomes the reservation's process. Waiting entries of a dead holder go at once.
 A holder may keep the reservation of a job that ended for a few tens of milliseconds, for its
 next job of the same shape (`psij.executors.local_budget_queue`).
-Each process applies its own executor's budget to what every holder uses.
+
+The ledger also keeps *the budget* (cores, GPU devices, memory) and the processes that use it.
+An executor whose budget differs is refused while any process that uses the ledger's still
+lives (`Ledger.agree`): two processes with different budgets would each start jobs by their
+own figures, and neither would hold. Once they are all gone, the next one's budget replaces it.
 """
 
 import json
@@ -86,6 +90,11 @@ class LedgerState:
 
     reservations: List[Reservation] = field(default_factory=list)
     waiting: List[WaitingEntry] = field(default_factory=list)
+    #: The budget every user of the ledger agreed to: cores, GPU devices, memory (None
+    #: before the first).
+    budget: Optional[Tuple[int, Tuple[str, ...], int]] = None
+    #: The processes that agreed to ``budget`` (dead ones taken out by `Ledger.agree`).
+    users: List[Holder] = field(default_factory=list)
 
     def used(self) -> Resources:
         """What every reservation holds together (GPUs counted)."""
@@ -117,6 +126,9 @@ def _to_json(state: LedgerState) -> str:
              'needs': [w.needs.cores, w.needs.gpus, w.needs.memory], 'since': w.since,
              'passes': w.passes}
             for w in state.waiting],
+        'budget': (None if state.budget is None else
+                   [state.budget[0], list(state.budget[1]), state.budget[2]]),
+        'users': [_holder_json(user) for user in state.users],
     }, separators=(',', ':'))
 
 
@@ -138,6 +150,11 @@ def _from_json(text: str) -> LedgerState:
         state.waiting.append(WaitingEntry(
             _holder(item['holder']), str(item['job']), Resources(cores, gpus, memory),
             float(item['since']), int(item['passes'])))
+    budget = data.get('budget')
+    if budget is not None:
+        state.budget = (int(budget[0]), tuple(str(device) for device in budget[1]),
+                        int(budget[2]))
+    state.users = [_holder(user) for user in data.get('users', [])]
     return state
 
 
@@ -172,6 +189,31 @@ class Ledger:
             if new_text != text:
                 self._write(new_text)
             return result
+
+    def agree(self, cores: int, devices: Tuple[str, ...], memory: int,
+              describe: Callable[[int, Tuple[str, ...], int], str]) -> None:
+        """Become a user of the ledger's budget, which must be ``cores``, ``devices`` and
+        ``memory`` unless no user of another budget lives (then it becomes this one). Raises
+        ValueError naming both budgets (as ``describe`` writes them) and a process that uses
+        the other."""
+        mine = (cores, tuple(devices), memory)
+        me = this_process()
+
+        def change(state: LedgerState) -> None:
+            # Looked at here only, once per executor: not a cost of every transaction.
+            state.users = [user for user in state.users if user == me or user.alive()]
+            others = [user for user in state.users if user != me]
+            if state.budget is not None and state.budget != mine and others:
+                raise ValueError(
+                    f'LocalJobExecutorConfig: this executor\'s budget ({describe(*mine)}) '
+                    f'is not the one the other psij processes of work directory '
+                    f'{self.directory.parent} use ({describe(*state.budget)}; process '
+                    f'{others[0].pid} among them): give every process the same cores, '
+                    'gpus and memory, or another work_directory')
+            state.budget = mine
+            if me not in state.users:
+                state.users.append(me)
+        self.update(change)
 
     def read(self) -> LedgerState:
         """The ledger now (dead holders' entries left out), changing nothing."""

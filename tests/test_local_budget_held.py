@@ -98,9 +98,16 @@ def test_a_waiting_job_is_followed_from_another_process_to_its_end(
         assert job.status.message is not None
         assert 'waiting for resources' in job.status.message, job.status.message
         assert job.native_id == second[2]
+        lister = JobExecutor.get_instance('local', config=LocalJobExecutorConfig(
+            work_directory=work_dir))
+        listed = lister.list()  # the running job by its pid, the waiting one by its id
+        assert first[3] in listed and second[2] in listed, (listed, first, second)
         (tmp_path / 'go').touch()  # the first job ends: the second one starts
         status = job.wait(timeout=30, target_states=[JobState.ACTIVE])
         assert status is not None and status.state == JobState.ACTIVE, status
+        listed = lister.list()
+        # Started: listed by its pid now (the first job has ended).
+        assert second[2] not in listed and len(listed) == 1, (listed, job)
         assert (tmp_path / 'second.ran').exists()
         (tmp_path / 'go2').touch()
         status = job.wait(timeout=30)
