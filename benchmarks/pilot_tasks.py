@@ -14,7 +14,8 @@ CPUs for many minutes, starving everyone else's jobs.)
 the other:
 
 * floor: ``subprocess.Popen`` + ``wait`` of N ``/bin/true``, ``--cores`` at a time, in this
-  process: what running the tasks costs with no scheduling at all;
+  process: what running the tasks costs with no scheduling at all (measured again before
+  each pilot side, which is compared with the floor just before it);
 * pilot: a `PilotJobExecutor` on ``slurm`` (one allocation of ``--cores`` cores,
   ``max_allocations=1``), N tasks submitted, every one waited for. Measured: the submission
   loop, end to end (first submit to last task final here), the time inside the allocation
@@ -153,12 +154,14 @@ def main() -> None:
     results: List[Dict[str, Any]] = []
 
     def show(result: Dict[str, Any]) -> None:
-        results.append(result)
         if result['side'].startswith('pilot'):
+            # Against the floor measured just before: the machine's speed drifts.
+            floor = [earlier for earlier in results if earlier['side'] == 'floor'][-1]
             result['overhead_per_task_ms'] = (result['per_task_core_ms']
-                                              - results[0]['per_task_core_ms'])
+                                              - floor['per_task_core_ms'])
             result['overhead_cpu_ms_per_task'] = (result['worker_cpu_ms_per_task']
-                                                  - results[0]['cpu_ms_per_task'])
+                                                  - floor['cpu_ms_per_task'])
+        results.append(result)
         if not args.json:
             print('  '.join(f'{key}={value:.3f}' if isinstance(value, float) else
                             f'{key}={value}' for key, value in result.items()), flush=True)
@@ -166,7 +169,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='pilot-bench-', dir=Path.home()) as scratch:
         log = CommandLog(Path(scratch), ['sbatch', 'squeue', 'sacct', 'scancel'])
         try:
-            for side in ('floor', 'pilot', 'pilot-array', 'array'):
+            for side in ('floor', 'pilot', 'floor', 'pilot-array', 'array'):
                 print(f'[{time.strftime("%H:%M:%S")}] {side}', file=sys.stderr, flush=True)
                 if side == 'floor':
                     show(run_floor(args.tasks, args.cores))
