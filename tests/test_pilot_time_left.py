@@ -92,6 +92,30 @@ def test_a_task_too_long_for_the_time_left_runs_in_a_newer_allocation(
     assert started >= first.status.time  # the first allocation ended, idle, before
 
 
+def test_a_task_no_live_allocation_has_time_for_gets_one_of_its_own(
+        work_dir: pathlib.Path) -> None:
+    pilot = JobExecutor.get_instance('pilot', config=PilotExecutorConfig(
+        executor='local', name='room', cores_per_node=2, idle_timeout=20, max_allocations=2,
+        duration=10, poll_interval=0.1, work_directory=work_dir))
+    assert isinstance(pilot, PilotJobExecutor)
+    try:
+        first = Job(_spec(8, 'sleep 6'))
+        pilot.submit(first)
+        wait_for('the first task running', lambda: first.status.state == JobState.ACTIVE, 20)
+        time.sleep(2.5)  # under 7.5 s left of the first allocation's 10
+        second = Job(_spec(8, 'sleep 0.5'))
+        pilot.submit(second)
+        wait_all([first, second], 40)
+        assert first.status.state == second.status.state == JobState.COMPLETED
+        assert first.status.metadata is not None and second.status.metadata is not None
+        assert second.status.metadata['allocation'] != first.status.metadata['allocation']
+        # It did not wait for the first allocation to idle out (20 s): it ran beside it.
+        started = pilot.pilot.outcomes.results[task_id(second)]['started']
+        assert first.status.time is not None and started < first.status.time
+    finally:
+        pilot.pilot.allocations.cancel_all()
+
+
 def test_submit_refuses_a_task_not_shorter_than_an_allocation(
         short_pilot: PilotJobExecutor) -> None:
     for seconds in (8, 20):

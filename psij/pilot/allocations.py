@@ -173,19 +173,42 @@ class Allocations:
 
     # --- demand --------------------------------------------------------------------------
 
-    def add_as_needed(self, waiting: int) -> None:
+    def add_as_needed(self, waiting: int, longest: int = 0) -> None:
         """Submit allocations while tasks wait, up to ``max_allocations`` and no more than
-        ``waiting``; the count covers every process's allocations (under a lock file)."""
+        ``waiting``; the count covers every process's allocations (under a lock file). If
+        a waiting task says it needs ``longest`` seconds and no live allocation has that long
+        left (`_has_time_for`), one more may be submitted for it, within the maximum."""
         if waiting <= 0:
             return
         with open(self.directory.root / 'allocations.lock', 'a') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                live = len(self._live(self.records()))
-                for _ in range(min(self.config.max_allocations, waiting) - live):
+                live = self._live(self.records())
+                wanted = min(self.config.max_allocations, waiting)
+                if longest and live and len(live) >= wanted \
+                        and not any(self._has_time_for(key, longest) for key in live):
+                    wanted = min(self.config.max_allocations, len(live) + 1)
+                for _ in range(wanted - len(live)):
                     self._submit_one()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _has_time_for(self, key: str, seconds: int) -> bool:
+        """Whether allocation ``key`` may start a task of ``seconds``: it has not started
+        yet (it gets its whole duration), or a worker of it knows an end that far away (one
+        that does not know its end counts its whole duration from its start)."""
+        workers = list((self.directory.root / 'workers' / key).glob('*.json'))
+        if not workers:
+            return True
+        now = time.time()
+        for path in workers:
+            record = _read_json(path) or {}
+            ends = record.get('ends')
+            if not isinstance(ends, (int, float)):
+                ends = float(record.get('started', now)) + self.config.duration
+            if ends - now >= seconds:
+                return True
+        return False
 
     def _submit_one(self) -> None:
         self._counter += 1

@@ -139,8 +139,8 @@ class _Pilot:
                 elif job.status.message == WAITING_AGAIN:
                     job._set_status(JobStatus(JobState.ACTIVE, message=RUNNING_AGAIN))
         self._say_waiting_again(claimed)
-        waiting = self.directory.waiting_count()
-        self.allocations.add_as_needed(waiting)
+        waiting, longest = self.directory.waiting_demand()
+        self.allocations.add_as_needed(waiting, longest)
         if self.tasks or waiting or self.allocations.watching():
             return self.config.poll_interval
         return None

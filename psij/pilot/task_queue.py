@@ -123,8 +123,20 @@ class PilotDirectory:
 
     def waiting_count(self) -> int:
         """How many tasks wait (one listing, no sorting; a batch counts its elements)."""
-        return sum(task_count(name.partition('~')[0]) for name in _names(self.queue)
-                   if name.endswith(TASK_SUFFIX) and not name.startswith('.'))
+        return self.waiting_demand()[0]
+
+    def waiting_demand(self) -> Tuple[int, int]:
+        """How many tasks wait, and the longest duration (seconds) one of them says it needs
+        (0: none says); one listing, no sorting, no file read."""
+        count = longest = 0
+        for name in _names(self.queue):
+            if not name.endswith(TASK_SUFFIX) or name.startswith('.'):
+                continue
+            parts = name[:-len(TASK_SUFFIX)].split('~')
+            count += task_count(parts[0])
+            if len(parts) == 5 and parts[4].isdigit():
+                longest = max(longest, int(parts[4]))
+        return count, longest
 
     def claim(self, entry: QueueEntry, worker_directory: pathlib.Path) -> Optional[pathlib.Path]:
         """Take ``entry`` for a worker; None if another worker (or a cancel) took it first."""
