@@ -14,9 +14,9 @@ import textwrap
 import time
 from typing import Any, Dict, List, Optional
 
-from psij import Job, JobSpec, ResourceSpecV1
+from psij import Job, JobExecutor, JobSpec, ResourceSpecV1
 from psij.job_state import JobState
-from psij.pilot import PilotJobExecutor
+from psij.pilot import PilotExecutorConfig, PilotJobExecutor
 
 
 def logged_task(log: pathlib.Path, locks: pathlib.Path, seconds: float, exit_code: int = 0,
@@ -125,3 +125,14 @@ def submitter_killed_and_another_attaching(pilot: PilotJobExecutor,
     wait_for('every allocation ended and released', lambda: all(
         record['ended'] is not None for record in pilot.pilot.allocations.records().values()),
         30)
+
+
+def local_pilot(work_dir: pathlib.Path, name: str, **settings: object) -> PilotJobExecutor:
+    """A pilot on the local executor: 2 cores per worker, 2 allocations, quick to idle."""
+    values: Dict[str, Any] = dict(executor='local', name=name, cores_per_node=2, idle_timeout=3,
+                                  max_allocations=2, poll_interval=0.1, work_directory=work_dir)
+    values.update(settings)
+    executor = JobExecutor.get_instance('pilot', config=PilotExecutorConfig(**values))
+    assert isinstance(executor, PilotJobExecutor)
+    return executor
+

@@ -3,7 +3,7 @@ run once each with their index, through an allocation canceled under them, cance
 or one by one. On the local executor providing allocations; about 30 s in all."""
 
 import pathlib
-from typing import Any, Dict, Iterator
+from typing import Iterator
 
 import pytest
 from pilot_checks import (
@@ -15,22 +15,16 @@ from pilot_checks import (
     wait_all,
     wait_for,
 )
+from pilot_checks import (
+    local_pilot as make_pilot,
+)
 
-from psij import Job, JobArray, JobExecutor, JobSpec
+from psij import Job, JobArray, JobSpec
 from psij.exceptions import InvalidJobException
 from psij.job_state import JobState
-from psij.pilot import PilotExecutorConfig, PilotJobExecutor
+from psij.pilot import PilotJobExecutor
 from psij.pilot.task_batches import BATCH_SIZE, holds, put_batches, runs, task_count, task_ids
 from psij.pilot.task_queue import PilotDirectory, TaskRequest
-
-
-def make_pilot(work_dir: pathlib.Path, name: str, **settings: object) -> PilotJobExecutor:
-    values: Dict[str, Any] = dict(executor='local', name=name, cores_per_node=2, idle_timeout=3,
-                                  max_allocations=2, poll_interval=0.1, work_directory=work_dir)
-    values.update(settings)
-    executor = JobExecutor.get_instance('pilot', config=PilotExecutorConfig(**values))
-    assert isinstance(executor, PilotJobExecutor)
-    return executor
 
 
 @pytest.fixture
@@ -44,6 +38,9 @@ def pilot(work_dir: pathlib.Path) -> Iterator[PilotJobExecutor]:
 def logs(tmp_path: pathlib.Path) -> pathlib.Path:
     (tmp_path / 'locks').mkdir()
     return tmp_path
+
+
+
 
 
 def test_batch_names_hold_the_range_of_their_elements(tmp_path: pathlib.Path) -> None:

@@ -5,7 +5,7 @@ and bad inputs. About 40 s in all."""
 
 import pathlib
 import time
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 import pytest
 from pilot_checks import (
@@ -18,21 +18,15 @@ from pilot_checks import (
     wait_all,
     wait_for,
 )
+from pilot_checks import (
+    local_pilot as make_pilot,
+)
 
-from psij import Job, JobExecutor, JobSpec, ResourceSpecV1
+from psij import Job, JobSpec, ResourceSpecV1
 from psij.exceptions import InvalidJobException
 from psij.job_state import JobState
 from psij.pilot import PilotExecutorConfig, PilotJobExecutor
 from psij.pilot.executor import QUEUED_AGAIN, RUNNING_AGAIN, WAITING_AGAIN
-
-
-def make_pilot(work_dir: pathlib.Path, name: str, **settings: object) -> PilotJobExecutor:
-    values: Dict[str, Any] = dict(executor='local', name=name, cores_per_node=2, idle_timeout=3,
-                        max_allocations=2, poll_interval=0.1, work_directory=work_dir)
-    values.update(settings)
-    executor = JobExecutor.get_instance('pilot', config=PilotExecutorConfig(**values))
-    assert isinstance(executor, PilotJobExecutor)
-    return executor
 
 
 @pytest.fixture
@@ -46,6 +40,9 @@ def pilot(work_dir: pathlib.Path) -> Iterator[PilotJobExecutor]:
 def logs(tmp_path: pathlib.Path) -> pathlib.Path:
     (tmp_path / 'locks').mkdir()
     return tmp_path
+
+
+
 
 
 def test_mixed_core_counts_all_end_with_their_exit_codes(pilot: PilotJobExecutor,
