@@ -50,9 +50,13 @@ class TaskProcess:
     """One directly started task: its process, and whether it was told to stop. Only the
     worker reaps it (`poll`), so until then its pid and process group are the task's."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, popen: Optional['subprocess.Popen[bytes]'] = None) -> None:
         self.pid = pid
         self.returncode: Optional[int] = None
+        # A Popen object left to the garbage collector reaps the task itself (its __del__
+        # polls, and subprocess polls it again at every later Popen): the worker would then
+        # find no exit code. So it is kept until `poll` reaps the task, then told the code.
+        self._popen = popen
         self.pidfd: Optional[int] = None
         if hasattr(os, 'pidfd_open'):
             try:
@@ -72,6 +76,9 @@ class TaskProcess:
             if pid == 0:
                 return None
             self.returncode = os.waitstatus_to_exitcode(status)
+            if self._popen is not None:
+                self._popen.returncode = self.returncode
+                self._popen = None
             if self.pidfd is not None:
                 os.close(self.pidfd)
                 self.pidfd = None
@@ -122,13 +129,15 @@ class Starter:
             env[os.fsencode(key)] = os.fsencode(value)
         argv = [spec['executable'], *spec.get('arguments', [])]
         fds = self._open_streams(spec, directory)
+        popen: Optional[subprocess.Popen[bytes]] = None
         try:
             if directory is None and os.path.isabs(argv[0]):
                 actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
                 pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
             else:
-                pid = subprocess.Popen(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2],
-                                       cwd=directory, env=env, start_new_session=True).pid
+                popen = subprocess.Popen(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2],
+                                         cwd=directory, env=env, start_new_session=True)
+                pid = popen.pid
         except OSError as error:
             raise OSError(error.errno, f'JobSpec.executable {argv[0]!r} cannot be run '
                                        f'(directory {directory!r}): {error.strerror}'
@@ -137,7 +146,7 @@ class Starter:
             for fd in set(fds):
                 if fd != self.devnull:
                     os.close(fd)
-        return TaskProcess(pid)
+        return TaskProcess(pid, popen)
 
     def _open_streams(self, spec: Mapping[str, Any], directory: Optional[str]) -> List[int]:
         """stdin, stdout, stderr of the task as descriptors (``/dev/null`` where unset)."""

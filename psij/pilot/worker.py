@@ -395,9 +395,10 @@ class Worker:
     def _collect_ended(self) -> None:
         now = time.monotonic()
         ended: List[Tuple[str, Dict[str, Any]]] = []
+        held = {item[1] for item in self.held}
         for task_id, task in self.running.items():
-            if task.process is None:
-                continue
+            if task.process is None or task_id in held:
+                continue  # (a held one ended already: its outcome waits for SIGNAL_GRACE)
             task.process.tick(now)
             if task.process.pidfd is not None:
                 fd = task.process.pidfd
